@@ -1,0 +1,228 @@
+"""The single gate every mutating operation passes through.
+
+Each operation is registered once (id, title, key, mutating, needs confirmation). The gate
+refuses mutating operations in read-only mode *before* any request leaves the process,
+requires an explicit confirmation for dangerous ones, and records every attempt (done,
+failed or refused) in memory and in the audit file.
+
+Lower layers (the XML-RPC transport, the signal sender, the nginx reload) call
+:func:`assert_writable` as a second line of defence, so a code path that forgot the gate
+still cannot change anything in read-only mode.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from opsconsole.core.errors import ConfirmationRequired, OpsError, ReadOnlyError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One user-facing operation. ``key`` is its default binding in the TUI."""
+
+    id: str
+    title: str
+    mutating: bool
+    confirm: bool = False
+    key: str | None = None
+    description: str = ""
+
+
+OPERATIONS: dict[str, Operation] = {}
+
+
+def register(op: Operation) -> Operation:
+    OPERATIONS[op.id] = op
+    return op
+
+
+# Supervisor
+register(Operation("supervisor.start", "Start", True, False, "s", "start the program(s)"))
+register(Operation("supervisor.stop", "Stop", True, True, "x", "stop the program(s)"))
+register(Operation("supervisor.restart", "Restart", True, True, "r", "stop then start"))
+register(Operation("supervisor.signal", "Signal", True, True, "K", "send a signal"))
+register(Operation("supervisor.clear_logs", "Clear logs", True, True, "C", "clear captured logs"))
+register(Operation("supervisor.reread", "Reread", True, False, "u", "reread config (no change)"))
+register(Operation("supervisor.update", "Update", True, True, None, "apply config changes"))
+# Gunicorn
+register(Operation("gunicorn.scale", "Scale workers", True, True, "+", "TTIN/TTOU"))
+register(Operation("gunicorn.reload", "Graceful reload", True, True, "R", "HUP the master"))
+register(Operation("gunicorn.reopen", "Reopen logs", True, True, None, "USR1 the master"))
+register(Operation("gunicorn.worker_signal", "Signal worker", True, True, None, "TERM/KILL/ABRT"))
+# Nginx
+register(Operation("nginx.test", "Test config", False, False, "t", "nginx -t"))
+register(Operation("nginx.reload", "Reload", True, True, "R", "test then reload"))
+
+
+def operation(op_id: str) -> Operation:
+    try:
+        return OPERATIONS[op_id]
+    except KeyError:  # pragma: no cover - programming error
+        raise KeyError(f"unregistered operation {op_id!r}") from None
+
+
+_read_only = False
+
+
+def set_read_only(value: bool) -> None:
+    """Process-wide read-only switch; only ever turned on for a session, never off."""
+    global _read_only
+    _read_only = _read_only or value
+
+
+def is_read_only() -> bool:
+    return _read_only
+
+
+def _reset_for_tests() -> None:
+    global _read_only
+    _read_only = False
+
+
+def assert_writable(what: str) -> None:
+    """Raise ReadOnlyError if the process is in read-only mode. Used by the lowest layers."""
+    if _read_only:
+        raise ReadOnlyError(
+            f"read-only mode: refused to {what}",
+            "restart opsconsole without --read-only to make changes",
+        )
+
+
+@dataclass
+class AuditRecord:
+    time: float
+    user: str
+    ssh_client: str | None
+    host: str
+    action: str
+    target: str
+    params: dict[str, Any]
+    result: str  # "ok", "error", "refused"
+    detail: str = ""
+    duration: float = 0.0
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # pragma: no cover - no passwd entry
+        return str(os.getuid())
+
+
+def default_audit_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "opsconsole" / "audit.jsonl"
+
+
+_SECRET_KEYS = {"password", "passwd", "secret", "token"}
+
+
+def _scrub(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("***" if k.lower() in _SECRET_KEYS else v) for k, v in params.items()}
+
+
+@dataclass
+class ActionGate:
+    """Runs operations: read-only refusal, confirmation requirement, audit record."""
+
+    read_only: bool = False
+    audit_path: Path | None = None
+    history: deque[AuditRecord] = field(default_factory=lambda: deque(maxlen=1000))
+    listeners: list[Callable[[AuditRecord], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.read_only:
+            set_read_only(True)
+
+    def allowed(self, op_id: str) -> bool:
+        return not (self.read_only and operation(op_id).mutating)
+
+    def _record(self, record: AuditRecord) -> None:
+        self.history.append(record)
+        if self.audit_path is not None:
+            try:
+                self.audit_path.parent.mkdir(parents=True, exist_ok=True)
+                with self.audit_path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(asdict(record), default=str) + "\n")
+            except OSError:
+                pass  # auditing must never break the action; the in-memory record remains
+        for listener in list(self.listeners):
+            listener(record)
+
+    def _new_record(
+        self, op: Operation, target: str, params: dict[str, Any], result: str, detail: str
+    ) -> AuditRecord:
+        return AuditRecord(
+            time=time.time(),
+            user=_local_user(),
+            ssh_client=(os.environ.get("SSH_CONNECTION") or "").split(" ")[0] or None,
+            host=socket.gethostname(),
+            action=op.id,
+            target=target,
+            params=_scrub(params),
+            result=result,
+            detail=detail,
+        )
+
+    def check(self, op_id: str, target: str, params: dict[str, Any] | None = None) -> None:
+        """Raise ReadOnlyError (and record the refusal) if ``op_id`` may not run now."""
+        op = operation(op_id)
+        if self.read_only and op.mutating:
+            err = ReadOnlyError(
+                f"read-only mode: {op.title.lower()} {target} refused",
+                "restart opsconsole without --read-only to make changes",
+            )
+            self._record(self._new_record(op, target, params or {}, "refused", err.message))
+            raise err
+
+    async def run(
+        self,
+        op_id: str,
+        target: str,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        params: dict[str, Any] | None = None,
+        confirmed: bool = False,
+    ) -> T:
+        """Run ``fn`` as operation ``op_id`` on ``target``.
+
+        Raises ReadOnlyError before calling ``fn`` in read-only mode, ConfirmationRequired
+        when the operation needs a confirmation and ``confirmed`` is false; otherwise returns
+        what ``fn`` returns and re-raises what it raises, recording either way.
+        """
+        op = operation(op_id)
+        params = params or {}
+        self.check(op_id, target, params)
+        if op.confirm and not confirmed:
+            raise ConfirmationRequired(
+                f"{op.title.lower()} {target} needs confirmation", "confirm with y (CLI: --yes)"
+            )
+        started = time.monotonic()
+        try:
+            result = await fn()
+        except OpsError as exc:
+            rec = self._new_record(op, target, params, "error", str(exc))
+            rec.duration = time.monotonic() - started
+            self._record(rec)
+            raise
+        except Exception as exc:
+            rec = self._new_record(op, target, params, "error", f"{type(exc).__name__}: {exc}")
+            rec.duration = time.monotonic() - started
+            self._record(rec)
+            raise
+        rec = self._new_record(op, target, params, "ok", "")
+        rec.duration = time.monotonic() - started
+        self._record(rec)
+        return result

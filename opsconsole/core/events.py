@@ -1,0 +1,80 @@
+"""The event timeline: every observed change, timestamped, bounded."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from opsconsole.core.supervisor import BAD_STATES, ProcessInfo, ProcessState
+
+
+@dataclass(frozen=True)
+class Event:
+    time: float
+    kind: str  # state | restart | server | action | worker | nginx | probe
+    level: str  # info | warning | error
+    source: str
+    text: str
+
+
+@dataclass
+class Timeline:
+    maxlen: int = 5000
+    events: deque[Event] = field(init=False)
+    listeners: list[Callable[[Event], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.events = deque(maxlen=self.maxlen)
+
+    def add(self, kind: str, level: str, source: str, text: str, at: float | None = None) -> Event:
+        event = Event(at if at is not None else time.time(), kind, level, source, text)
+        self.events.append(event)
+        for listener in list(self.listeners):
+            listener(event)
+        return event
+
+    def extend(self, events: Iterable[Event]) -> None:
+        for e in events:
+            self.events.append(e)
+            for listener in list(self.listeners):
+                listener(e)
+
+
+def process_changes(
+    before: dict[tuple[str, str], ProcessInfo], after: list[ProcessInfo], at: float | None = None
+) -> list[Event]:
+    """State transitions and unexpected restarts between two polls (pure)."""
+    now = at if at is not None else time.time()
+    events: list[Event] = []
+    seen = set()
+    for proc in after:
+        seen.add(proc.key)
+        old = before.get(proc.key)
+        source = proc.fullname if proc.server == "local" else f"{proc.server}/{proc.fullname}"
+        if old is None:
+            if before:
+                events.append(Event(now, "state", "info", source, f"appeared ({proc.statename})"))
+            continue
+        if old.state != proc.state:
+            level = "info"
+            if proc.state in BAD_STATES:
+                level = "error"
+            elif proc.state == ProcessState.EXITED:
+                level = "warning"
+            text = f"{old.statename} → {proc.statename}"
+            if proc.state == ProcessState.EXITED:
+                text += f" (exit status {proc.exitstatus})"
+            if proc.spawnerr:
+                text += f": {proc.spawnerr}"
+            events.append(Event(now, "state", level, source, text))
+        elif proc.state == ProcessState.RUNNING and old.pid and proc.pid and old.pid != proc.pid:
+            events.append(
+                Event(now, "restart", "warning", source, f"restarted: pid {old.pid} → {proc.pid}")
+            )
+    for key, old in before.items():
+        if key not in seen and after:
+            src = old.fullname if old.server == "local" else f"{old.server}/{old.fullname}"
+            events.append(Event(now, "state", "info", src, "removed from supervisord"))
+    return events

@@ -1,0 +1,131 @@
+"""Polling several supervisords: one ``getAllProcessInfo`` per refresh and server.
+
+The monitor turns each poll into a :class:`ServerSnapshot` (connected, or why not), backs off
+when calls are slow, and retries a failed server at the normal interval so a restarted
+supervisord is seen again within one refresh.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from opsconsole.core.config import SupervisorTarget
+from opsconsole.core.supervisor import (
+    AuthFailed,
+    NotResponding,
+    ProcessInfo,
+    ServerInfo,
+    SupervisorClient,
+    SupervisorError,
+    Unreachable,
+)
+
+
+@dataclass
+class ServerSnapshot:
+    """The latest view of one supervisord."""
+
+    name: str
+    url: str
+    status: str = "connecting"  # connected | unreachable | not responding | auth failed | error
+    error: SupervisorError | None = None
+    processes: list[ProcessInfo] = field(default_factory=list)
+    info: ServerInfo | None = None
+    latency: float = 0.0
+    at: float = 0.0
+    stale: bool = False  # processes are from an earlier successful poll
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "connected"
+
+
+def status_of(error: SupervisorError) -> str:
+    if isinstance(error, NotResponding):
+        return "not responding"
+    if isinstance(error, AuthFailed):
+        return "auth failed"
+    if isinstance(error, Unreachable):
+        return "unreachable"
+    return "error"
+
+
+class SupervisorMonitor:
+    """Owns one client per configured supervisord and polls them."""
+
+    def __init__(
+        self,
+        targets: list[SupervisorTarget],
+        *,
+        timeout: float = 5.0,
+        refresh: float = 1.0,
+        read_only: bool = False,
+    ) -> None:
+        self.refresh = refresh
+        self.clients: dict[str, SupervisorClient] = {
+            t.name: SupervisorClient(t, timeout=timeout, read_only=read_only) for t in targets
+        }
+        self.snapshots: dict[str, ServerSnapshot] = {
+            t.name: ServerSnapshot(t.name, t.url) for t in targets
+        }
+        self._info_at: dict[str, float] = {}
+
+    def client(self, server: str) -> SupervisorClient:
+        return self.clients[server]
+
+    async def poll(self, server: str) -> ServerSnapshot:
+        """One refresh of ``server``. Never raises a SupervisorError: it is in the snapshot."""
+        client = self.clients[server]
+        prev = self.snapshots[server]
+        started = time.monotonic()
+        try:
+            # Identity (version, pid) on (re)connect and every 30 s: detects a restart.
+            if not prev.ok or prev.info is None or started - self._info_at.get(server, 0) > 30:
+                info = await client.get_server_info()
+                self._info_at[server] = started
+            else:
+                info = prev.info
+            processes = await client.get_all_process_info()
+        except SupervisorError as exc:
+            snap = ServerSnapshot(
+                server,
+                client.target.url,
+                status=status_of(exc),
+                error=exc,
+                processes=prev.processes,
+                info=prev.info,
+                latency=time.monotonic() - started,
+                at=time.time(),
+                stale=True,
+            )
+        else:
+            snap = ServerSnapshot(
+                server,
+                client.target.url,
+                status="connected",
+                processes=processes,
+                info=info,
+                latency=time.monotonic() - started,
+                at=time.time(),
+            )
+        self.snapshots[server] = snap
+        return snap
+
+    def next_delay(self, server: str) -> float:
+        """Seconds until the next poll: the refresh interval, longer when calls are slow."""
+        snap = self.snapshots[server]
+        if snap.ok:
+            # Never spend more than ~1/4 of the time waiting on supervisord.
+            return max(self.refresh, snap.latency * 4)
+        return self.refresh
+
+    def all_processes(self) -> list[ProcessInfo]:
+        result: list[ProcessInfo] = []
+        for snap in self.snapshots.values():
+            result.extend(snap.processes)
+        return result
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()

@@ -1,0 +1,338 @@
+"""The opsconsole Textual app: composes the views, routes messages, runs core actions.
+
+Backends are polled in async workers, so a slow or dead supervisord never blocks input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import ContentSwitcher, Footer, Tab, Tabs
+
+from opsconsole import __version__
+from opsconsole.core.actions import ActionGate, AuditRecord, default_audit_path, operation
+from opsconsole.core.config import AppConfig
+from opsconsole.core.errors import OpsError
+from opsconsole.core.events import Event, Timeline, process_changes
+from opsconsole.core.monitor import SupervisorMonitor
+from opsconsole.core.procs import TreeUsage, UsageSampler
+from opsconsole.core.supervisor import ConfigDiff, ProcessInfo, perform
+from opsconsole.tui.screens.confirm import ConfirmScreen
+from opsconsole.tui.screens.help import HelpScreen
+from opsconsole.tui.screens.pick import SIGNALS, PickScreen
+from opsconsole.tui.themes import load_themes, resolve_theme_name
+from opsconsole.tui.widgets.events import EventsView
+from opsconsole.tui.widgets.programs import ProgramsView
+from opsconsole.tui.widgets.statusbar import StatusBar
+
+VIEWS = [("programs", "1 Programs"), ("events", "5 Events")]
+
+VERB_OP = {
+    "start": "supervisor.start",
+    "stop": "supervisor.stop",
+    "restart": "supervisor.restart",
+    "signal": "supervisor.signal",
+    "clear_logs": "supervisor.clear_logs",
+}
+
+VERB_EFFECT = {
+    "start": "supervisord starts it and waits for startsecs",
+    "stop": "supervisord sends its stopsignal and waits up to stopwaitsecs, then SIGKILL",
+    "restart": "stop (stopsignal, then SIGKILL after stopwaitsecs) and start again",
+    "clear_logs": "supervisord truncates the captured stdout/stderr logs",
+}
+
+
+class OpsConsoleApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "opsconsole"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("question_mark", "help", "Help"),
+        Binding("1", "view('programs')", "Programs", show=False),
+        Binding("5", "view('events')", "Events", show=False),
+        Binding("tab", "next_view", "Next view", show=False),
+    ]
+
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        monitor: SupervisorMonitor | None = None,
+        gate: ActionGate | None = None,
+        audit: bool = True,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.read_only = config.read_only
+        self.monitor = monitor or SupervisorMonitor(
+            config.supervisors,
+            timeout=config.timeout,
+            refresh=config.refresh,
+            read_only=config.read_only,
+        )
+        self.gate = gate or ActionGate(
+            read_only=config.read_only, audit_path=default_audit_path() if audit else None
+        )
+        self.timeline = Timeline()
+        self.sampler = UsageSampler()
+        self.usage: dict[int, TreeUsage] = {}
+        self._last: dict[str, dict[tuple[str, str], ProcessInfo]] = {}
+        self._last_status: dict[str, str] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self.gate.listeners.append(self._on_audit)
+
+    # -- layout ----------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(socket.gethostname(), self.read_only)
+        yield Tabs(*[Tab(label, id=f"tab-{vid}") for vid, label in VIEWS], id="view-tabs")
+        with ContentSwitcher(initial="programs", id="views"):
+            yield ProgramsView(id="programs")
+            yield EventsView(id="events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        themes = load_themes()
+        for theme in themes.values():
+            self.register_theme(theme)
+        available = set(themes) | set(self.available_themes)
+        self.theme = resolve_theme_name(self.config.theme, available, dict(os.environ))
+        self.sub_title = f"v{__version__}"
+        self.timeline.listeners.append(self._on_event)
+        self.query_one("#program-table").focus()
+        self.refresh_header()
+        for name in self.monitor.clients:
+            self._wake[name] = asyncio.Event()
+            self.run_worker(self._poll_loop(name), group="poll", name=f"poll-{name}")
+
+    # -- polling ---------------------------------------------------------------
+
+    async def _poll_loop(self, server: str) -> None:
+        while True:
+            snap = await self.monitor.poll(server)
+            if snap.ok and any(c.is_local for c in [self.monitor.client(server)]):
+                pids = [p.pid for p in snap.processes if p.pid]
+                try:
+                    self.usage.update(await asyncio.to_thread(self.sampler.sample, pids))
+                except Exception:  # psutil trouble must not stop the refresh
+                    pass
+            self._observe(server)
+            self.refresh_header()
+            wake = self._wake[server]
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=self.monitor.next_delay(server))
+            except asyncio.TimeoutError:
+                pass
+            wake.clear()
+
+    def poll_now(self, server: str | None = None) -> None:
+        for name, event in self._wake.items():
+            if server is None or name == server:
+                event.set()
+
+    def _observe(self, server: str) -> None:
+        snap = self.monitor.snapshots[server]
+        status = self._last_status.get(server)
+        if status != snap.status:
+            if snap.ok and status is not None:
+                self.timeline.add("server", "info", server, "supervisord reachable again")
+            elif not snap.ok and snap.error is not None:
+                self.timeline.add("server", "error", server, snap.error.message)
+            self._last_status[server] = snap.status
+        if snap.ok:
+            before = self._last.get(server, {})
+            if before:
+                self.timeline.extend(process_changes(before, snap.processes, snap.at))
+            self._last[server] = {p.key: p for p in snap.processes}
+
+    def refresh_header(self) -> None:
+        snaps = list(self.monitor.snapshots.values())
+        self.query_one(StatusBar).show(snaps)
+        self.query_one(ProgramsView).show(snaps, self.usage)
+
+    def _on_event(self, event: Event) -> None:
+        self.query_one(EventsView).add(event)
+
+    def _on_audit(self, record: AuditRecord) -> None:
+        level = {"ok": "info", "error": "error", "refused": "warning"}.get(record.result, "info")
+        text = f"{operation(record.action).title.lower()}: {record.result}"
+        if record.detail:
+            text += f" — {record.detail}"
+        self.timeline.add("action", level, record.target, text, at=record.time)
+
+    # -- views -----------------------------------------------------------------
+
+    def action_view(self, view: str) -> None:
+        self.query_one(Tabs).active = f"tab-{view}"
+
+    def action_next_view(self) -> None:
+        ids = [v for v, _ in VIEWS]
+        current = self.query_one(ContentSwitcher).current or ids[0]
+        self.action_view(ids[(ids.index(current) + 1) % len(ids)])
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tab is None or event.tab.id is None:
+            return
+        view = event.tab.id.removeprefix("tab-")
+        self.query_one(ContentSwitcher).current = view
+        widget = self.query_one(f"#{view}")
+        target = widget.query_one("#program-table") if view == "programs" else widget
+        target.focus()
+
+    def action_help(self) -> None:
+        sections: list[tuple[str, list[tuple[str, str]]]] = []
+        seen: set[str] = set()
+        for title, node in (("Programs", ProgramsView), ("Everywhere", OpsConsoleApp)):
+            rows = []
+            for b in node.BINDINGS:
+                if isinstance(b, Binding) and b.key not in seen:
+                    seen.add(b.key)
+                    rows.append((_key_label(b.key), b.description or b.action))
+            sections.append((title, rows))
+        sections.append(
+            (
+                "Lists",
+                [("j / k, ↑ / ↓", "move"), ("g / G", "top / bottom"), ("esc", "back, clear")],
+            )
+        )
+        self.push_screen(HelpScreen(sections))
+
+    # -- operations --------------------------------------------------------------
+
+    def request(
+        self,
+        op_id: str,
+        target: str,
+        fn: Callable[[], Awaitable[Any]],
+        *,
+        question: str,
+        detail: str = "",
+        params: dict[str, Any] | None = None,
+        on_done: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Run a core operation through the gate: refuse, confirm, run in the background."""
+        try:
+            self.gate.check(op_id, target, params)
+        except OpsError as exc:
+            self.notify(exc.message, title="Refused", severity="error")
+            return
+
+        def launch(confirmed: bool | None = True) -> None:
+            if confirmed:
+                self.run_worker(self._run_op(op_id, target, fn, params, on_done), group="ops")
+
+        if operation(op_id).confirm:
+            self.push_screen(ConfirmScreen(question, detail), callback=launch)
+        else:
+            launch(True)
+
+    async def _run_op(
+        self,
+        op_id: str,
+        target: str,
+        fn: Callable[[], Awaitable[Any]],
+        params: dict[str, Any] | None,
+        on_done: Callable[[Any], None] | None,
+    ) -> None:
+        title = operation(op_id).title
+        self.notify(f"{title} {target} …", timeout=2)
+        try:
+            result = await self.gate.run(op_id, target, fn, params=params, confirmed=True)
+        except OpsError as exc:
+            self.notify(
+                f"{exc.message}\n{exc.hint}".strip(), title=f"{title} failed", severity="error"
+            )
+        else:
+            if on_done is not None:
+                on_done(result)
+        self.poll_now()
+
+    def on_programs_view_op_requested(self, message: ProgramsView.OpRequested) -> None:
+        verb, server, specs, label = message.verb, message.server, message.specs, message.label
+        client = self.monitor.client(server)
+
+        def report(results: Any) -> None:
+            failed = [r for r in results if not r.ok]
+            text = "\n".join(r.message for r in (failed or results)[:6])
+            self.notify(text or "done", severity="error" if failed else "information")
+
+        if verb == "signal":
+
+            def picked(signame: str | None) -> None:
+                if not signame:
+                    return
+                self.request(
+                    "supervisor.signal",
+                    label,
+                    lambda: perform(client, "signal", specs, signame=signame),
+                    question=f"Send SIG{signame} to {label}?",
+                    detail=f"supervisord delivers SIG{signame} to the process(es) on {server}.",
+                    params={"signal": signame, "server": server},
+                    on_done=report,
+                )
+
+            self.push_screen(PickScreen(f"Signal for {label}", SIGNALS), callback=picked)
+            return
+        self.request(
+            VERB_OP[verb],
+            label,
+            lambda: perform(client, verb, specs),
+            question=f"{verb.replace('_', ' ').capitalize()} {label}?",
+            detail=f"{VERB_EFFECT.get(verb, '')} (supervisord {server}).",
+            params={"server": server},
+            on_done=report,
+        )
+
+    def on_programs_view_update_requested(self, message: ProgramsView.UpdateRequested) -> None:
+        client = self.monitor.client(message.server)
+
+        def diff_ready(diff: Any) -> None:
+            assert isinstance(diff, ConfigDiff)
+            if diff.empty:
+                self.notify("no config changes: nothing to update")
+                return
+            lines = []
+            for word, names in (
+                ("added", diff.added),
+                ("changed", diff.changed),
+                ("removed", diff.removed),
+            ):
+                if names:
+                    lines.append(f"{word}: {', '.join(names)}")
+            self.request(
+                "supervisor.update",
+                message.server,
+                lambda: client.apply_update(diff),
+                question="Apply the config changes?",
+                detail="\n".join(lines)
+                + "\nRemoved and changed groups are stopped first (like supervisorctl update).",
+                on_done=lambda done: self.notify("\n".join(done) or "updated"),
+            )
+
+        self.request(
+            "supervisor.reread",
+            message.server,
+            client.reread,
+            question="Reread config?",
+            on_done=diff_ready,
+        )
+
+    async def action_quit(self) -> None:
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        await self.monitor.aclose()
+
+
+def _key_label(key: str) -> str:
+    names = {"question_mark": "?", "slash": "/", "space": "space", "escape": "esc"}
+    return ", ".join(names.get(k, k) for k in key.split(","))

@@ -1,0 +1,365 @@
+"""The supervisor program list: grouped, sortable, filterable, updated in place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Static
+
+from opsconsole.core.monitor import ServerSnapshot
+from opsconsole.core.procs import TreeUsage, format_bytes
+from opsconsole.core.supervisor import ProcessInfo, format_duration
+
+#: state → (symbol, style). The symbol keeps state readable without colour.
+STATES: dict[str, tuple[str, str]] = {
+    "RUNNING": ("●", "green"),
+    "STARTING": ("◐", "cyan"),
+    "STOPPING": ("◑", "cyan"),
+    "STOPPED": ("○", "dim"),
+    "EXITED": ("◌", "yellow"),
+    "BACKOFF": ("↻", "bold yellow"),
+    "FATAL": ("✖", "bold red"),
+    "UNKNOWN": ("?", "bold red"),
+}
+
+COLUMNS = [
+    ("name", "Name", 20),
+    ("state", "State", 11),
+    ("pid", "PID", 7),
+    ("uptime", "Uptime", 9),
+    ("cpu", "CPU%", 6),
+    ("rss", "RSS", 7),
+    ("info", "Info", None),
+]
+SORTS = ["group", "name", "state", "pid", "uptime", "cpu", "rss"]
+
+
+def state_text(statename: str) -> Text:
+    symbol, style = STATES.get(statename, ("?", "bold red"))
+    return Text(f"{symbol} {statename}", style=style)
+
+
+def info_text(p: ProcessInfo) -> Text:
+    if p.spawnerr:
+        return Text(p.spawnerr, style="red")
+    return Text(p.description)
+
+
+@dataclass
+class Row:
+    key: str
+    cells: tuple[Any, ...]
+    proc: ProcessInfo | None  # None for a group header
+    group: str
+    server: str
+
+
+class ProgramTable(DataTable[Any]):
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "scroll_top", "Top", show=False),
+        Binding("G", "scroll_bottom", "Bottom", show=False),
+    ]
+
+
+class ProgramsView(Vertical):
+    """Rows keyed ``server/group:name``; group rows keyed ``server/group:*``."""
+
+    BINDINGS = [
+        Binding("s", "op('start')", "Start"),
+        Binding("x", "op('stop')", "Stop"),
+        Binding("r", "op('restart')", "Restart"),
+        Binding("K", "op('signal')", "Signal"),
+        Binding("C", "op('clear_logs')", "Clear log", show=False),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("ctrl+a", "mark_all", "Mark all", show=False),
+        Binding("enter", "toggle_group", "Fold", show=False),
+        Binding("o", "sort", "Sort"),
+        Binding("slash", "filter", "Filter"),
+        Binding("u", "update", "Update", show=False),
+        Binding("escape", "clear", "Clear", show=False),
+    ]
+
+    class OpRequested(Message):
+        """The user asked for ``verb`` on ``specs`` (program names, ``group:*`` or ``all``)."""
+
+        def __init__(self, verb: str, server: str, specs: list[str], label: str) -> None:
+            super().__init__()
+            self.verb = verb
+            self.server = server
+            self.specs = specs
+            self.label = label
+
+    class UpdateRequested(Message):
+        def __init__(self, server: str) -> None:
+            super().__init__()
+            self.server = server
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.snapshots: list[ServerSnapshot] = []
+        self.usage: dict[int, TreeUsage] = {}
+        self.marked: set[str] = set()
+        self.collapsed: set[str] = set()
+        self.sort_by = "group"
+        self.filter_text = ""
+        self.rows: list[Row] = []
+        self._row_index: dict[str, Row] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="server-errors")
+        table = ProgramTable(id="program-table", cursor_type="row", zebra_stripes=False)
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        yield table
+        yield Input(placeholder="filter by name or state (enter: keep, esc: clear)", id="filter")
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.query_one("#server-errors", Static).display = False
+
+    @property
+    def table(self) -> ProgramTable:
+        return self.query_one(ProgramTable)
+
+    # -- data ----------------------------------------------------------------
+
+    def show(self, snapshots: list[ServerSnapshot], usage: dict[int, TreeUsage]) -> None:
+        self.snapshots = snapshots
+        self.usage = usage
+        errors = Text()
+        for snap in snapshots:
+            if snap.error is not None:
+                if errors:
+                    errors.append("\n")
+                errors.append(f"⚠ {snap.name}: ", style="bold red")
+                errors.append(snap.error.message)
+                if snap.error.hint:
+                    errors.append(f" — {snap.error.hint}", style="italic")
+                errors.append("  (retrying)", style="dim")
+        box = self.query_one("#server-errors", Static)
+        box.display = bool(errors)
+        box.update(errors)
+        self._render_rows()
+
+    def _visible(self, p: ProcessInfo) -> bool:
+        if not self.filter_text:
+            return True
+        needle = self.filter_text.lower()
+        return needle in p.fullname.lower() or needle in p.statename.lower()
+
+    def _sort_key(self, p: ProcessInfo) -> Any:
+        usage = self.usage.get(p.pid)
+        if self.sort_by == "name":
+            return p.fullname
+        if self.sort_by == "state":
+            return (p.statename, p.fullname)
+        if self.sort_by == "pid":
+            return (p.pid, p.fullname)
+        if self.sort_by == "uptime":
+            return (-(p.uptime or 0), p.fullname)
+        if self.sort_by == "cpu":
+            return (-(usage.cpu_percent if usage else 0), p.fullname)
+        if self.sort_by == "rss":
+            return (-(usage.rss if usage else 0), p.fullname)
+        return (p.group, p.name)
+
+    def _proc_cells(self, p: ProcessInfo, indent: bool) -> tuple[Any, ...]:
+        key = self._key(p)
+        mark = "*" if key in self.marked else " "
+        name = Text(f"{mark}{'  ' if indent else ''}{p.name if indent else p.fullname}")
+        if key in self.marked:
+            name.stylize("bold reverse")
+        usage = self.usage.get(p.pid) if p.pid else None
+        return (
+            name,
+            state_text(p.statename),
+            str(p.pid) if p.pid else "",
+            format_duration(p.uptime),
+            f"{usage.cpu_percent:.1f}" if usage else "",
+            format_bytes(usage.rss) if usage else "",
+            info_text(p),
+        )
+
+    def _key(self, p: ProcessInfo) -> str:
+        return f"{p.server}/{p.fullname}"
+
+    def build_rows(self) -> list[Row]:
+        rows: list[Row] = []
+        multi = len(self.snapshots) > 1
+        for snap in self.snapshots:
+            procs = [p for p in snap.processes if self._visible(p)]
+            if self.sort_by != "group":
+                for p in sorted(procs, key=self._sort_key):
+                    rows.append(
+                        Row(self._key(p), self._proc_cells(p, False), p, p.group, snap.name)
+                    )
+                continue
+            groups: dict[str, list[ProcessInfo]] = {}
+            for p in sorted(procs, key=self._sort_key):
+                groups.setdefault(p.group, []).append(p)
+            if multi and groups:
+                rows.append(
+                    Row(
+                        f"{snap.name}/",
+                        (Text(f"[{snap.name}]", style="bold"), "", "", "", "", "", Text(snap.url)),
+                        None,
+                        "",
+                        snap.name,
+                    )
+                )
+            for group, members in groups.items():
+                if len(members) == 1 and members[0].name == group:
+                    p = members[0]
+                    rows.append(Row(self._key(p), self._proc_cells(p, False), p, group, snap.name))
+                    continue
+                gkey = f"{snap.name}/{group}:*"
+                folded = gkey in self.collapsed
+                running = sum(1 for m in members if m.statename == "RUNNING")
+                summary = Text(f"{running}/{len(members)} running", style="dim")
+                arrow = "▸" if folded else "▾"
+                rows.append(
+                    Row(
+                        gkey,
+                        (Text(f" {arrow} {group}", style="bold"), "", "", "", "", "", summary),
+                        None,
+                        group,
+                        snap.name,
+                    )
+                )
+                if not folded:
+                    for p in members:
+                        rows.append(
+                            Row(self._key(p), self._proc_cells(p, True), p, group, snap.name)
+                        )
+        return rows
+
+    def _render_rows(self) -> None:
+        table = self.table
+        new_rows = self.build_rows()
+        old_keys = [r.key for r in self.rows]
+        new_keys = [r.key for r in new_rows]
+        if old_keys == new_keys:
+            column_keys = [c[0] for c in COLUMNS]
+            for old, new in zip(self.rows, new_rows):
+                for i, (a, b) in enumerate(zip(old.cells, new.cells)):
+                    if a != b:
+                        table.update_cell(new.key, column_keys[i], b)
+        else:
+            current = self.current_key()
+            scroll_y = table.scroll_y
+            table.clear()
+            for row in new_rows:
+                table.add_row(*row.cells, key=row.key)
+            if current in new_keys:
+                table.move_cursor(row=new_keys.index(current), animate=False, scroll=False)
+            table.scroll_to(y=scroll_y, animate=False)
+        self.rows = new_rows
+        self._row_index = {r.key: r for r in new_rows}
+
+    # -- selection -------------------------------------------------------------
+
+    def current_key(self) -> str | None:
+        table = self.table
+        if not self.rows or table.cursor_row is None:
+            return None
+        if 0 <= table.cursor_row < len(self.rows):
+            return self.rows[table.cursor_row].key
+        return None
+
+    def current_row(self) -> Row | None:
+        key = self.current_key()
+        return self._row_index.get(key) if key else None
+
+    def selection(self) -> tuple[str, list[str], str] | None:
+        """(server, specs, label) for an action: marked programs, else the group, else the row."""
+        if self.marked:
+            servers = {k.split("/", 1)[0] for k in self.marked}
+            server = sorted(servers)[0]
+            specs = sorted(k.split("/", 1)[1] for k in self.marked if k.startswith(server + "/"))
+            return server, specs, f"{len(specs)} marked program(s): {', '.join(specs)}"
+        row = self.current_row()
+        if row is None:
+            return None
+        if row.proc is None:
+            if not row.group:
+                return row.server, ["all"], f"all programs on {row.server}"
+            return row.server, [f"{row.group}:*"], f"group {row.group}"
+        return row.server, [row.proc.fullname], row.proc.fullname
+
+    # -- actions ---------------------------------------------------------------
+
+    def action_op(self, verb: str) -> None:
+        sel = self.selection()
+        if sel is None:
+            self.app.bell()
+            return
+        server, specs, label = sel
+        self.post_message(self.OpRequested(verb, server, specs, label))
+
+    def action_mark(self) -> None:
+        row = self.current_row()
+        if row is None or row.proc is None:
+            return
+        self.marked ^= {row.key}
+        self._render_rows()
+        self.table.action_cursor_down()
+
+    def action_mark_all(self) -> None:
+        keys = {r.key for r in self.rows if r.proc is not None}
+        self.marked = set() if keys <= self.marked else keys
+        self._render_rows()
+
+    def action_toggle_group(self) -> None:
+        row = self.current_row()
+        if row is None or row.proc is not None or not row.group:
+            return
+        self.collapsed ^= {row.key}
+        self._render_rows()
+
+    def action_sort(self) -> None:
+        self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
+        self.app.notify(f"sorted by {self.sort_by}", timeout=1.5)
+        self._render_rows()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear(self) -> None:
+        if self.marked:
+            self.marked.clear()
+            self._render_rows()
+
+    def action_update(self) -> None:
+        row = self.current_row()
+        server = row.server if row else (self.snapshots[0].name if self.snapshots else "local")
+        self.post_message(self.UpdateRequested(server))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.filter_text = event.value.strip()
+            self._render_rows()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.display = bool(self.filter_text)
+            self.table.focus()
+
+    def on_key(self, event: Any) -> None:
+        box = self.query_one("#filter", Input)
+        if event.key == "escape" and box.has_focus:
+            box.value = ""
+            box.display = False
+            self.filter_text = ""
+            self._render_rows()
+            self.table.focus()
+            event.stop()
