@@ -85,7 +85,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server")
     p.add_argument("--yes", "-y", action="store_true")
     p.add_argument("--json", action="store_true")
+
+    # Backends add their own subcommands; each sets ``handler(args, config) -> exit code``.
+    for module in _backend_cli_modules():
+        module.add_parsers(sub)
     return parser
+
+
+def _backend_cli_modules() -> list[Any]:
+    import importlib
+
+    found = []
+    for name in ("cli_gunicorn", "cli_nginx", "cli_logs"):
+        try:
+            found.append(importlib.import_module(f"opsconsole.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"opsconsole.{name}":
+                raise
+    return found
 
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:
@@ -117,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cmd_verb(config, command, args))
         if command == "update":
             return asyncio.run(cmd_update(config, args))
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            return int(handler(args, config))
     except OpsError as exc:
         print(f"opsconsole: {exc.message}", file=sys.stderr)
         if exc.hint:

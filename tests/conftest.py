@@ -1,0 +1,78 @@
+"""Shared fixtures: one real demo stack (supervisord, gunicorn, nginx) per test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from opsconsole.core import actions
+from opsconsole.core.config import SupervisorTarget
+from opsconsole.demo.stack import DemoStack, find_nginx
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # In CI a missing nginx is a failure, never a silent skip.
+    if find_nginx() is None:
+        raise pytest.UsageError(
+            "nginx is not installed: run `make test` as root (it installs nginx-light) "
+            "or `sudo apt-get install nginx-light`"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's config or writes the real audit log; read-only resets."""
+    home = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.delenv("OPSCONSOLE_SUPERVISOR_PASSWORD", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    actions._reset_for_tests()
+
+
+@pytest.fixture(scope="session")
+def demo_stack() -> Iterator[DemoStack]:
+    """The shared real stack. Tests must leave it as they found it (restart what they stop)."""
+    stack = DemoStack().start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def stack_target(demo_stack: DemoStack) -> SupervisorTarget:
+    return SupervisorTarget(
+        name="demo",
+        url=demo_stack.socket_url,
+        username=demo_stack.username,
+        password=demo_stack.password,
+        source=f"[supervisorctl] in {demo_stack.conf_path}",
+    )
+
+
+@pytest.fixture
+def stack_env(demo_stack: DemoStack) -> dict[str, str]:
+    env = dict(os.environ)
+    env["OPSCONSOLE_SUPERVISOR_PASSWORD"] = demo_stack.password
+    return env
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it returns a truthy value; return it, or fail the test."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s (last value {last!r})")
+
+
+__all__ = ["Path", "wait_for"]
