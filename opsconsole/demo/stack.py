@@ -135,6 +135,7 @@ class DemoStack:
     def _write_files(self) -> None:
         d = self.dir
         self.logs_dir.mkdir()
+        (d / "conf.d").mkdir()
         (d / "static").mkdir()
         (d / "static" / "index.html").write_text("<h1>opsconsole demo static file</h1>\n")
         for name in ("web", "api", "nginx", "supervisor"):
@@ -159,7 +160,6 @@ class DemoStack:
             command={web_cmd}
             environment=DEMO_APP_NAME="web",PYTHONUNBUFFERED="1"
             directory={d}
-            description=demo web app (gunicorn, sync workers)
             autorestart=true
             startsecs=1
             stopwaitsecs=10
@@ -223,7 +223,6 @@ class DemoStack:
                 f"""
                 [program:nginx]
                 command={self.nginx_bin} -p {self.nginx_dir} -c {self.nginx_conf} -g 'daemon off;'
-                description=nginx in front of web and api
                 startsecs=1
                 autorestart=true
                 stopsignal=QUIT
@@ -257,6 +256,9 @@ class DemoStack:
         serverurl=unix://%(here)s/supervisor.sock
         username={self.username}
         password={self.password}
+
+        [include]
+        files=%(here)s/conf.d/*.conf
         """
         text = textwrap.dedent(header) + "".join(textwrap.dedent(p) for p in programs)
         self.conf_path.write_text(text)
@@ -330,27 +332,34 @@ class DemoStack:
         if self._started:
             return self
         self.dir = Path(tempfile.mkdtemp(prefix="opsconsole-demo-", dir=self.base_dir))
+        # nginx workers run as an unprivileged user when started by root: they must reach static/.
+        self.dir.chmod(0o755)
         self._started = True
         try:
             self._write_files()
-            env = dict(os.environ)
-            env[MARKER_ENV] = str(self.dir)
-            # Gunicorn's default control socket dir must not collide with other stacks.
-            env["XDG_RUNTIME_DIR"] = str(self.dir)
-            env.pop("OPSCONSOLE_SUPERVISOR_PASSWORD", None)
-            self.supervisord = subprocess.Popen(
-                [_bin("supervisord"), "-n", "-c", str(self.conf_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=(self.logs_dir / "supervisord.stdout").open("wb"),
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+            self.launch_supervisord()
             self.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def launch_supervisord(self) -> subprocess.Popen[bytes]:
+        """Start supervisord on this stack's config (again, after a test killed it)."""
+        env = dict(os.environ)
+        env[MARKER_ENV] = str(self.dir)
+        # Gunicorn's default control socket dir must not collide with other stacks.
+        env["XDG_RUNTIME_DIR"] = str(self.dir)
+        env.pop("OPSCONSOLE_SUPERVISOR_PASSWORD", None)
+        self.supervisord = subprocess.Popen(
+            [_bin("supervisord"), "-n", "-c", str(self.conf_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=(self.logs_dir / "supervisord.stdout").open("ab"),
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        return self.supervisord
 
     def rpc(self) -> Any:
         """A plain sync XML-RPC proxy (for setup and tests; the app uses core.supervisor)."""
@@ -445,16 +454,25 @@ class DemoStack:
 
 
 def stack_processes(directory: Path) -> list[psutil.Process]:
-    """Live processes whose environment carries this stack's marker."""
-    found = []
+    """Live processes of this stack: the marker in their environment, or the stack directory in
+    their command line (nginx clears its environment), and all their descendants."""
+    found: dict[int, psutil.Process] = {}
     marker = str(directory)
-    for proc in psutil.process_iter(["pid"]):
+    for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
-            if proc.environ().get(MARKER_ENV) == marker:
-                found.append(proc)
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if marker in cmdline or proc.environ().get(MARKER_ENV) == marker:
+                found[proc.pid] = proc
         except (psutil.Error, OSError):
             continue
-    return found
+    for proc in list(found.values()):
+        try:
+            for child in proc.children(recursive=True):
+                found.setdefault(child.pid, child)
+        except psutil.Error:
+            continue
+    found.pop(os.getpid(), None)  # the watchdog names the directory in its own command line
+    return list(found.values())
 
 
 def teardown(

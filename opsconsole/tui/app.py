@@ -98,7 +98,7 @@ class OpsConsoleApp(App[None]):
         with ContentSwitcher(initial="programs", id="views"):
             yield ProgramsView(id="programs")
             yield EventsView(id="events")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         themes = load_themes()

@@ -29,12 +29,12 @@ STATES: dict[str, tuple[str, str]] = {
 }
 
 COLUMNS = [
-    ("name", "Name", 20),
-    ("state", "State", 11),
+    ("name", "Name", 16),
+    ("state", "State", 10),
     ("pid", "PID", 7),
-    ("uptime", "Uptime", 9),
-    ("cpu", "CPU%", 6),
-    ("rss", "RSS", 7),
+    ("uptime", "Uptime", 8),
+    ("cpu", "CPU%", 5),
+    ("rss", "RSS", 6),
     ("info", "Info", None),
 ]
 SORTS = ["group", "name", "state", "pid", "uptime", "cpu", "rss"]
@@ -46,8 +46,15 @@ def state_text(statename: str) -> Text:
 
 
 def info_text(p: ProcessInfo) -> Text:
+    """Spawn error, exit status or supervisord's description; not the pid/uptime it repeats."""
     if p.spawnerr:
         return Text(p.spawnerr, style="red")
+    if p.statename == "EXITED":
+        return Text(f"exit status {p.exitstatus}: {p.description}", style="yellow")
+    if p.statename == "FATAL":
+        return Text(p.description or "could not be started", style="red")
+    if p.statename == "RUNNING":
+        return Text("")
     return Text(p.description)
 
 

@@ -8,13 +8,13 @@ from textual.widgets import Static
 from opsconsole.core.monitor import ServerSnapshot
 from opsconsole.core.supervisor import state_counts
 
-STATUS_STYLE = {
-    "connected": ("●", "$success"),
-    "connecting": ("…", "dim"),
-    "unreachable": ("✖", "$error"),
-    "not responding": ("⏸", "$warning"),
-    "auth failed": ("✖", "$error"),
-    "error": ("✖", "$error"),
+STATUS_SYMBOL = {
+    "connected": "●",
+    "connecting": "…",
+    "unreachable": "✖",
+    "not responding": "⏸",
+    "auth failed": "✖",
+    "error": "✖",
 }
 
 STATE_STYLE = {
@@ -53,7 +53,7 @@ class StatusBar(Static):
         t.append(f" {self.host} ")
         procs = []
         for snap in self.snapshots:
-            symbol, _ = STATUS_STYLE.get(snap.status, ("?", ""))
+            symbol = STATUS_SYMBOL.get(snap.status, "?")
             style = {"connected": "green", "connecting": "dim"}.get(snap.status, "bold red")
             t.append("│ ", style="dim")
             t.append(f"{snap.name} ")
@@ -65,10 +65,8 @@ class StatusBar(Static):
         counts = state_counts(procs)
         if counts:
             t.append("│ ", style="dim")
-            parts = [f"{n} {state}" for state, n in counts.items()]
             for i, (state, n) in enumerate(counts.items()):
                 if i:
                     t.append(" · ", style="dim")
                 t.append(f"{n} {state}", style=STATE_STYLE.get(state, ""))
-            del parts
         return t

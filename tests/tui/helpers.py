@@ -1,0 +1,66 @@
+"""Helpers for driving the app with Pilot against the real stack."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual.pilot import Pilot
+
+from opsconsole.core.config import AppConfig, SupervisorTarget
+from opsconsole.demo.stack import DemoStack
+
+
+def stack_config(stack: DemoStack, **overrides: Any) -> AppConfig:
+    cfg = AppConfig(
+        supervisors=[
+            SupervisorTarget(
+                "demo",
+                stack.socket_url,
+                stack.username,
+                stack.password,
+                f"[supervisorctl] in {stack.conf_path}",
+            )
+        ],
+        refresh=0.3,
+        timeout=1.0,
+    )
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+async def until(pilot: Pilot[Any], predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Let the app run until ``predicate()`` is truthy; fail with a clear message otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await pilot.pause(0.05)
+    raise AssertionError(
+        f"not within {timeout} s: {getattr(predicate, '__doc__', '') or predicate}"
+    )
+
+
+def screen_text(pilot: Pilot[Any]) -> str:
+    """Everything on screen as plain text: what an operator reads."""
+    import io
+
+    from rich.console import Console
+
+    app = pilot.app
+    width, height = app.size
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        record=True,
+        force_terminal=True,
+        color_system="truecolor",
+        legacy_windows=False,
+        safe_box=False,
+    )
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text(styles=False)
