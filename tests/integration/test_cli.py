@@ -1,0 +1,146 @@
+"""The command line: status as a monitoring check, verbs, update, and `demo` teardown."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from opsconsole.demo.stack import DemoStack
+from tests.conftest import wait_for
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "opsconsole", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_version() -> None:
+    out = cli("--version")
+    assert out.returncode == 0 and out.stdout.startswith("opsconsole ")
+
+
+def test_status_is_a_monitoring_check(demo_stack: DemoStack) -> None:
+    out = cli("-c", str(demo_stack.conf_path), "status", "--json")
+    data = json.loads(out.stdout)
+    programs = {p["name"]: p for p in data["servers"][0]["programs"]}
+    assert programs["flaky"]["state"] == "FATAL" and programs["flaky"]["trouble"]
+    assert not programs["web"]["trouble"] and not programs["idle"]["trouble"]
+    assert out.returncode == 1  # flaky is FATAL
+    text = cli("-c", str(demo_stack.conf_path), "status")
+    assert text.returncode == 1
+    assert any(line.startswith("!flaky") for line in text.stdout.splitlines())
+
+
+def test_status_unreachable_exits_2(tmp_path: Path) -> None:
+    out = cli("--supervisor-url", f"unix://{tmp_path}/none.sock", "status")
+    assert out.returncode == 2
+    assert "does not exist" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_verbs_need_yes_and_respect_read_only(demo_stack: DemoStack) -> None:
+    conf = str(demo_stack.conf_path)
+    assert cli("-c", conf, "start", "idle").returncode == 0
+    try:
+        refused = cli("-c", conf, "stop", "idle")
+        assert refused.returncode == 2 and "--yes" in refused.stderr
+        ro = cli("-c", conf, "--read-only", "stop", "idle", "--yes")
+        assert ro.returncode == 2 and "read-only" in ro.stderr
+        assert demo_stack.rpc().supervisor.getProcessInfo("idle")["statename"] == "RUNNING"
+    finally:
+        out = cli("-c", conf, "stop", "idle", "--yes", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)[0]["ok"]
+
+
+def test_update_dry_run_lists_changes(demo_stack: DemoStack) -> None:
+    conf = str(demo_stack.conf_path)
+    extra = demo_stack.dir / "conf.d" / "cli_extra.conf"
+    extra.write_text("[program:cli_extra]\ncommand=/bin/sleep 99\nautostart=false\n")
+    try:
+        out = cli("-c", conf, "update", "--dry-run", "--json")
+        assert json.loads(out.stdout)["added"] == ["cli_extra"]
+        assert "cli_extra" not in {
+            p["name"] for p in demo_stack.rpc().supervisor.getAllProcessInfo()
+        }
+        applied = cli("-c", conf, "update", "--yes")
+        assert applied.returncode == 0 and "cli_extra: added" in applied.stdout
+    finally:
+        extra.unlink()
+        cli("-c", conf, "update", "--yes")
+
+
+def _run_demo_in_pty(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = dict(os.environ, TMPDIR=str(tmp_path), TERM="xterm-256color")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opsconsole", "demo", "--no-nginx"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    stack_dir = wait_for(lambda: next(tmp_path.glob("opsconsole-demo-*"), None), 30)
+    wait_for(lambda: (stack_dir / "web.pid").exists(), 30)
+    return proc, master, stack_dir
+
+
+def _drain(fd: int, seconds: float) -> bytes:
+    out = b""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            os.set_blocking(fd, False)
+            out += os.read(fd, 65536)
+        except (BlockingIOError, OSError):
+            time.sleep(0.05)
+    return out
+
+
+def _nothing_left(stack_dir: Path) -> bool:
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if str(stack_dir) in " ".join(p.info["cmdline"] or []) and p.status() != "zombie":
+                return False
+        except psutil.Error:
+            continue
+    return not stack_dir.exists()
+
+
+@pytest.mark.parametrize("how", ["q", "SIGTERM", "SIGHUP", "SIGKILL"])
+def test_demo_tears_down_on_quit_and_signals(tmp_path: Path, how: str) -> None:
+    proc, master, stack_dir = _run_demo_in_pty(tmp_path)
+    try:
+        screen = _drain(master, 2.5)
+        assert b"RUNNING" in screen  # the console is up on the stack
+        if how == "q":
+            os.write(master, b"q")
+        elif how == "SIGKILL":
+            proc.kill()  # no cleanup possible in the console: the watchdog tears down
+        else:
+            proc.send_signal(getattr(signal, how))
+        _drain(master, 0.5)
+        proc.wait(timeout=30)
+        wait_for(lambda: _nothing_left(stack_dir), 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
