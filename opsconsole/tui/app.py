@@ -69,9 +69,11 @@ class OpsConsoleApp(App[None]):
         monitor: SupervisorMonitor | None = None,
         gate: ActionGate | None = None,
         audit: bool = True,
+        host: str | None = None,
     ) -> None:
         super().__init__()
         self.config = config
+        self.host = host or socket.gethostname()
         self.read_only = config.read_only
         self.monitor = monitor or SupervisorMonitor(
             config.supervisors,
@@ -93,7 +95,7 @@ class OpsConsoleApp(App[None]):
     # -- layout ----------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(socket.gethostname(), self.read_only)
+        yield StatusBar(self.host, self.read_only)
         yield Tabs(*[Tab(label, id=f"tab-{vid}") for vid, label in VIEWS], id="view-tabs")
         with ContentSwitcher(initial="programs", id="views"):
             yield ProgramsView(id="programs")

@@ -181,3 +181,24 @@ def _answering(stack: DemoStack) -> bool:
         return True
     except Exception:
         return False
+
+
+async def test_several_supervisords_one_down(demo_stack: DemoStack, tmp_path: Path) -> None:
+    cfg = stack_config(demo_stack)
+    cfg.supervisors.append(
+        SupervisorTarget("viahttp", demo_stack.http_url, demo_stack.username, demo_stack.password)
+    )
+    cfg.supervisors.append(SupervisorTarget("gone", f"unix://{tmp_path}/gone.sock"))
+    app = OpsConsoleApp(cfg, audit=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        view = app.query_one("ProgramsView")
+
+        def servers_with_rows() -> set[str]:
+            return {r.server for r in view.rows if r.proc is not None}  # type: ignore[attr-defined]
+
+        await until(pilot, lambda: servers_with_rows() == {"demo", "viahttp"})
+        text = screen_text(pilot)
+        assert "[demo]" in text and "[viahttp]" in text
+        assert "gone: supervisord socket" in text and "does not exist" in text
+        header = text.splitlines()[0]
+        assert "gone ✖ unreachable" in header

@@ -10,23 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.theme import Theme
 from textual.widgets import DataTable, Input, Static
 
 from opsconsole.core.monitor import ServerSnapshot
 from opsconsole.core.procs import TreeUsage, format_bytes
 from opsconsole.core.supervisor import ProcessInfo, format_duration
-
-#: state → (symbol, style). The symbol keeps state readable without colour.
-STATES: dict[str, tuple[str, str]] = {
-    "RUNNING": ("●", "green"),
-    "STARTING": ("◐", "cyan"),
-    "STOPPING": ("◑", "cyan"),
-    "STOPPED": ("○", "dim"),
-    "EXITED": ("◌", "yellow"),
-    "BACKOFF": ("↻", "bold yellow"),
-    "FATAL": ("✖", "bold red"),
-    "UNKNOWN": ("?", "bold red"),
-}
+from opsconsole.tui.styles import app_theme, role_style, state_role
 
 COLUMNS = [
     ("name", "Name", 16),
@@ -40,19 +30,22 @@ COLUMNS = [
 SORTS = ["group", "name", "state", "pid", "uptime", "cpu", "rss"]
 
 
-def state_text(statename: str) -> Text:
-    symbol, style = STATES.get(statename, ("?", "bold red"))
-    return Text(f"{symbol} {statename}", style=style)
+def state_text(statename: str, theme: Theme | None = None) -> Text:
+    symbol, role = state_role(statename)
+    return Text(f"{symbol} {statename}", style=role_style(theme, role))
 
 
-def info_text(p: ProcessInfo) -> Text:
+def info_text(p: ProcessInfo, theme: Theme | None = None) -> Text:
     """Spawn error, exit status or supervisord's description; not the pid/uptime it repeats."""
+    error = role_style(theme, "error")
     if p.spawnerr:
-        return Text(p.spawnerr, style="red")
+        return Text(p.spawnerr, style=error)
     if p.statename == "EXITED":
-        return Text(f"exit status {p.exitstatus}: {p.description}", style="yellow")
+        return Text(
+            f"exit status {p.exitstatus}: {p.description}", style=role_style(theme, "warning")
+        )
     if p.statename == "FATAL":
-        return Text(p.description or "could not be started", style="red")
+        return Text(p.description or "could not be started", style=error)
     if p.statename == "RUNNING":
         return Text("")
     return Text(p.description)
@@ -185,14 +178,15 @@ class ProgramsView(Vertical):
         if key in self.marked:
             name.stylize("bold reverse")
         usage = self.usage.get(p.pid) if p.pid else None
+        theme = app_theme(self.app)
         return (
             name,
-            state_text(p.statename),
+            state_text(p.statename, theme),
             str(p.pid) if p.pid else "",
             format_duration(p.uptime),
             f"{usage.cpu_percent:.1f}" if usage else "",
             format_bytes(usage.rss) if usage else "",
-            info_text(p),
+            info_text(p, theme),
         )
 
     def _key(self, p: ProcessInfo) -> str:

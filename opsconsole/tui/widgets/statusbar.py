@@ -7,6 +7,7 @@ from textual.widgets import Static
 
 from opsconsole.core.monitor import ServerSnapshot
 from opsconsole.core.supervisor import state_counts
+from opsconsole.tui.styles import app_theme, role_style, state_role
 
 STATUS_SYMBOL = {
     "connected": "●",
@@ -15,17 +16,6 @@ STATUS_SYMBOL = {
     "not responding": "⏸",
     "auth failed": "✖",
     "error": "✖",
-}
-
-STATE_STYLE = {
-    "RUNNING": "green",
-    "STARTING": "cyan",
-    "STOPPING": "cyan",
-    "STOPPED": "dim",
-    "EXITED": "yellow",
-    "BACKOFF": "bold yellow",
-    "FATAL": "bold red",
-    "UNKNOWN": "bold red",
 }
 
 
@@ -44,29 +34,44 @@ class StatusBar(Static):
         self.snapshots = snapshots
         self.update(self.render_text())
 
+    def on_resize(self) -> None:
+        self.update(self.render_text())
+
     def render_text(self) -> Text:
+        """The full line if it fits the width, else a shorter form (counts matter most)."""
+        width = self.size.width or 80
+        for compact in (0, 1, 2):
+            text = self._line(compact)
+            if text.cell_len <= width:
+                return text
+        return text
+
+    def _line(self, compact: int) -> Text:
+        theme = app_theme(self.app)
         t = Text(no_wrap=True, overflow="ellipsis")
         if self.read_only:
             t.append(" READ-ONLY ", style="bold reverse")
             t.append(" ")
-        t.append("opsconsole", style="bold")
-        t.append(f" {self.host} ")
+        if compact < 2:
+            t.append("opsconsole ", style="bold")
+        t.append(f"{self.host} ")
         procs = []
         for snap in self.snapshots:
             symbol = STATUS_SYMBOL.get(snap.status, "?")
-            style = {"connected": "green", "connecting": "dim"}.get(snap.status, "bold red")
+            role = {"connected": "success", "connecting": "dim"}.get(snap.status, "bold error")
             t.append("│ ", style="dim")
             t.append(f"{snap.name} ")
             word = snap.status
             if snap.ok and snap.info:
-                word = f"supervisor {snap.info.version}"
-            t.append(f"{symbol} {word} ", style=style)
+                word = snap.info.version if compact else f"supervisor {snap.info.version}"
+            t.append(f"{symbol} {word} ", style=role_style(theme, role))
             procs.extend(snap.processes)
         counts = state_counts(procs)
         if counts:
             t.append("│ ", style="dim")
             for i, (state, n) in enumerate(counts.items()):
                 if i:
-                    t.append(" · ", style="dim")
-                t.append(f"{n} {state}", style=STATE_STYLE.get(state, ""))
+                    t.append(" · " if compact < 2 else "·", style="dim")
+                _, role = state_role(state)
+                t.append(f"{n} {state}", style=role_style(theme, role))
         return t
