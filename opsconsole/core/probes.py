@@ -1,0 +1,112 @@
+"""HTTP health probes: status code and latency, so user impact sits next to process state."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    url: str
+    expect: int = 200  # a status code; 0 accepts any answer below 500
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    probe: str
+    at: float
+    ok: bool
+    status: int | None
+    latency: float  # seconds
+    error: str = ""
+
+    @property
+    def summary(self) -> str:
+        if self.status is None:
+            return f"no answer: {self.error}"
+        return f"HTTP {self.status} in {self.latency * 1000:.0f} ms"
+
+
+def judge(probe: Probe, status: int) -> bool:
+    """Whether a status code counts as healthy for ``probe`` (pure)."""
+    if probe.expect:
+        return status == probe.expect
+    return status < 500
+
+
+@dataclass
+class ProbeState:
+    probe: Probe
+    history: deque[ProbeResult] = field(default_factory=lambda: deque(maxlen=120))
+
+    @property
+    def last(self) -> ProbeResult | None:
+        return self.history[-1] if self.history else None
+
+    def latencies_ms(self) -> list[float]:
+        return [r.latency * 1000 if r.ok else 0.0 for r in self.history]
+
+
+class ProbeRunner:
+    """Runs every probe once per call of :meth:`run_once`; keeps a short history each."""
+
+    def __init__(self, probes: list[Probe]) -> None:
+        self.states = {p.name: ProbeState(p) for p in probes}
+        self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+
+    def set_probes(self, probes: list[Probe]) -> None:
+        """Replace the probe list, keeping the history of probes that stay."""
+        self.states = {p.name: self.states.get(p.name, ProbeState(p)) for p in probes}
+        for p in probes:
+            self.states[p.name].probe = p
+
+    async def check(self, probe: Probe) -> ProbeResult:
+        started = time.monotonic()
+        try:
+            response = await self._client.get(probe.url, timeout=probe.timeout)
+        except httpx.TimeoutException:
+            return ProbeResult(probe.name, time.time(), False, None, probe.timeout, "timed out")
+        except httpx.HTTPError as exc:
+            reason = type(exc).__name__.replace("Error", " error").lower()
+            return ProbeResult(probe.name, time.time(), False, None, 0.0, reason)
+        latency = time.monotonic() - started
+        status = response.status_code
+        return ProbeResult(probe.name, time.time(), judge(probe, status), status, latency)
+
+    async def run_once(self) -> list[tuple[ProbeResult, ProbeResult | None]]:
+        """Check every probe; return (new result, previous result) pairs."""
+        out = []
+        for state in list(self.states.values()):
+            previous = state.last
+            result = await self.check(state.probe)
+            state.history.append(result)
+            out.append((result, previous))
+        return out
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def probes_from_config(entries: list[dict[str, object]]) -> list[Probe]:
+    out = []
+    for i, entry in enumerate(entries):
+        url = str(entry.get("url", ""))
+        if not url.startswith(("http://", "https://")):
+            continue
+        expect = entry.get("expect", 200)
+        timeout = entry.get("timeout", 2.0)
+        out.append(
+            Probe(
+                name=str(entry.get("name", f"probe{i + 1}")),
+                url=url,
+                expect=int(expect) if isinstance(expect, (int, str)) else 200,
+                timeout=float(timeout) if isinstance(timeout, (int, float)) else 2.0,
+            )
+        )
+    return out
