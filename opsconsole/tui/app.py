@@ -9,6 +9,7 @@ import asyncio
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
@@ -17,16 +18,21 @@ from textual.widgets import ContentSwitcher, Footer, Tab, Tabs
 
 from opsconsole import __version__
 from opsconsole.core.actions import ActionGate, AuditRecord, default_audit_path, operation
+from opsconsole.core.commands import Command
+from opsconsole.core.commands import parse as parse_command
 from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Event, Timeline, process_changes
+from opsconsole.core.export import default_export_path, incident_markdown
 from opsconsole.core.monitor import SupervisorMonitor
 from opsconsole.core.procs import TreeUsage, UsageSampler
 from opsconsole.core.supervisor import ConfigDiff, ProcessInfo, perform
+from opsconsole.tui.screens.audit import AuditScreen
 from opsconsole.tui.screens.confirm import ConfirmScreen
 from opsconsole.tui.screens.help import HelpScreen
 from opsconsole.tui.screens.pick import SIGNALS, PickScreen
 from opsconsole.tui.themes import load_themes, resolve_theme_name
+from opsconsole.tui.widgets.commandbar import CommandBar, CommandSuggester
 from opsconsole.tui.widgets.events import EventsView
 from opsconsole.tui.widgets.programs import ProgramsView
 from opsconsole.tui.widgets.statusbar import StatusBar
@@ -57,6 +63,7 @@ class OpsConsoleApp(App[None]):
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
+        Binding("colon", "command", "Command"),
         Binding("1", "view('programs')", "Programs", show=False),
         Binding("5", "view('events')", "Events", show=False),
         Binding("tab", "next_view", "Next view", show=False),
@@ -100,6 +107,7 @@ class OpsConsoleApp(App[None]):
         with ContentSwitcher(initial="programs", id="views"):
             yield ProgramsView(id="programs")
             yield EventsView(id="events")
+        yield CommandBar(CommandSuggester(self._program_names, self._theme_names))
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -110,6 +118,7 @@ class OpsConsoleApp(App[None]):
         self.theme = resolve_theme_name(self.config.theme, available, dict(os.environ))
         self.sub_title = f"v{__version__}"
         self.timeline.listeners.append(self._on_event)
+        self.query_one(CommandBar).display = False
         self.query_one("#program-table").focus()
         self.refresh_header()
         for name in self.monitor.clients:
@@ -186,6 +195,11 @@ class OpsConsoleApp(App[None]):
             return
         view = event.tab.id.removeprefix("tab-")
         self.query_one(ContentSwitcher).current = view
+        self.focus_view()
+
+    def focus_view(self) -> None:
+        """Give the keyboard to the current view's main widget."""
+        view = self.query_one(ContentSwitcher).current or "programs"
         widget = self.query_one(f"#{view}")
         target = widget.query_one("#program-table") if view == "programs" else widget
         target.focus()
@@ -262,10 +276,7 @@ class OpsConsoleApp(App[None]):
         verb, server, specs, label = message.verb, message.server, message.specs, message.label
         client = self.monitor.client(server)
 
-        def report(results: Any) -> None:
-            failed = [r for r in results if not r.ok]
-            text = "\n".join(r.message for r in (failed or results)[:6])
-            self.notify(text or "done", severity="error" if failed else "information")
+        report = self._report_results
 
         if verb == "signal":
 
@@ -327,6 +338,96 @@ class OpsConsoleApp(App[None]):
             question="Reread config?",
             on_done=diff_ready,
         )
+
+    # -- command mode ------------------------------------------------------------
+
+    def _program_names(self) -> list[str]:
+        return sorted({p.fullname for p in self.monitor.all_processes()})
+
+    def _theme_names(self) -> list[str]:
+        return sorted(self.available_themes)
+
+    def action_command(self) -> None:
+        self.query_one(CommandBar).open()
+
+    def on_command_bar_entered(self, message: CommandBar.Entered) -> None:
+        try:
+            command = parse_command(message.line)
+        except OpsError as exc:
+            self.notify(f"{exc.message}\n{exc.hint}".strip(), title="Command", severity="error")
+            return
+        self.run_command(command)
+
+    def run_command(self, command: Command) -> None:
+        """Carry out a parsed ``:`` command (mutating ones go through :meth:`request`)."""
+        name, args = command.name, list(command.args)
+        if name in ("q", "quit"):
+            self.exit()
+        elif name == "help":
+            self.action_help()
+        elif name == "view":
+            self.action_view(args[0])
+        elif name == "theme":
+            chosen = resolve_theme_name(args[0], set(self.available_themes), {})
+            if args[0] not in (chosen, chosen.removeprefix("opsconsole-")):
+                self.notify(f"no theme {args[0]!r}", severity="error")
+                return
+            self.theme = chosen
+            self.refresh_header()
+        elif name == "filter":
+            view = self.query_one(ProgramsView)
+            view.filter_text = " ".join(args)
+            self.action_view("programs")
+            view.show(list(self.monitor.snapshots.values()), self.usage)
+        elif name in ("start", "stop", "restart", "signal"):
+            signame = args.pop(0).upper().removeprefix("SIG") if name == "signal" else "HUP"
+            server = self._server_of(args[0])
+            label = " ".join(args)
+            if name == "signal":
+                client = self.monitor.client(server)
+                self.request(
+                    "supervisor.signal",
+                    label,
+                    lambda: perform(client, "signal", args, signame=signame),
+                    question=f"Send SIG{signame} to {label}?",
+                    detail=f"supervisord delivers SIG{signame} to the process(es) on {server}.",
+                    params={"signal": signame, "server": server},
+                    on_done=self._report_results,
+                )
+            else:
+                self.post_message(ProgramsView.OpRequested(name, server, args, label))
+        elif name == "update":
+            server = next(iter(self.monitor.clients))
+            self.post_message(ProgramsView.UpdateRequested(server))
+        elif name == "export":
+            self.export_note(args[0] if args else None)
+        elif name == "audit":
+            self.push_screen(AuditScreen(list(self.gate.history), self.gate.audit_path))
+        else:
+            self.notify(f":{name} is not available in this view yet", severity="warning")
+
+    def _server_of(self, spec: str) -> str:
+        name = spec.removesuffix(":*")
+        for server, snap in self.monitor.snapshots.items():
+            if any(p.fullname == name or p.group == name for p in snap.processes):
+                return server
+        return next(iter(self.monitor.clients))
+
+    def _report_results(self, results: Any) -> None:
+        failed = [r for r in results if not r.ok]
+        text = "\n".join(r.message for r in (failed or results)[:6])
+        self.notify(text or "done", severity="error" if failed else "information")
+
+    def export_note(self, path: str | None) -> None:
+        target = Path(path).expanduser() if path else default_export_path()
+        audit = [r for r in self.gate.history]
+        text = incident_markdown(list(self.timeline.events), audit, host=self.host)
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"cannot write {target}: {exc.strerror}", severity="error")
+            return
+        self.notify(f"incident note written to {target}", title="Export")
 
     async def action_quit(self) -> None:
         self.exit()
