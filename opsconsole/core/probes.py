@@ -110,3 +110,43 @@ def probes_from_config(entries: list[dict[str, object]]) -> list[Probe]:
             )
         )
     return out
+
+
+def listening_addresses(pid: int) -> list[tuple[str, int]]:
+    """TCP addresses the process or its descendants listen on (psutil; empty if not allowed)."""
+    import psutil
+
+    found: list[tuple[str, int]] = []
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return found
+    for proc in procs:
+        try:
+            conns = proc.net_connections(kind="tcp")
+        except (psutil.Error, OSError):
+            continue
+        for c in conns:
+            if c.status == psutil.CONN_LISTEN and c.laddr:
+                addr = (str(c.laddr.ip), int(c.laddr.port))
+                if addr not in found:
+                    found.append(addr)
+    return found
+
+
+def default_probes(programs: list[tuple[str, int]]) -> list[Probe]:
+    """One probe per listening TCP address of each running (name, pid) program.
+
+    Nginx's listen ports probe the user's path; each gunicorn bind probes the app directly.
+    Any answer below 500 counts as healthy (a 404 on / still means the server works).
+    """
+    probes: list[Probe] = []
+    for name, pid in programs:
+        for host, port in listening_addresses(pid):
+            if host in ("0.0.0.0", "::", ""):
+                host = "127.0.0.1"
+            shown = f"[{host}]" if ":" in host else host
+            label = name if not any(p.name == name for p in probes) else f"{name}:{port}"
+            probes.append(Probe(label, f"http://{shown}:{port}/", expect=0))
+    return probes

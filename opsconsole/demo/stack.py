@@ -158,7 +158,7 @@ class DemoStack:
             f"""
             [program:web]
             command={web_cmd}
-            environment=DEMO_APP_NAME="web",PYTHONUNBUFFERED="1"
+            environment=DEMO_APP_NAME="web",DEMO_STATE_DIR="{d}",PYTHONUNBUFFERED="1"
             directory={d}
             autorestart=true
             startsecs=1
@@ -169,7 +169,7 @@ class DemoStack:
             f"""
             [program:api]
             command={api_cmd}
-            environment=DEMO_APP_NAME="api",PYTHONUNBUFFERED="1"
+            environment=DEMO_APP_NAME="api",DEMO_STATE_DIR="{d}",PYTHONUNBUFFERED="1"
             directory={d}
             autorestart=true
             startsecs=1

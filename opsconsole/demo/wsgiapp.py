@@ -5,6 +5,8 @@
 /error     raises: 500, traceback in gunicorn's error log
 /log?n=N   writes N log lines to stderr
 /health    "ok"
+/break     from now on every request of this gunicorn master fails with a 500 (a bad deploy);
+           restarting the program fixes it (the flag is tied to the master's pid)
 """
 
 from __future__ import annotations
@@ -34,10 +36,22 @@ def _int(query: dict[str, list[str]], key: str, default: int, limit: int) -> int
         return default
 
 
+def _broken_flag() -> str | None:
+    state_dir = os.environ.get("DEMO_STATE_DIR")
+    return os.path.join(state_dir, f"broken-{os.getppid()}") if state_dir else None
+
+
 def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     path = environ.get("PATH_INFO", "/")
     query = parse_qs(environ.get("QUERY_STRING", ""))
     name = os.environ.get("DEMO_APP_NAME", "demo")
+    flag = _broken_flag()
+    if path == "/break" and flag:
+        with open(flag, "w") as fh:
+            fh.write("broken\n")
+        log.error("%s: broken on purpose; restart the program to recover", name)
+    if flag and os.path.exists(flag):
+        raise RuntimeError(f"{name}: database connection pool exhausted (demo failure)")
     if path == "/slow":
         seconds = _int(query, "s", 1, 120)
         time.sleep(seconds)

@@ -25,6 +25,7 @@ from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Event, Timeline, process_changes
 from opsconsole.core.export import default_export_path, incident_markdown
 from opsconsole.core.monitor import SupervisorMonitor
+from opsconsole.core.probes import ProbeRunner, default_probes, probes_from_config
 from opsconsole.core.procs import TreeUsage, UsageSampler
 from opsconsole.core.supervisor import ConfigDiff, ProcessInfo, perform
 from opsconsole.tui.screens.audit import AuditScreen
@@ -34,6 +35,7 @@ from opsconsole.tui.screens.pick import SIGNALS, PickScreen
 from opsconsole.tui.themes import load_themes, resolve_theme_name
 from opsconsole.tui.widgets.commandbar import CommandBar, CommandSuggester
 from opsconsole.tui.widgets.events import EventsView
+from opsconsole.tui.widgets.probes import ProbeStrip
 from opsconsole.tui.widgets.programs import ProgramsView
 from opsconsole.tui.widgets.statusbar import StatusBar
 
@@ -98,11 +100,14 @@ class OpsConsoleApp(App[None]):
         self._last_status: dict[str, str] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self.gate.listeners.append(self._on_audit)
+        self.probes = ProbeRunner([])
+        self.probe_interval = 2.0
 
     # -- layout ----------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.host, self.read_only)
+        yield ProbeStrip("", id="probes")
         yield Tabs(*[Tab(label, id=f"tab-{vid}") for vid, label in VIEWS], id="view-tabs")
         with ContentSwitcher(initial="programs", id="views"):
             yield ProgramsView(id="programs")
@@ -124,6 +129,8 @@ class OpsConsoleApp(App[None]):
         for name in self.monitor.clients:
             self._wake[name] = asyncio.Event()
             self.run_worker(self._poll_loop(name), group="poll", name=f"poll-{name}")
+        self.query_one(ProbeStrip).display = False
+        self.run_worker(self._probe_loop(), group="probes", name="probes")
 
     # -- polling ---------------------------------------------------------------
 
@@ -144,6 +151,36 @@ class OpsConsoleApp(App[None]):
             except asyncio.TimeoutError:
                 pass
             wake.clear()
+
+    async def _probe_loop(self) -> None:
+        """Probe every few seconds; configured probes, else one per listening program."""
+        configured = probes_from_config(self.config.probes)
+        while True:
+            if not configured:
+                local = [
+                    (p.fullname, p.pid)
+                    for server, snap in self.monitor.snapshots.items()
+                    if self.monitor.client(server).is_local
+                    for p in snap.processes
+                    if p.pid and p.statename == "RUNNING"
+                ]
+                self.probes.set_probes(await asyncio.to_thread(default_probes, local))
+            else:
+                self.probes.set_probes(configured)
+            for result, previous in await self.probes.run_once():
+                if previous is None and result.ok:
+                    continue
+                if previous is None or previous.ok != result.ok:
+                    if result.ok:
+                        self.timeline.add(
+                            "probe", "info", result.probe, f"recovered: {result.summary}"
+                        )
+                    else:
+                        self.timeline.add(
+                            "probe", "error", result.probe, f"failing: {result.summary}"
+                        )
+            self.query_one(ProbeStrip).show(list(self.probes.states.values()))
+            await asyncio.sleep(self.probe_interval)
 
     def poll_now(self, server: str | None = None) -> None:
         for name, event in self._wake.items():
@@ -434,6 +471,7 @@ class OpsConsoleApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.monitor.aclose()
+        await self.probes.aclose()
 
 
 def _key_label(key: str) -> str:

@@ -1,0 +1,46 @@
+"""One line of health probes: status and latency with a sparkline, next to process state."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from opsconsole.core.probes import ProbeState
+from opsconsole.tui.styles import app_theme, role_style
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int = 8) -> str:
+    """Unicode bars for the last ``width`` values; a failure (0) shows as ✖."""
+    tail = values[-width:]
+    if not tail:
+        return ""
+    top = max(tail) or 1.0
+    return "".join("✖" if v <= 0 else BARS[min(7, int(v / top * 7))] for v in tail)
+
+
+class ProbeStrip(Static):
+    DEFAULT_CSS = """
+    ProbeStrip { height: 1; padding: 0 1; }
+    """
+
+    def show(self, states: list[ProbeState]) -> None:
+        self.display = bool(states)
+        theme = app_theme(self.app)
+        t = Text(no_wrap=True, overflow="ellipsis")
+        for i, state in enumerate(states):
+            last = state.last
+            if i:
+                t.append(" │ ", style="dim")
+            if last is None:
+                t.append(f"… {state.probe.name}", style="dim")
+                continue
+            symbol, role = ("✔", "success") if last.ok else ("✖", "bold error")
+            t.append(f"{symbol} {state.probe.name} ", style=role_style(theme, role))
+            if last.status is None:
+                t.append(last.error or "no answer", style=role_style(theme, role))
+            else:
+                t.append(f"{last.status} {last.latency * 1000:.0f}ms")
+            t.append(" " + sparkline(state.latencies_ms()), style="dim")
+        self.update(t)
