@@ -185,6 +185,17 @@ def parse_toml_config(data: dict[str, Any], source: str) -> AppConfig:
             f"unknown key(s) in {source}: {', '.join(sorted(unknown))}",
             f"valid keys: {', '.join(sorted(known))}",
         )
+
+    def table(key: str, kinds: type | tuple[type, ...], what: str) -> Any:
+        value = data.get(key)
+        if value is not None and not isinstance(value, kinds):
+            raise ConfigError(f"{key} in {source} must be {what}, got {value!r}")
+        return value
+
+    table("nginx", dict, "a table ([nginx])")
+    table("logs", dict, "a table ([logs])")
+    table("supervisor", (list, dict), "a list of tables ([[supervisor]])")
+    table("probes", list, "a list of tables ([[probes]])")
     cfg = AppConfig()
     cfg.read_only = bool(data.get("read_only", False))
     theme = data.get("theme")
@@ -193,7 +204,7 @@ def parse_toml_config(data: dict[str, Any], source: str) -> AppConfig:
         cfg.refresh = _as_float(data["refresh"], "refresh")
     if "timeout" in data:
         cfg.timeout = _as_float(data["timeout"], "timeout")
-    supervisors = data.get("supervisor", [])
+    supervisors = data.get("supervisor") or []
     if isinstance(supervisors, dict):
         supervisors = [supervisors]
     for index, entry in enumerate(supervisors):
@@ -218,15 +229,26 @@ def parse_toml_config(data: dict[str, Any], source: str) -> AppConfig:
         if "password" in entry:
             target.password = str(entry["password"])
         cfg.supervisors.append(target)
-    nginx = data.get("nginx", {})
+    nginx = data.get("nginx") or {}
     if nginx:
-        cfg.nginx = NginxSettings(binary=nginx.get("binary"), config=nginx.get("config"))
-    logs = data.get("logs", {})
+        binary, conf = nginx.get("binary"), nginx.get("config")
+        cfg.nginx = NginxSettings(
+            binary=str(binary) if binary else None, config=str(conf) if conf else None
+        )
+    logs = data.get("logs") or {}
     if logs:
         if "ring_size" in logs:
-            cfg.log_ring_size = int(logs["ring_size"])
-        cfg.log_files = [str(p) for p in logs.get("files", [])]
-    probes = data.get("probes", [])
+            try:
+                cfg.log_ring_size = int(logs["ring_size"])
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"logs.ring_size in {source} must be a number") from exc
+            if cfg.log_ring_size < 100:
+                raise ConfigError(f"logs.ring_size in {source} must be at least 100")
+        files = logs.get("files") or []
+        if not isinstance(files, list):
+            raise ConfigError(f"logs.files in {source} must be a list of paths")
+        cfg.log_files = [str(p) for p in files]
+    probes = data.get("probes") or []
     cfg.probes = [dict(p) for p in probes if isinstance(p, dict)]
     return cfg
 

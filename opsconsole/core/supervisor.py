@@ -383,7 +383,11 @@ class SupervisorClient:
         if parsed.scheme == "unix":
             self.socket_path = target.url[len("unix://") :]
             base_url = "http://localhost"
-            transport = transport or httpx.AsyncHTTPTransport(uds=self.socket_path)
+            # A fresh connection per call (cheap on a unix socket): what we see is always what
+            # the socket path leads to now, even after it was replaced or re-permissioned.
+            transport = transport or httpx.AsyncHTTPTransport(
+                uds=self.socket_path, limits=httpx.Limits(max_keepalive_connections=0)
+            )
         elif parsed.scheme in ("http", "https"):
             base_url = target.url.rstrip("/")
         else:

@@ -64,3 +64,10 @@ def screen_text(pilot: Pilot[Any]) -> str:
     )
     console.print(app.screen._compositor.render_update(full=True))
     return console.export_text(styles=False)
+
+
+def flat(text: str) -> str:
+    """Screen text with line wraps, borders and runs of spaces folded: for phrase checks."""
+    import re
+
+    return re.sub(r"[\s▌▐█│]+", " ", text)

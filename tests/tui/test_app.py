@@ -13,7 +13,7 @@ from opsconsole.core.monitor import SupervisorMonitor
 from opsconsole.core.supervisor import READ_METHODS
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
-from tests.tui.helpers import screen_text, stack_config, until
+from tests.tui.helpers import flat, screen_text, stack_config, until
 
 
 def rows(app: OpsConsoleApp) -> dict[str, str]:
@@ -115,7 +115,7 @@ async def test_wrong_password_opens_and_explains(demo_stack: DemoStack) -> None:
     cfg.supervisors[0].password = "not-the-password"
     app = OpsConsoleApp(cfg, audit=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: "was rejected" in screen_text(pilot))
+        await until(pilot, lambda: "was rejected" in flat(screen_text(pilot)))
         text = screen_text(pilot)
         assert "auth failed" in text.splitlines()[0]
         assert "not-the-password" not in text
@@ -129,11 +129,11 @@ async def test_missing_socket_keeps_retrying(tmp_path: Path) -> None:
     )
     app = OpsConsoleApp(cfg2, audit=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: "does not exist" in screen_text(pilot))
+        await until(pilot, lambda: "does not exist" in flat(screen_text(pilot)))
         first = app.monitor.snapshots["local"].at
         await until(pilot, lambda: app.monitor.snapshots["local"].at > first)
         text = screen_text(pilot)
-        assert "is supervisord running?" in text and "retrying" in text
+        assert "is supervisord running?" in flat(text) and "retrying" in text
         await pilot.press("5")  # still answers keys
         await pilot.pause(0.1)
         assert app.query_one("ContentSwitcher").current == "events"
@@ -199,6 +199,6 @@ async def test_several_supervisords_one_down(demo_stack: DemoStack, tmp_path: Pa
         await until(pilot, lambda: servers_with_rows() == {"demo", "viahttp"})
         text = screen_text(pilot)
         assert "[demo]" in text and "[viahttp]" in text
-        assert "gone: supervisord socket" in text and "does not exist" in text
+        assert "gone: supervisord socket" in flat(text) and "does not exist" in flat(text)
         header = text.splitlines()[0]
         assert "gone ✖ unreachable" in header
