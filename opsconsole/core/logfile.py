@@ -92,6 +92,17 @@ class LineSplitter:
         return [line]
 
 
+def rewind(out: list[RawLine], cap: int, splitter: LineSplitter, offset: int) -> int:
+    """Keep at most ``cap`` lines in ``out``; the splitter and the returned offset move back
+    to the first line dropped, so the next read starts there (nothing lost)."""
+    if len(out) <= cap:
+        return offset
+    start = out[cap][0]
+    del out[cap:]
+    splitter.reset(start)
+    return start
+
+
 def scan_back(buf: bytes, pos: int, n: int, max_line: int) -> tuple[list[RawLine], bool]:
     """Split ``buf`` (the bytes from file offset ``pos`` up to a line boundary) into its last
     ``n`` whole lines.
@@ -102,10 +113,7 @@ def scan_back(buf: bytes, pos: int, n: int, max_line: int) -> tuple[list[RawLine
     marked by :data:`HEAD_CUT`) instead of reading on: scrolling back through a multi-GB line
     reads one ``max_line`` at a time.
     """
-    if buf.endswith(b"\n"):
-        body = buf[:-1]
-    else:
-        body = buf
+    body = buf[:-1] if buf.endswith(b"\n") else buf
     if not buf:
         return [], pos > 0
     parts = body.split(b"\n")
@@ -291,21 +299,20 @@ class LogFile:
         """Read from the offset towards EOF within the budget. -> (bytes read, reached EOF)."""
         assert self._fd is not None
         total = 0
+        at_eof = False
         while budget[0] > 0 and len(out) < self.batch_lines:
             data = self._pread(self._fd, min(self.chunk, budget[0]), self._offset)
             if not data:
+                at_eof = True
                 break
             total += len(data)
             budget[0] -= len(data)
             self._offset += len(data)
             out.extend(self._splitter.feed(data))
-        else:
-            return total, False
+            self._offset = rewind(out, self.batch_lines, self._splitter, self._offset)
         if total:
-            self._anchor = (self._anchor + data)[-_ANCHOR:] if total < _ANCHOR else b""
-            if not self._anchor:
-                self._set_anchor()
-        return total, True
+            self._set_anchor()
+        return total, at_eof
 
     def _truncated(self) -> bool:
         assert self._fd is not None

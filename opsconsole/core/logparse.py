@@ -235,7 +235,8 @@ def parse_timestamp(line: str) -> float | None:
             candidates.append((m.start(), value))
     m = _TS_NGINX.search(head)
     if m:
-        value = _epoch(*(int(g) for g in m.groups()), 0.0, None)
+        y, mo, d, hh, mi, ss = (int(g) for g in m.groups())
+        value = _epoch(y, mo, d, hh, mi, ss, 0.0, None)
         if value is not None:
             candidates.append((m.start(), value))
     m = _TS_CLF.search(head)

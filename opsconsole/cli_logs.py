@@ -1,0 +1,158 @@
+"""``opsconsole tail``: print (and follow) a log, sanitised for the terminal.
+
+SOURCE is one of:
+
+* a file path (anything with a ``/`` or starting with ``~``; ``./name`` for a file here),
+* ``supervisord`` — supervisord's own log,
+* a supervisor program name (``web``, ``queue:queue_00``): its stdout, or its stderr with
+  ``--stderr``. Names may contain ``:`` (group:name), so the stream is a flag, never a suffix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import time
+from typing import TextIO
+
+from opsconsole.core.config import AppConfig
+from opsconsole.core.errors import OpsError
+from opsconsole.core.logparse import LogLine, parse_since
+from opsconsole.core.logs import LogError, LogSource, SourceSpec, make_source
+from opsconsole.core.supervisor import SupervisorClient
+
+#: Lines read back per step while looking for the start of ``--since``.
+_SINCE_PAGE = 2000
+#: ``--since`` without ``-n`` stops after this many lines, whatever the times say.
+_SINCE_MAX = 200_000
+
+
+def parse_source_arg(text: str, *, stderr: bool = False, server: str = "") -> SourceSpec:
+    """What ``opsconsole tail SOURCE`` names (pure). Raises LogError for contradictions."""
+    text = text.strip()
+    if not text:
+        raise LogError("no log named", "give a file path, a program name or 'supervisord'")
+    if "/" in text or text.startswith("~"):
+        if stderr:
+            raise LogError("--stderr applies to supervisor programs, not to files")
+        return SourceSpec("file", path=text)
+    if text == "supervisord":
+        if stderr:
+            raise LogError(
+                "--stderr applies to programs; supervisord's own log is one file",
+                "drop --stderr",
+            )
+        return SourceSpec("supervisord", server)
+    return SourceSpec("program", server, text, "stderr" if stderr else "stdout")
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "tail",
+        help="print the end of a log (file, program output or supervisord's log); -f follows",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("source", metavar="SOURCE", help="file path, program name, or supervisord")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("-n", "--lines", type=int, default=None, metavar="N", help="lines (default 10)")
+    p.add_argument("--stderr", action="store_true", help="the program's stderr, not its stdout")
+    p.add_argument("--grep", metavar="RE", help="only lines matching this regular expression")
+    p.add_argument("-i", "--ignore-case", action="store_true", help="--grep ignores case")
+    p.add_argument("-v", "--invert", action="store_true", help="only lines NOT matching --grep")
+    p.add_argument("--since", metavar="TIME", help="only lines since: 10m, 2h, 1d or ISO time")
+    p.add_argument("--server", help="which configured supervisord (default: the first)")
+    p.add_argument(
+        "--interval", type=float, default=0.5, help="seconds between checks with -f (0.5)"
+    )
+    p.set_defaults(handler=cmd_tail)
+
+
+def cmd_tail(args: argparse.Namespace, config: AppConfig) -> int:
+    return asyncio.run(run_tail(args, config, sys.stdout))
+
+
+async def run_tail(args: argparse.Namespace, config: AppConfig, out: TextIO) -> int:
+    """Print the lines ``args`` asks for to ``out``; follow with ``-f`` until interrupted."""
+    server = args.server or (config.supervisors[0].name if config.supervisors else "")
+    spec = parse_source_arg(args.source, stderr=args.stderr, server=server)
+    pattern = None
+    if args.grep:
+        try:
+            pattern = re.compile(args.grep, re.IGNORECASE if args.ignore_case else 0)
+        except re.error as exc:
+            raise LogError(
+                f"--grep {args.grep!r} is not a valid regular expression: {exc}"
+            ) from None
+    since = None
+    if args.since:
+        try:
+            since = parse_since(args.since, time.time())
+        except ValueError as exc:
+            raise LogError(str(exc)) from None
+    if args.lines is not None and args.lines < 0:
+        raise LogError("-n must be 0 or more")
+    clients: dict[str, SupervisorClient] = {}
+    if spec.kind != "file":
+        for target in config.supervisors:
+            if target.name == spec.server:
+                clients[target.name] = SupervisorClient(
+                    target, timeout=config.timeout, read_only=True
+                )
+        if not clients:
+            names = ", ".join(t.name for t in config.supervisors) or "none"
+            raise OpsError(
+                f"no supervisord named {spec.server} is configured", f"configured: {names}"
+            )
+    source = make_source(spec, clients)
+    _reconfigure(out)
+
+    def show(lines: list[LogLine]) -> None:
+        for line in lines:
+            if since is not None and line.ts is not None and line.ts < since:
+                continue
+            if pattern is not None and (pattern.search(line.text) is None) != args.invert:
+                continue
+            out.write(line.text + "\n")
+        out.flush()
+
+    try:
+        lines = await _initial(source, args.lines, since)
+        show(lines)
+        while args.follow:
+            await asyncio.sleep(max(0.05, args.interval))
+            show(await source.poll())
+    finally:
+        await source.aclose()
+        for client in clients.values():
+            await client.aclose()
+    return 0
+
+
+async def _initial(source: LogSource, n: int | None, since: float | None) -> list[LogLine]:
+    if since is None or n is not None:
+        return await source.open_tail(10 if n is None else n)
+    lines = await source.open_tail(_SINCE_PAGE)
+    # Read back page by page until a line older than ``since`` (or no times at all).
+    while lines and len(lines) < _SINCE_MAX:
+        first = lines[0]
+        if first.ts is not None and first.ts < since:
+            break
+        older = await source.before(first.offset, _SINCE_PAGE, first.gen)
+        if not older or all(line.ts is None for line in older):
+            lines = older + lines
+            break
+        lines = older + lines
+    return lines
+
+
+def _reconfigure(out: TextIO) -> None:
+    """Never die on a terminal that cannot show a replacement symbol."""
+    reconfigure = getattr(out, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(errors="replace")
+        except (ValueError, OSError):
+            pass

@@ -1,0 +1,207 @@
+"""The Logs view: a list of every log the operator can open, and a LogView showing the
+selected one(s).
+
+Sources come from supervisord (each program's stdout/stderr and supervisord's own log, read
+over XML-RPC through the app's monitor clients) and from files (``[logs] files`` in the
+config, paths given to the view, paths added with ``a``). ``enter`` opens the highlighted
+source; ``m`` marks several, and ``enter`` then opens the marked ones merged by time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, OptionList
+from textual.widgets.option_list import Option
+
+from opsconsole.core.errors import OpsError
+from opsconsole.core.logs import DEFAULT_RING, LogSource, SourceSpec, available_sources, make_source
+from opsconsole.tui.widgets.logview import LogView
+
+
+class SourceList(OptionList):
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "first", "Top", show=False),
+        Binding("G", "last", "Bottom", show=False),
+    ]
+
+
+class LogsView(Horizontal):
+    """Source list on the left, LogView on the right.
+
+    The app calls :meth:`open_sources` (e.g. when ``l`` is pressed on a program) with
+    :class:`SourceSpec` values or with plain file paths.
+    """
+
+    BINDINGS = [
+        Binding("m", "mark", "Mark", show=False),
+        Binding("a", "add_file", "Add file"),
+        Binding("tab", "switch_pane", "List/log", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    LogsView { height: 1fr; }
+    LogsView #log-sources-pane { width: 26; min-width: 16; }
+    LogsView #log-sources { height: 1fr; }
+    LogsView #log-add { dock: bottom; height: 3; display: none; }
+    LogsView #log-add.open { display: block; }
+    """
+
+    def __init__(
+        self,
+        files: Sequence[str] = (),
+        *,
+        ring_size: int | None = None,
+        interval: float = 0.5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.extra_files = [os.path.expanduser(f) for f in files]
+        self._ring_size = ring_size
+        self.interval = interval
+        self.specs: list[SourceSpec] = []
+        self.marked: set[str] = set()
+        self.open_keys: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="log-sources-pane"):
+            yield SourceList(id="log-sources")
+            yield Input(placeholder="path of a log file", id="log-add")
+        yield LogView(ring_size=self.ring_size, interval=self.interval, id="log-view")
+
+    @property
+    def ring_size(self) -> int:
+        if self._ring_size is not None:
+            return self._ring_size
+        config = getattr(self.app, "config", None)
+        return int(getattr(config, "log_ring_size", DEFAULT_RING))
+
+    @property
+    def log_view(self) -> LogView:
+        return self.query_one(LogView)
+
+    def on_mount(self) -> None:
+        self.refresh_sources()
+        self.set_interval(2.0, self.refresh_sources)
+
+    # -- sources -------------------------------------------------------------------------
+
+    def _files(self) -> list[str]:
+        config = getattr(self.app, "config", None)
+        files = list(getattr(config, "log_files", []) or [])
+        return files + self.extra_files
+
+    def refresh_sources(self) -> None:
+        """Rebuild the list from the monitor's latest snapshots and the known files."""
+        monitor = getattr(self.app, "monitor", None)
+        snapshots = getattr(monitor, "snapshots", {}) if monitor is not None else {}
+        specs = available_sources(snapshots, self._files())
+        if [s.key for s in specs] == [s.key for s in self.specs]:
+            return
+        self.specs = specs
+        listing = self.query_one(SourceList)
+        highlighted = listing.highlighted
+        listing.clear_options()
+        listing.add_options([Option(self._label(s), id=s.key) for s in specs])
+        if specs:
+            listing.highlighted = min(highlighted or 0, len(specs) - 1)
+
+    def _label(self, spec: SourceSpec) -> Text:
+        mark = "✓ " if spec.key in self.marked else "  "
+        t = Text(mark, style="bold green")
+        t.append(spec.label)
+        if spec.kind == "file":
+            t.append("  file", style="dim")
+        return t
+
+    def _redraw_labels(self) -> None:
+        listing = self.query_one(SourceList)
+        for spec in self.specs:
+            listing.replace_option_prompt(spec.key, self._label(spec))
+
+    # -- opening -------------------------------------------------------------------------
+
+    def open_sources(self, sources: Sequence[SourceSpec | str | LogSource]) -> None:
+        """Open these logs in the LogView, merged by time when there are several.
+
+        Accepts :class:`SourceSpec` (``SourceSpec("program", server, "web", "stderr")``,
+        ``SourceSpec("supervisord", server)``, ``SourceSpec("file", path=...)``), a plain file
+        path, or a ready :class:`LogSource`. A file path not yet listed is added to the list.
+        """
+        monitor = getattr(self.app, "monitor", None)
+        clients = dict(getattr(monitor, "clients", {}) or {})
+        built: list[LogSource] = []
+        keys: list[str] = []
+        for item in sources:
+            if isinstance(item, str):
+                item = SourceSpec("file", path=os.path.expanduser(item))
+            if isinstance(item, SourceSpec):
+                if item.kind == "file" and item.path not in self._files():
+                    self.extra_files.append(item.path)
+                try:
+                    built.append(make_source(item, clients))
+                except OpsError as exc:
+                    self.notify(f"{exc.message}\n{exc.hint}".strip(), severity="error")
+                    continue
+                keys.append(item.key)
+            else:
+                built.append(item)
+                keys.append(item.key)
+        if not built:
+            return
+        self.open_keys = keys
+        self.refresh_sources()
+        self.log_view.set_sources(built)
+        self.log_view.lines_widget.focus()
+
+    def open_program(
+        self, server: str, name: str, streams: Sequence[str] = ("stdout", "stderr")
+    ) -> None:
+        """Open a program's captured output (both streams merged by default)."""
+        self.open_sources([SourceSpec("program", server, name, s) for s in streams])
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        chosen = [s for s in self.specs if s.key in self.marked]
+        if not chosen:
+            chosen = [s for s in self.specs if s.key == event.option.id]
+        self.open_sources(chosen)
+
+    def action_mark(self) -> None:
+        listing = self.query_one(SourceList)
+        if listing.highlighted is None or not self.specs:
+            return
+        key = self.specs[listing.highlighted].key
+        self.marked.symmetric_difference_update({key})
+        self._redraw_labels()
+        listing.action_cursor_down()
+
+    def action_add_file(self) -> None:
+        box = self.query_one("#log-add", Input)
+        box.add_class("open")
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "log-add":
+            return
+        event.stop()
+        event.input.remove_class("open")
+        path = event.value.strip()
+        event.input.value = ""
+        if path:
+            self.open_sources([path])
+
+    def action_switch_pane(self) -> None:
+        listing = self.query_one(SourceList)
+        if listing.has_focus:
+            self.log_view.lines_widget.focus()
+        else:
+            listing.focus()

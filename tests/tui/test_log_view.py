@@ -1,0 +1,148 @@
+"""LogView and LogsView in a headless app: hostile lines stay literal, follow, pause, filter,
+search, wrap, scroll back; the Logs view opens a real supervisor program's output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult
+
+from opsconsole.core.config import SupervisorTarget
+from opsconsole.core.logs import FileSource, SourceSpec
+from opsconsole.core.monitor import SupervisorMonitor
+from opsconsole.demo.stack import DemoStack
+from opsconsole.tui.widgets.logs import LogsView
+from opsconsole.tui.widgets.logview import LogView
+from tests.tui.helpers import screen_text, until
+
+HOSTILE = b"2026-11-25 12:00:00,000 ERROR \x1b[31m[bold red]boom[/bold red] \x00 \xff\xfe\n"
+
+
+class ViewApp(App[None]):
+    def __init__(self, view: LogView) -> None:
+        super().__init__()
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        yield self.view
+
+
+def _write(path: Path, data: bytes) -> None:
+    with path.open("ab") as fh:
+        fh.write(data)
+
+
+async def test_hostile_line_is_literal_and_follow_pause_filter_search(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"".join(f"info line {i}\n".encode() for i in range(50)) + HOSTILE)
+    view = LogView([FileSource(path)], interval=0.05)
+    app = ViewApp(view)
+    async with app.run_test(size=(80, 24)) as pilot:
+        body = view.lines_widget
+        await until(pilot, lambda: "[bold red]boom[/bold red]" in screen_text(pilot))
+        text = screen_text(pilot)
+        assert "\x1b" not in body.get_plain()
+        # the level tag keeps it readable without colour; markup, NUL, bad bytes are literal
+        assert "ERR  2026-11-25 12:00:00,000 ERROR [bold red]boom[/bold red] \u2400 \ufffd" in text
+        # follows: a new line shows up at the bottom
+        _write(path, b"fresh line 1\n")
+        await until(pilot, lambda: "fresh line 1" in screen_text(pilot))
+        # space pauses: new lines do not scroll the view
+        await pilot.press("space")
+        top_before = body.scroll_y
+        _write(path, b"".join(f"while paused {i}\n".encode() for i in range(40)))
+        await until(pilot, lambda: view.new_while_paused >= 40)
+        assert body.scroll_y == top_before
+        assert "PAUSED (+40 new)" in screen_text(pilot)
+        await pilot.press("G")
+        await until(pilot, lambda: "while paused 39" in screen_text(pilot))
+        # filter, then inverted filter
+        await pilot.press("f", *"boom", "enter")
+        await pilot.pause()
+        assert len(body.rows) == 1 and "boom" in body.get_plain()
+        await pilot.press("F")
+        await pilot.pause()
+        assert len(body.rows) == len(body.store) - 1 and "boom" not in body.get_plain()
+        await pilot.press("f", "ctrl+u", "enter")  # empty clears
+        await pilot.pause()
+        assert len(body.rows) == len(body.store)
+        # search jumps and highlights
+        await pilot.press("slash", *"info line 3", "enter")
+        await pilot.pause()
+        assert body.get_plain().splitlines()[0].endswith("info line 3")
+        await pilot.press("n")
+        await pilot.pause()
+        assert body.get_plain().splitlines()[0].endswith("info line 30")
+        await pilot.press("N")
+        await pilot.pause()
+        assert body.get_plain().splitlines()[0].endswith("info line 3")
+        strip = body.render_line(0)
+        assert any(seg.style and seg.style.reverse for seg in strip if "info line 3" in seg.text)
+
+
+async def test_wrap_and_scroll_back(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"".join(f"old {i:04d}\n".encode() for i in range(3000)) + b"W" * 300 + b"\n")
+    view = LogView([FileSource(path)], interval=0.05, initial=100)
+    app = ViewApp(view)
+    async with app.run_test(size=(80, 24)) as pilot:
+        body = view.lines_widget
+        await until(pilot, lambda: len(body.store) == 100)
+        assert body.store[0].text == "old 2901"
+        await pilot.press("w")
+        await pilot.pause()
+        assert len(body.rows) > len(body.store)  # the long line takes several rows
+        assert "W" * 60 in body.get_plain()
+        await pilot.press("w")
+        # g goes to the top and loads older lines lazily
+        await pilot.press("g")
+        await until(pilot, lambda: len(body.store) == 600)
+        assert body.store[0].text == "old 2401"
+        assert "old 2901" in body.get_plain()  # the view stayed on the lines it showed
+
+
+async def test_logs_view_opens_program_output(
+    demo_stack: DemoStack, stack_target: SupervisorTarget, tmp_path: Path
+) -> None:
+    extra = tmp_path / "extra.log"
+    extra.write_text("an extra file line\n")
+
+    class LogsApp(App[None]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.monitor = SupervisorMonitor([stack_target], timeout=2.0)
+
+        def compose(self) -> ComposeResult:
+            yield LogsView([str(extra)], ring_size=500, interval=0.1, id="logs")
+
+        async def on_mount(self) -> None:
+            await self.monitor.poll("demo")
+
+        async def on_unmount(self) -> None:
+            await self.monitor.aclose()
+
+    app = LogsApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        logs = app.query_one(LogsView)
+        await until(pilot, lambda: any(s.name == "web" for s in logs.specs))
+        keys = [s.key for s in logs.specs]
+        assert "program:demo/queue:queue_00:stdout" in keys
+        assert "supervisord:demo" in keys and f"file:{extra}" in keys
+        logs.open_sources(
+            [
+                SourceSpec("program", "demo", "queue:queue_00"),
+                SourceSpec("program", "demo", "queue:queue_01"),
+            ]
+        )
+        view = logs.log_view
+
+        def both() -> Any:
+            sources = {line.source for line in view.lines_widget.store}
+            return {"queue:queue_00", "queue:queue_01"} <= sources
+
+        await until(pilot, both, timeout=8)
+        text = screen_text(pilot)
+        assert "queue:queue_00" in text and "processed job" in text  # source column
+        logs.open_sources([str(extra)])
+        await until(pilot, lambda: "an extra file line" in screen_text(pilot))
