@@ -61,8 +61,8 @@ _SYNTAX_MARKERS = (
     "invalid host",
     "is not terminated",
     "unknown log format",
-    "no \"events\" section",
-    "unknown \"",
+    'no "events" section',
+    'unknown "',
     "must be",
     "is not allowed",
 )
@@ -686,9 +686,7 @@ class _Walker:
                 up = Upstream(str(_arg(d)), f, int(d.get("line", 0)))
                 for sd, sf in self.expand(d.get("block") or [], f):
                     if sd.get("directive") == "server" and _arg(sd):
-                        up.servers.append(
-                            UpstreamServer(str(_arg(sd)), sf, int(sd.get("line", 0)))
-                        )
+                        up.servers.append(UpstreamServer(str(_arg(sd)), sf, int(sd.get("line", 0))))
                 self.cfg.upstreams[up.name] = up
             elif name == "server":
                 self.walk_server(d, f, inherit)
@@ -808,9 +806,9 @@ def collect_unix_listeners() -> dict[str, int | None]:
         return found
     for c in conns:
         path = c.laddr if isinstance(c.laddr, str) else ""
-        if path and (c.status in (psutil.CONN_LISTEN, psutil.CONN_NONE)):
-            if path not in found or found[path] is None:
-                found[path] = c.pid
+        listening = c.status in (psutil.CONN_LISTEN, psutil.CONN_NONE)
+        if path and listening and found.get(path) is None:
+            found[path] = c.pid
     return found
 
 
@@ -1183,7 +1181,10 @@ def run_checks(
             if node.kind == "target" and node.status == "error":
                 findings.append(
                     Finding(
-                        "dead-upstream", "warning", f"{node.label}: {node.detail}", node.file,
+                        "dead-upstream",
+                        "warning",
+                        f"{node.label}: {node.detail}",
+                        node.file,
                         node.line,
                     )
                 )
