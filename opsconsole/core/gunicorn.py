@@ -1,0 +1,1415 @@
+"""Gunicorn masters and their workers on this machine: discovery, facts, flags and actions.
+
+Discovery (:meth:`GunicornScanner.scan`) combines three sources: the pids supervisord reports
+for its programs (a master below a shell wrapper is found by walking down), the pidfiles named
+with ``--pid``/``-p``, and a scan of every process for gunicorn masters not under supervisor.
+It works with and without ``setproctitle`` (titles ``gunicorn: master [name]`` /
+``gunicorn: worker [name]``, else the launch command line, also ``python -m gunicorn``).
+
+Everything here blocks (psutil, /proc, the control socket): the TUI runs it in a thread
+worker, the CLI calls it directly. Parsing functions are pure for hypothesis.
+
+Actions (scale, reload, reopen logs, signal a worker) call :func:`actions.assert_writable`
+before anything leaves the process and signal only through :func:`procs.send_signal`, which
+checks the pid still belongs to the process that was shown.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shlex
+import signal
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import psutil
+
+from opsconsole.core import actions, procs
+from opsconsole.core.errors import OpsError, ProcessChanged
+from opsconsole.core.gunicorn_ctl import (
+    ControlClient,
+    ControlSocketError,
+    CtlStats,
+    parse_stats,
+    parse_workers,
+)
+from opsconsole.core.procs import ProcIdentity
+from opsconsole.core.supervisor import ProcessInfo, ProcessState
+
+DEFAULT_TIMEOUT = 30
+DEFAULT_WORKER_CLASS = "sync"
+DEFAULT_BIND = "127.0.0.1:8000"
+#: A worker's heartbeat is refreshed at least every timeout/2 (gunicorn passes timeout/2 to
+#: the worker as its select timeout), so "older than timeout/2" needs a little slack.
+STUCK_GRACE = 1.0
+#: How long live < target may last (workers booting) before the master is marked.
+UNDER_TARGET_GRACE = 5.0
+#: A worker with RSS above this many times the median of its siblings is marked.
+RSS_FACTOR = 2.0
+
+#: Flags → (symbol, words). Shown as text, never as colour only.
+FLAG_TEXT: dict[str, tuple[str, str]] = {
+    "stuck": ("⧗", "stuck"),
+    "stopped": ("‖", "stopped"),
+    "rss-high": ("▲", "RSS>2×median"),
+    "under-target": ("▼", "below target"),
+    "pidfile-stale": ("≠", "pidfile stale"),
+    "ctl-down": ("✗", "control socket down"),
+    "aborted": ("†", "aborted"),
+}
+
+
+class GunicornError(OpsError):
+    """A gunicorn operation could not be done."""
+
+
+class ScaleRefused(GunicornError):
+    """A scale request was refused before anything was sent."""
+
+
+class MasterNotFound(GunicornError):
+    """No gunicorn master matches what the operator named."""
+
+
+# --------------------------------------------------------------------------- parsing (pure)
+
+
+@dataclass
+class LaunchArgs:
+    """The settings opsconsole cares about, from a command line, env or config file.
+
+    ``None`` means "not given here" (the default applies, or another source decides).
+    """
+
+    workers: int | None = None
+    worker_class: str | None = None
+    binds: list[str] = field(default_factory=list)
+    timeout: int | None = None
+    pidfile: str | None = None
+    control_socket: str | None = None
+    control_socket_disabled: bool = False
+    error_log: str | None = None
+    config: str | None = None
+    name: str | None = None
+    threads: int | None = None
+    #: settings a config file assigns in a way we cannot read (``workers = cpu_count()``)
+    opaque: list[str] = field(default_factory=list)
+
+
+_PYTHON = re.compile(r"^(python[0-9.]*|pypy[0-9.]*)$")
+_PY_FLAGS_WITH_VALUE = {"-X", "-W", "-Q"}
+
+
+def launch_index(argv: Sequence[str]) -> int | None:
+    """Where gunicorn's own options start in ``argv``, or None if this is not a gunicorn
+    launch command (``gunicorn ...``, ``python .../gunicorn ...``, ``python -m gunicorn``)."""
+    if not argv:
+        return None
+    first = os.path.basename(argv[0])
+    if first == "gunicorn":
+        return 1
+    if not _PYTHON.match(first):
+        return None
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "-m":
+            return i + 2 if i + 1 < len(argv) and argv[i + 1] == "gunicorn" else None
+        if arg.startswith("-m"):
+            return i + 1 if arg[2:] == "gunicorn" else None
+        if arg in _PY_FLAGS_WITH_VALUE:
+            i += 2
+            continue
+        if arg.startswith("-") and arg != "-":
+            i += 1
+            continue
+        return i + 1 if os.path.basename(arg) == "gunicorn" else None
+    return None
+
+
+def title_of(argv: Sequence[str]) -> tuple[str, str] | None:
+    """``(role, name)`` from a setproctitle title, e.g. ``gunicorn: master [web]`` →
+    ``("master", "web")``; None when ``argv`` is not such a title."""
+    text = " ".join(argv).strip()
+    if not text.startswith("gunicorn: "):
+        return None
+    rest = text[len("gunicorn: ") :]
+    role, _, tail = rest.partition(" ")
+    name = tail.strip()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    return (role if role in ("master", "worker") else "other"), name
+
+
+def is_gunicorn(argv: Sequence[str]) -> bool:
+    """True for a gunicorn master or worker, whether or not setproctitle renamed it."""
+    return title_of(argv) is not None or launch_index(argv) is not None
+
+
+def _to_int(value: str) -> int | None:
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+#: option → (field, takes a value)
+_OPTIONS: dict[str, tuple[str, bool]] = {
+    "-w": ("workers", True),
+    "--workers": ("workers", True),
+    "-k": ("worker_class", True),
+    "--worker-class": ("worker_class", True),
+    "-b": ("binds", True),
+    "--bind": ("binds", True),
+    "-t": ("timeout", True),
+    "--timeout": ("timeout", True),
+    "-p": ("pidfile", True),
+    "--pid": ("pidfile", True),
+    "--control-socket": ("control_socket", True),
+    "--no-control-socket": ("control_socket_disabled", False),
+    "--error-logfile": ("error_log", True),
+    "--log-file": ("error_log", True),
+    "-c": ("config", True),
+    "--config": ("config", True),
+    "-n": ("name", True),
+    "--name": ("name", True),
+    "--threads": ("threads", True),
+}
+
+
+def parse_options(args: Sequence[str]) -> LaunchArgs:
+    """Gunicorn options (after the program name) into :class:`LaunchArgs` (pure).
+
+    Understands ``--opt value``, ``--opt=value``, ``-w4`` and ``-w 4``; ignores options it does
+    not know and values that are not valid (e.g. ``-w many``).
+    """
+    out = LaunchArgs()
+    i = 0
+    n = len(args)
+    while i < n:
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            break
+        key: str | None = None
+        value: str | None = None
+        if arg.startswith("--"):
+            name, eq, inline = arg.partition("=")
+            if name in _OPTIONS:
+                key = name
+                value = inline if eq else None
+        elif arg.startswith("-") and len(arg) >= 2:
+            short = arg[:2]
+            if short in _OPTIONS:
+                key = short
+                if len(arg) > 2:
+                    value = arg[2:].removeprefix("=")
+        if key is None:
+            continue
+        fname, takes = _OPTIONS[key]
+        if not takes:
+            setattr(out, fname, True)
+            continue
+        if value is None:
+            if i >= n:
+                break
+            value = args[i]
+            i += 1
+        _set_field(out, fname, value)
+    return out
+
+
+def _set_field(out: LaunchArgs, fname: str, value: str) -> None:
+    if fname in ("workers", "timeout", "threads"):
+        number = _to_int(value)
+        if number is not None:
+            setattr(out, fname, number)
+    elif fname == "binds":
+        out.binds.append(value)
+    else:
+        setattr(out, fname, value)
+
+
+def parse_argv(argv: Sequence[str]) -> LaunchArgs | None:
+    """:class:`LaunchArgs` from a full launch command line, or None if it is not gunicorn's."""
+    start = launch_index(argv)
+    if start is None:
+        return None
+    return parse_options(argv[start:])
+
+
+#: Names in a gunicorn.conf.py → LaunchArgs fields.
+_CONFIG_NAMES = {
+    "workers": "workers",
+    "worker_class": "worker_class",
+    "bind": "binds",
+    "timeout": "timeout",
+    "pidfile": "pidfile",
+    "control_socket": "control_socket",
+    "control_socket_disable": "control_socket_disabled",
+    "errorlog": "error_log",
+    "proc_name": "name",
+    "threads": "threads",
+}
+
+
+def parse_config_py(text: str) -> LaunchArgs:
+    """Top-level literal assignments of a gunicorn config file (pure; never executes it).
+
+    ``workers = 4`` is read; ``workers = cpu_count() * 2`` is not (left unknown). A file that
+    is not valid Python gives empty settings.
+    """
+    out = LaunchArgs()
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return out
+    for node in tree.body:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target = node.targets[0]
+        if not isinstance(target, ast.Name) or target.id not in _CONFIG_NAMES:
+            continue
+        fname = _CONFIG_NAMES[target.id]
+        try:
+            value = ast.literal_eval(node.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            out.opaque.append(fname)
+            continue
+        if fname == "binds":
+            if isinstance(value, str):
+                out.binds = [value]
+            elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                out.binds = list(value)
+        elif fname in ("workers", "timeout", "threads"):
+            if isinstance(value, int) and not isinstance(value, bool):
+                setattr(out, fname, value)
+        elif fname == "control_socket_disabled":
+            if isinstance(value, bool):
+                out.control_socket_disabled = value
+        elif isinstance(value, str):
+            setattr(out, fname, value)
+    return out
+
+
+def merge_args(*layers: LaunchArgs | None) -> LaunchArgs:
+    """Later layers win (gunicorn: config file < GUNICORN_CMD_ARGS < command line)."""
+    out = LaunchArgs()
+    for layer in layers:
+        if layer is None:
+            continue
+        for name in LaunchArgs.__dataclass_fields__:
+            value = getattr(layer, name)
+            if name == "binds":
+                if value:
+                    out.binds = list(value)
+            elif name == "opaque":
+                out.opaque = [v for v in out.opaque if getattr(layer, v, None) is None] + list(
+                    value
+                )
+            elif name == "control_socket_disabled":
+                out.control_socket_disabled = out.control_socket_disabled or bool(value)
+            elif value is not None:
+                setattr(out, name, value)
+    return out
+
+
+_CLASS_ALIASES = {
+    "syncworker": "sync",
+    "threadworker": "gthread",
+    "geventworker": "gevent",
+    "eventletworker": "eventlet",
+    "tornadoworker": "tornado",
+    "uvicornworker": "uvicorn",
+    "asgiworker": "asgi",
+}
+
+
+def short_worker_class(value: str | None) -> str:
+    """``"gthread"``, ``"gunicorn.workers.sync.SyncWorker"`` or ``"<class '...SyncWorker'>"``
+    → a short name (``gthread``, ``sync``); None → ``sync`` (gunicorn's default)."""
+    if not value:
+        return DEFAULT_WORKER_CLASS
+    text = value.strip()
+    match = re.fullmatch(r"<class '([^']*)'>", text)
+    if match:
+        text = match.group(1)
+    last = text.rsplit(".", 1)[-1]
+    if "." in text or last.lower().endswith("worker"):
+        alias = _CLASS_ALIASES.get(last.lower())
+        if alias:
+            return alias
+        if text.startswith("gunicorn.workers.") and "." in text:
+            module = text.split(".")[2]
+            return {"ggevent": "gevent", "geventlet": "eventlet", "gtornado": "tornado"}.get(
+                module, module
+            )
+        return last
+    return text or DEFAULT_WORKER_CLASS
+
+
+def parse_scale_spec(spec: str) -> tuple[str, int]:
+    """``"+2"`` → ``("+", 2)``, ``"-1"`` → ``("-", 1)``, ``"3"`` → ``("=", 3)`` (pure).
+
+    Raises GunicornError for anything else (``"+0"``, ``"abc"``, ``"2.5"``).
+    """
+    text = spec.strip()
+    match = re.fullmatch(r"([+-]?)(\d{1,6})", text)
+    if not match:
+        raise GunicornError(
+            f"not a worker count: {spec!r}", "use +N (add), -N (remove) or N (exact count)"
+        )
+    sign, digits = match.groups()
+    number = int(digits)
+    if sign and number == 0:
+        raise GunicornError(f"{spec!r} changes nothing", "use +1, -1 or an exact count")
+    return (sign or "="), number
+
+
+def scale_target(current: int, spec: tuple[str, int]) -> int:
+    """The worker count a spec asks for, starting from ``current`` (pure; may be < 1)."""
+    sign, number = spec
+    if sign == "+":
+        return current + number
+    if sign == "-":
+        return current - number
+    return number
+
+
+def is_heartbeat_link(target: str) -> bool:
+    """True for a ``/proc/<pid>/fd`` link to a worker's unlinked heartbeat file."""
+    return "wgunicorn-" in os.path.basename(target.removesuffix(" (deleted)")) and target.endswith(
+        " (deleted)"
+    )
+
+
+def worker_flags(
+    heartbeat_age: float | None,
+    timeout: float,
+    rss: int | None,
+    median_rss: float | None,
+    status: str = "",
+) -> list[str]:
+    """Flags for one worker (pure): stuck heartbeat, RSS above 2× the median, stopped."""
+    flags: list[str] = []
+    if heartbeat_age is not None and heartbeat_age > timeout / 2 + STUCK_GRACE:
+        flags.append("stuck")
+    if status == psutil.STATUS_STOPPED:
+        flags.append("stopped")
+    if rss is not None and median_rss and rss > RSS_FACTOR * median_rss:
+        flags.append("rss-high")
+    return flags
+
+
+def flag_label(flags: Sequence[str]) -> str:
+    """``["stuck"]`` → ``"⧗ stuck"`` (symbol and words, readable without colour)."""
+    return "  ".join(
+        f"{FLAG_TEXT.get(f, ('!', f))[0]} {FLAG_TEXT.get(f, ('!', f))[1]}" for f in flags
+    )
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass
+class Worker:
+    """One worker process of a master."""
+
+    pid: int
+    identity: ProcIdentity
+    age: float  # seconds since it started
+    cpu_percent: float | None = None  # None on the first sample
+    rss: int | None = None
+    threads: int | None = None
+    connections: int | None = None  # open TCP connections (listening socket not counted)
+    heartbeat_age: float | None = None  # seconds since its last heartbeat
+    status: str = ""
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Master:
+    """One gunicorn master (arbiter) with what is known about it."""
+
+    pid: int
+    identity: ProcIdentity
+    name: str
+    program: str | None = None  # supervisor program (fullname) when under supervisor
+    server: str | None = None  # which supervisord
+    binds: list[str] = field(default_factory=list)
+    worker_class: str = DEFAULT_WORKER_CLASS
+    configured: int | None = None  # -w / --workers / config file; None = unknown
+    live: int = 0
+    target: int | None = None
+    target_source: str = "configured"  # control socket | requested | configured | unknown
+    uptime: float = 0.0
+    timeout: int = DEFAULT_TIMEOUT
+    control_socket: str | None = None
+    error_log: str | None = None
+    pidfile: str | None = None
+    cwd: str | None = None
+    flags: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
+    stats: CtlStats | None = None
+    found_by: str = "scan"  # supervisor | pidfile | scan
+
+    @property
+    def label(self) -> str:
+        """``gunicorn master 1234 (web)`` — how messages name it."""
+        return f"gunicorn master {self.pid} ({self.program or self.name})"
+
+    @property
+    def scale_base(self) -> int:
+        """The worker count a relative scale starts from: the master's own target when known
+        (control socket, or what opsconsole asked for last), else the live count."""
+        if self.target is not None and self.target_source in ("control socket", "requested"):
+            return self.target
+        return self.live
+
+    @property
+    def drift_note(self) -> str | None:
+        """Says so when the live count differs from the configured one (TTIN/TTOU do not
+        survive a restart)."""
+        if self.configured is None or self.live == self.configured:
+            return None
+        return (
+            f"running {self.live} workers, configured {self.configured}: "
+            f"restarting the program returns to {self.configured}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "name": self.name,
+            "program": self.program,
+            "server": self.server,
+            "binds": self.binds,
+            "worker_class": self.worker_class,
+            "configured": self.configured,
+            "live": self.live,
+            "target": self.target,
+            "target_source": self.target_source,
+            "uptime": round(self.uptime, 1),
+            "timeout": self.timeout,
+            "control_socket": self.control_socket,
+            "error_log": self.error_log,
+            "pidfile": self.pidfile,
+            "found_by": self.found_by,
+            "flags": self.flags,
+            "notes": self.notes,
+            "workers": [
+                {
+                    "pid": w.pid,
+                    "age": round(w.age, 1),
+                    "cpu_percent": w.cpu_percent,
+                    "rss": w.rss,
+                    "threads": w.threads,
+                    "connections": w.connections,
+                    "heartbeat_age": None if w.heartbeat_age is None else round(w.heartbeat_age, 2),
+                    "status": w.status,
+                    "flags": w.flags,
+                }
+                for w in self.workers
+            ],
+        }
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+@dataclass
+class _Proc:
+    pid: int
+    ppid: int
+    argv: tuple[str, ...]
+    create_time: float
+    status: str
+
+
+def _process_table() -> dict[int, _Proc]:
+    table: dict[int, _Proc] = {}
+    for p in psutil.process_iter(["pid", "ppid", "cmdline", "create_time", "status"]):
+        info = p.info
+        status = info.get("status") or ""
+        if status in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+            continue
+        argv = info.get("cmdline") or []
+        table[int(info["pid"])] = _Proc(
+            int(info["pid"]),
+            int(info.get("ppid") or 0),
+            tuple(argv),
+            float(info.get("create_time") or 0.0),
+            str(status),
+        )
+    return table
+
+
+def _children(table: Mapping[int, _Proc]) -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for proc in table.values():
+        kids.setdefault(proc.ppid, []).append(proc.pid)
+    return kids
+
+
+def classify(
+    argv: Sequence[str], parent_argv: Sequence[str] | None, has_same_children: bool = False
+) -> str | None:
+    """``"master"``, ``"worker"``, ``"other"`` (another gunicorn process) or None (pure).
+
+    With setproctitle the title says it; without, a gunicorn process whose parent runs the
+    same command (or is a titled master) is a worker — unless it has children running the same
+    command itself (a new master forked by USR2).
+    """
+    titled = title_of(argv)
+    if titled is not None:
+        return titled[0]
+    if launch_index(argv) is None:
+        return None
+    if parent_argv is not None:
+        parent_title = title_of(parent_argv)
+        same = tuple(parent_argv) == tuple(argv)
+        if (same or (parent_title is not None and parent_title[0] == "master")) and not (
+            has_same_children
+        ):
+            return "worker"
+    return "master"
+
+
+def _role(pid: int, table: Mapping[int, _Proc], kids: Mapping[int, list[int]]) -> str | None:
+    proc = table[pid]
+    parent = table.get(proc.ppid)
+    same_kids = any(table[k].argv == proc.argv for k in kids.get(pid, []) if k in table)
+    return classify(proc.argv, parent.argv if parent else None, same_kids)
+
+
+def _resolve(path: str | None, cwd: str | None) -> str | None:
+    if not path or path == "-":
+        return path
+    if os.path.isabs(path) or not cwd:
+        return path
+    return os.path.normpath(os.path.join(cwd, path))
+
+
+def _read_pidfile(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            return _to_int(fh.read(32))
+    except OSError:
+        return None
+
+
+def heartbeat_ctime(pid: int) -> float | None:
+    """Change time of the worker's unlinked heartbeat file (seen through /proc), or None."""
+    best: float | None = None
+    base = f"/proc/{pid}/fd"
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return None
+    for fd in entries:
+        path = f"{base}/{fd}"
+        try:
+            target = os.readlink(path)
+            if not is_heartbeat_link(target):
+                continue
+            ctime = os.stat(path).st_ctime
+        except OSError:
+            continue
+        best = ctime if best is None else max(best, ctime)
+    return best
+
+
+def _format_addr(addr: Any) -> str:
+    ip, port = addr[0], addr[1]
+    return f"[{ip}]:{port}" if ":" in str(ip) else f"{ip}:{port}"
+
+
+class GunicornScanner:
+    """Finds masters and keeps what must survive between refreshes: CPU samples, since when a
+    master is below target, and the target opsconsole asked for last (per master identity).
+
+    Not thread-safe: use one scanner from one thread at a time (the actions only touch the
+    small ``requested`` dict, which is safe enough under the GIL).
+    """
+
+    def __init__(self, *, use_control_socket: bool = True) -> None:
+        self.use_control_socket = use_control_socket
+        self._cpu: dict[tuple[int, float], psutil.Process] = {}
+        self._under_since: dict[tuple[int, float], float] = {}
+        self.requested: dict[tuple[int, float], int] = {}
+        self._ctl_config: dict[tuple[int, float], tuple[int | None, dict[str, Any]]] = {}
+        self._ctl_failures: dict[tuple[int, float], int] = {}
+
+    @staticmethod
+    def key(identity: ProcIdentity) -> tuple[int, float]:
+        return (identity.pid, round(identity.create_time, 2))
+
+    def remember_target(self, master: Master, target: int) -> None:
+        self.requested[self.key(master.identity)] = target
+
+    def forget_target(self, master: Master) -> None:
+        self.requested.pop(self.key(master.identity), None)
+
+    # -- scan ----------------------------------------------------------------
+
+    def scan(
+        self,
+        programs: Sequence[ProcessInfo] = (),
+        commands: Mapping[str, str] | None = None,
+    ) -> list[Master]:
+        """Every gunicorn master on this machine, each tied to its supervisor program when
+        there is one. ``programs`` must come from supervisords on this machine; ``commands``
+        (program fullname → command=) helps when setproctitle hid the launch command."""
+        table = _process_table()
+        kids = _children(table)
+        roles = {pid: _role(pid, table, kids) for pid in table}
+        by_pid: dict[int, ProcessInfo] = {}
+        for info in programs:
+            if info.pid > 0 and info.state in (ProcessState.RUNNING, ProcessState.STARTING):
+                by_pid[info.pid] = info
+        found: dict[int, str] = {}
+        owner: dict[int, ProcessInfo] = {}
+        # 1. Supervisor: walk down from each program's pid (a shell wrapper, a venv launcher).
+        for pid, info in by_pid.items():
+            for master_pid in self._masters_below(pid, table, kids, roles):
+                found.setdefault(master_pid, "supervisor")
+                owner.setdefault(master_pid, info)
+        # 2. Every master by role; 3. pidfiles named on the command lines.
+        for pid, role in roles.items():
+            if role == "master":
+                found.setdefault(pid, "scan")
+        for pid in list(found):
+            args = parse_argv(table[pid].argv)
+            if args is None or not args.pidfile:
+                continue
+            named = _read_pidfile(_resolve(args.pidfile, _cwd(pid)) or args.pidfile)
+            if named and named in table and named not in found and roles.get(named) is not None:
+                found[named] = "pidfile"
+        # A master found by scan may still be under a program (deeper wrapper chains).
+        for pid in found:
+            if pid in owner:
+                continue
+            walker = table[pid].ppid
+            for _ in range(8):
+                if walker in by_pid:
+                    owner[pid] = by_pid[walker]
+                    break
+                parent = table.get(walker)
+                if parent is None:
+                    break
+                walker = parent.ppid
+        masters = []
+        for pid, how in sorted(found.items()):
+            try:
+                masters.append(
+                    self._describe(pid, how, table, kids, roles, owner.get(pid), commands or {})
+                )
+            except psutil.NoSuchProcess:
+                continue
+        live_keys = {self.key(m.identity) for m in masters}
+        for d in (self._under_since, self.requested, self._ctl_config, self._ctl_failures):
+            for k in list(d):
+                if k not in live_keys:
+                    del d[k]
+        return masters
+
+    @staticmethod
+    def _masters_below(
+        pid: int,
+        table: Mapping[int, _Proc],
+        kids: Mapping[int, list[int]],
+        roles: Mapping[int, str | None],
+        depth: int = 4,
+    ) -> list[int]:
+        if pid not in table:
+            return []
+        if roles.get(pid) == "master":
+            return [pid]
+        out: list[int] = []
+        frontier = [pid]
+        for _ in range(depth):
+            nxt: list[int] = []
+            for parent in frontier:
+                for child in kids.get(parent, []):
+                    if roles.get(child) == "master":
+                        out.append(child)
+                    elif roles.get(child) is None:
+                        nxt.append(child)  # keep walking through wrappers, not into workers
+            if out:
+                return out
+            frontier = nxt
+        return out
+
+    def _describe(
+        self,
+        pid: int,
+        how: str,
+        table: Mapping[int, _Proc],
+        kids: Mapping[int, list[int]],
+        roles: Mapping[int, str | None],
+        program: ProcessInfo | None,
+        commands: Mapping[str, str],
+    ) -> Master:
+        proc = table[pid]
+        now = time.time()
+        identity = ProcIdentity(pid, proc.create_time, proc.argv)
+        ps = psutil.Process(pid)
+        cwd = _cwd(pid)
+        cmd_args = parse_argv(proc.argv)
+        if cmd_args is None and program is not None and program.fullname in commands:
+            try:
+                cmd_args = parse_argv(shlex.split(commands[program.fullname]))
+            except ValueError:
+                cmd_args = None
+        env_args: LaunchArgs | None = None
+        web_concurrency: int | None = None
+        try:
+            env = ps.environ()
+            if env.get("GUNICORN_CMD_ARGS"):
+                env_args = parse_options(shlex.split(env["GUNICORN_CMD_ARGS"]))
+            if env.get("WEB_CONCURRENCY"):
+                web_concurrency = _to_int(env["WEB_CONCURRENCY"])
+        except (psutil.Error, ValueError, OSError):
+            pass
+        file_args = self._config_file(cmd_args, env_args, cwd)
+        args = merge_args(file_args, env_args, cmd_args)
+        titled = title_of(proc.argv)
+        name = args.name or (titled[1] if titled else "") or (program.name if program else "")
+        master = Master(
+            pid=pid,
+            identity=identity,
+            name=name or "gunicorn",
+            program=program.fullname if program else None,
+            server=program.server if program else None,
+            worker_class=short_worker_class(args.worker_class),
+            configured=args.workers if args.workers is not None else web_concurrency,
+            uptime=max(0.0, now - proc.create_time),
+            timeout=args.timeout if args.timeout is not None else DEFAULT_TIMEOUT,
+            pidfile=_resolve(args.pidfile, cwd),
+            cwd=cwd,
+            found_by=how,
+        )
+        if master.configured is None:
+            if file_args is not None and "workers" in file_args.opaque:
+                master.configured = None  # the config file computes it: unknown
+            elif cmd_args is not None:
+                master.configured = 1  # gunicorn's default -w
+        # Listening sockets.
+        unix_binds = {b[len("unix:") :] for b in args.binds if b.startswith("unix:")}
+        unix_listen: list[str] = []
+        try:
+            for conn in ps.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN and conn.laddr:
+                    master.binds.append(_format_addr(conn.laddr))
+            for conn in ps.net_connections(kind="unix"):
+                path = conn.laddr if isinstance(conn.laddr, str) else ""
+                if path and not conn.raddr:
+                    unix_listen.append(path)
+        except (psutil.AccessDenied, OSError):
+            master.binds = list(args.binds)
+        master.binds += [f"unix:{p}" for p in unix_listen if p in unix_binds]
+        if not master.binds:
+            master.binds = list(args.binds) or [DEFAULT_BIND]
+        # Control socket: a unix socket the master listens on that is not one of its binds.
+        if not args.control_socket_disabled:
+            candidates = [p for p in unix_listen if p not in unix_binds]
+            if args.control_socket and _resolve(args.control_socket, cwd) in candidates:
+                master.control_socket = _resolve(args.control_socket, cwd)
+            elif candidates:
+                ctl = [p for p in candidates if p.endswith(".ctl")]
+                master.control_socket = (ctl or candidates)[0]
+        ctl_workers: dict[int, Any] = {}
+        key = self.key(identity)
+        if master.control_socket and self.use_control_socket:
+            try:
+                client = ControlClient(master.control_socket, timeout=1.0, retry_for=0.3)
+                master.stats = parse_stats(client.command("show", ["stats"]))
+                ctl_workers = {w.pid: w for w in parse_workers(client.command("show", ["workers"]))}
+                # The configuration only changes on reload: ask again when reloads moves.
+                cached = self._ctl_config.get(key)
+                if cached is None or cached[0] != master.stats.reloads:
+                    cached = (master.stats.reloads, client.command("show", ["config"]))
+                    self._ctl_config[key] = cached
+                cfg = cached[1]
+                self._ctl_failures.pop(key, None)
+                if isinstance(cfg.get("workers"), int) and not isinstance(cfg["workers"], bool):
+                    master.configured = cfg["workers"]
+                if isinstance(cfg.get("timeout"), int) and args.timeout is None:
+                    master.timeout = int(cfg["timeout"])
+                if isinstance(cfg.get("worker_class"), str) and args.worker_class is None:
+                    master.worker_class = short_worker_class(cfg["worker_class"])
+                if isinstance(cfg.get("proc_name"), str) and not args.name and not titled:
+                    master.name = cfg["proc_name"] or master.name
+            except ControlSocketError as exc:
+                # Gunicorn restarts its control server around every fork, so one miss
+                # while workers spawn is normal; two in a row is not.
+                failures = self._ctl_failures.get(key, 0) + 1
+                self._ctl_failures[key] = failures
+                if failures >= 2:
+                    master.flags.append("ctl-down")
+                    master.notes.append(exc.message)
+        # Error log.
+        err = args.error_log
+        if err and err != "-":
+            master.error_log = _resolve(err, cwd)
+        elif program is not None and program.stderr_logfile:
+            master.error_log = program.stderr_logfile
+        # Pidfile agreement.
+        if master.pidfile:
+            named = _read_pidfile(master.pidfile)
+            if named != pid and not (named is not None and roles.get(named) == "master"):
+                master.flags.append("pidfile-stale")
+                master.notes.append(
+                    f"pidfile {master.pidfile} names {named or 'nothing'}, not {pid}"
+                )
+        # Workers.
+        worker_pids = [k for k in kids.get(pid, []) if k in table and roles.get(k) == "worker"]
+        master.workers = [
+            self._worker(table[k], master.timeout, now, ctl_workers.get(k)) for k in worker_pids
+        ]
+        master.workers = [w for w in master.workers if w is not None]
+        rss = [w.rss for w in master.workers if w.rss is not None]
+        median_rss = statistics.median(rss) if len(rss) >= 2 else None
+        for w in master.workers:
+            w.flags = worker_flags(w.heartbeat_age, master.timeout, w.rss, median_rss, w.status)
+            cw = ctl_workers.get(w.pid)
+            if cw is not None and cw.aborted:
+                w.flags.append("aborted")
+        master.live = len(master.workers)
+        # Target and "below target for a while".
+        if master.stats is not None and master.stats.workers_target is not None:
+            master.target, master.target_source = master.stats.workers_target, "control socket"
+        elif key in self.requested:
+            master.target, master.target_source = self.requested[key], "requested"
+        elif master.configured is not None:
+            master.target, master.target_source = master.configured, "configured"
+        else:
+            master.target, master.target_source = None, "unknown"
+        if master.target is not None and master.live < master.target:
+            since = self._under_since.setdefault(key, time.monotonic())
+            if time.monotonic() - since > UNDER_TARGET_GRACE:
+                master.flags.append("under-target")
+                master.notes.append(
+                    f"{master.live} of {master.target} workers for "
+                    f"{time.monotonic() - since:.0f} s: workers may fail to boot; "
+                    f"see {master.error_log or 'the error log'}"
+                )
+        else:
+            self._under_since.pop(key, None)
+        drift = master.drift_note
+        if drift:
+            master.notes.append(drift)
+        return master
+
+    @staticmethod
+    def _config_file(
+        cmd_args: LaunchArgs | None, env_args: LaunchArgs | None, cwd: str | None
+    ) -> LaunchArgs | None:
+        path = (cmd_args.config if cmd_args else None) or (env_args.config if env_args else None)
+        if path and path.startswith("python:"):
+            return None  # a module: not "easily readable"
+        candidate = _resolve(path or "gunicorn.conf.py", cwd)
+        if not candidate:
+            return None
+        try:
+            with open(candidate, encoding="utf-8", errors="replace") as fh:
+                text = fh.read(256 * 1024)
+        except OSError:
+            return None
+        return parse_config_py(text)
+
+    def _worker(self, proc: _Proc, timeout: int, now: float, ctl: Any) -> Worker:
+        identity = ProcIdentity(proc.pid, proc.create_time, proc.argv)
+        worker = Worker(
+            pid=proc.pid,
+            identity=identity,
+            age=max(0.0, now - proc.create_time),
+            status=proc.status,
+        )
+        key = (proc.pid, round(proc.create_time, 2))
+        cached = self._cpu.get(key)
+        try:
+            if cached is None:
+                cached = psutil.Process(proc.pid)
+                cached.cpu_percent(None)
+                self._cpu[key] = cached
+            else:
+                worker.cpu_percent = cached.cpu_percent(None)
+            with cached.oneshot():
+                worker.rss = cached.memory_info().rss
+                worker.threads = cached.num_threads()
+                worker.status = cached.status()
+            worker.connections = sum(
+                1 for c in cached.net_connections(kind="tcp") if c.status != psutil.CONN_LISTEN
+            )
+        except psutil.NoSuchProcess:
+            self._cpu.pop(key, None)
+        except (psutil.AccessDenied, OSError):
+            pass
+        beat = heartbeat_ctime(proc.pid)
+        if beat is not None:
+            worker.heartbeat_age = max(0.0, time.time() - beat)
+        elif ctl is not None and ctl.last_heartbeat is not None:
+            worker.heartbeat_age = float(ctl.last_heartbeat)
+        if len(self._cpu) > 4096:  # forget processes long gone
+            for k in list(self._cpu)[:1024]:
+                del self._cpu[k]
+        return worker
+
+
+def _cwd(pid: int) -> str | None:
+    try:
+        return str(psutil.Process(pid).cwd())
+    except (psutil.Error, OSError):
+        return None
+
+
+def find_master(masters: Sequence[Master], target: str, server: str | None = None) -> Master:
+    """The master an operator named: a master pid, a supervisor program name (``web`` or
+    ``group:web``), or gunicorn's ``--name``. Raises MasterNotFound (none or ambiguous)."""
+    text = target.strip()
+    pool = [m for m in masters if server is None or m.server == server]
+    if text.isdigit():
+        pid = int(text)
+        hits = [m for m in pool if m.pid == pid]
+        if not hits:
+            hits = [m for m in pool if any(w.pid == pid for w in m.workers)]
+    else:
+        hits = [m for m in pool if m.program is not None and text in (m.program, _short(m.program))]
+        if not hits:
+            hits = [m for m in pool if m.name == text]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        known = ", ".join(sorted({m.program or f"{m.name} (pid {m.pid})" for m in pool})) or "none"
+        raise MasterNotFound(f"no gunicorn master matches {target!r}", f"masters found: {known}")
+    where = ", ".join(f"{m.pid} ({m.server or 'no supervisor'})" for m in hits)
+    raise MasterNotFound(
+        f"{target!r} matches {len(hits)} gunicorn masters: {where}",
+        "name the master by pid, or pick the server with --server",
+    )
+
+
+def _short(fullname: str) -> str:
+    return fullname.split(":", 1)[1] if ":" in fullname else fullname
+
+
+# --------------------------------------------------------------------------- live facts
+
+
+def worker_pids(master: ProcIdentity) -> dict[int, float]:
+    """The master's live workers now: pid → create time (zombies not counted).
+
+    Raises ProcessChanged if the master is gone or its pid was reused.
+    """
+    master.verify()
+    try:
+        children = psutil.Process(master.pid).children()
+    except psutil.NoSuchProcess as exc:
+        raise ProcessChanged(
+            f"gunicorn master {master.pid} exited", "refresh and look again"
+        ) from exc
+    out: dict[int, float] = {}
+    for child in children:
+        try:
+            with child.oneshot():
+                if child.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+                    continue
+                argv = child.cmdline()
+                create = child.create_time()
+        except psutil.Error:
+            continue
+        if classify(argv, master.cmdline) == "worker":
+            out[child.pid] = create
+    return out
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass; return the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- scaling
+
+
+@dataclass
+class ScalePlan:
+    """What a scale will do, in the words the confirmation shows."""
+
+    master: Master
+    before: int
+    target: int
+    method: str  # "signal" | "control socket"
+    description: str  # e.g. "send TTOU to gunicorn master 1234 (web): 4 -> 3 workers"
+    action: str = ""  # what is sent: "TTOU", "TTIN 3 times", "'worker add 2'"
+
+    @property
+    def delta(self) -> int:
+        return self.target - self.before
+
+
+@dataclass
+class ScaleResult:
+    """The outcome of a scale; ``converged`` is None when nobody waited."""
+
+    master_pid: int
+    label: str
+    before: int
+    target: int
+    live: int
+    method: str
+    converged: bool | None
+    message: str
+    undo: str
+    configured: int | None = None
+
+
+def plan_scale(master: Master, spec: str | tuple[str, int], base: int | None = None) -> ScalePlan:
+    """Turn ``+N``/``-N``/``N`` into a plan from ``base`` (default: the master's current
+    target, else its live count). Raises ScaleRefused below 1 worker or for no change."""
+    parsed = parse_scale_spec(spec) if isinstance(spec, str) else spec
+    before = master.scale_base if base is None else base
+    target = scale_target(before, parsed)
+    if target < 1:
+        raise ScaleRefused(
+            f"refused: {master.label} would go from {before} to {target} workers; "
+            "gunicorn needs at least 1 (nothing was sent)",
+            "to stop it, stop the program in supervisor instead",
+        )
+    if target == before:
+        raise ScaleRefused(
+            f"{master.label} already has a target of {before} workers; nothing to do",
+        )
+    delta = target - before
+    use_ctl = master.control_socket is not None and "ctl-down" not in master.flags
+    if use_ctl:
+        verb = f"worker add {delta}" if delta > 0 else f"worker remove {-delta}"
+        action = f"'{verb}'"
+        how = f"send {action} on control socket {master.control_socket} to {master.label}"
+        method = "control socket"
+    else:
+        sig = "TTIN" if delta > 0 else "TTOU"
+        action = sig + (f" {abs(delta)} times" if abs(delta) > 1 else "")
+        how = f"send {action} to {master.label}"
+        method = "signal"
+    return ScalePlan(master, before, target, method, f"{how}: {before} -> {target} workers", action)
+
+
+def _fresh_base(master: Master, scanner: GunicornScanner | None) -> tuple[int, bool]:
+    """The master's target right now (control socket), else what we asked, else live count.
+    Returns (base, control socket answered)."""
+    if master.control_socket and "ctl-down" not in master.flags:
+        try:
+            stats = ControlClient(master.control_socket, timeout=2.0).command("show", ["stats"])
+            target = stats.get("workers_target")
+            if isinstance(target, int) and not isinstance(target, bool):
+                return target, True
+        except ControlSocketError:
+            pass
+    if scanner is not None:
+        asked = scanner.requested.get(scanner.key(master.identity))
+        if asked is not None:
+            return asked, False
+    return len(worker_pids(master.identity)), False
+
+
+def scale(
+    master: Master,
+    spec: str | tuple[str, int],
+    *,
+    scanner: GunicornScanner | None = None,
+    wait: bool = False,
+    timeout: float | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ScaleResult:
+    """Change the number of workers of ``master`` by ``+N``/``-N`` or to exactly ``N``.
+
+    Uses the control socket (``worker add/remove N``) when the master has one, else TTIN/TTOU
+    signals one at a time. Raises ReadOnlyError in read-only mode and ScaleRefused below 1
+    worker — both before anything is sent — and ProcessChanged if the master's pid now
+    belongs to another process. With ``wait`` it polls the live worker count until it
+    matches (at most ``timeout``, default the master's ``--timeout``).
+    """
+    actions.assert_writable(f"scale {master.label}")
+    master.identity.verify()
+    base, _ = _fresh_base(master, scanner)
+    plan = plan_scale(master, spec, base)
+    if plan.method == "control socket" and master.control_socket:
+        client = ControlClient(master.control_socket, timeout=5.0)
+        if plan.delta > 0:
+            client.command("worker", ["add", str(plan.delta)])
+        else:
+            client.command("worker", ["remove", str(-plan.delta)])
+    else:
+        sig = signal.SIGTTIN if plan.delta > 0 else signal.SIGTTOU
+        live = len(worker_pids(master.identity))
+        for step in range(abs(plan.delta)):
+            procs.send_signal(master.identity, sig)
+            if step + 1 < abs(plan.delta):
+                # Two identical signals in flight may merge into one: wait until the master
+                # has acted on this one (live count moved) before sending the next.
+                want = live + (step + 1) * (1 if plan.delta > 0 else -1)
+                up = plan.delta > 0
+                wait_until(partial(_moved, master.identity, want, up), 1.0, 0.05)
+    if scanner is not None:
+        scanner.remember_target(master, plan.target)
+    undo = f"opsconsole scale {master.program or master.pid} {plan.before}"
+    configured = master.configured
+    note = ""
+    if configured is not None and plan.target != configured:
+        note = f" (configured {configured}: restarting the program returns to {configured})"
+    if not wait:
+        live_now = len(worker_pids(master.identity))
+        return ScaleResult(
+            master.pid,
+            master.label,
+            plan.before,
+            plan.target,
+            live_now,
+            plan.method,
+            None,
+            f"asked {master.label} for {plan.target} workers (was {plan.before}){note}",
+            undo,
+            configured,
+        )
+    converged, live_now = wait_for_count(
+        master.identity,
+        plan.target,
+        timeout if timeout is not None else float(master.timeout),
+        on_progress=on_progress,
+    )
+    if converged:
+        message = f"{master.label} now runs {live_now} workers (was {plan.before}){note}"
+    else:
+        waited = timeout if timeout is not None else master.timeout
+        message = (
+            f"{master.label} has {live_now} live workers after {waited:.0f} s, target "
+            f"{plan.target}: not converged — workers may be failing to boot or slow to "
+            f"finish requests; see {master.error_log or 'its error log'}"
+        )
+    return ScaleResult(
+        master.pid,
+        master.label,
+        plan.before,
+        plan.target,
+        live_now,
+        plan.method,
+        converged,
+        message,
+        undo,
+        configured,
+    )
+
+
+def _moved(identity: ProcIdentity, want: int, up: bool) -> bool:
+    try:
+        count = len(worker_pids(identity))
+    except ProcessChanged:
+        return True
+    return count >= want if up else count <= want
+
+
+def wait_for_count(
+    identity: ProcIdentity,
+    target: int,
+    timeout: float,
+    *,
+    interval: float = 0.2,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[bool, int]:
+    """Poll the master's live worker count until it equals ``target`` or ``timeout`` passes.
+
+    Returns ``(converged, last live count)``; ``on_progress(live, target)`` is called on each
+    poll. Raises ProcessChanged if the master goes away.
+    """
+    live = -1
+
+    def check() -> bool:
+        nonlocal live
+        live = len(worker_pids(identity))
+        if on_progress is not None:
+            on_progress(live, target)
+        return live == target
+
+    return wait_until(check, timeout, interval), live
+
+
+# --------------------------------------------------------------------------- master actions
+
+
+@dataclass
+class ReloadResult:
+    """A graceful reload and whether it was verified."""
+
+    master_pid: int
+    label: str
+    ok: bool
+    old_pids: list[int]
+    new_pids: list[int]
+    message: str
+
+
+def reload(
+    master: Master,
+    *,
+    scanner: GunicornScanner | None = None,
+    timeout: float | None = None,
+) -> ReloadResult:
+    """Graceful reload (HUP): verified when every old worker pid has been replaced and the
+    count is back to the configured one (gunicorn's reload re-reads ``-w``; without a known
+    configuration, the count before the reload) within ``timeout`` (default the master's
+    ``--timeout`` plus 5 s: old workers get that long to finish their requests)."""
+    actions.assert_writable(f"reload {master.label}")
+    old = worker_pids(master.identity)
+    expected = master.configured if master.configured is not None else len(old)
+    procs.send_signal(master.identity, signal.SIGHUP)
+    if scanner is not None:
+        scanner.forget_target(master)  # HUP resets the master to its configured count
+    limit = timeout if timeout is not None else float(master.timeout) + 5.0
+    now: dict[int, float] = {}
+
+    def replaced() -> bool:
+        nonlocal now
+        now = worker_pids(master.identity)
+        left = [p for p, t in old.items() if now.get(p) == t]
+        return not left and len(now) == expected
+
+    ok = wait_until(replaced, limit)
+    new = sorted(p for p, t in now.items() if old.get(p) != t)
+    if ok:
+        text = f"{master.label} reloaded: all {len(old)} old workers replaced, {len(now)} running"
+        if len(now) != len(old):
+            text += f" (back to the configured {expected}; was {len(old)})"
+    else:
+        left = sorted(p for p, t in old.items() if now.get(p) == t)
+        text = (
+            f"{master.label} reload not verified after {limit:.0f} s: "
+            f"{len(now)} workers (expected {expected}); old workers still running: "
+            f"{', '.join(map(str, left)) or 'none'}; see {master.error_log or 'its error log'}"
+        )
+    return ReloadResult(master.pid, master.label, ok, sorted(old), new, text)
+
+
+def reopen_logs(master: Master) -> str:
+    """USR1: the master and its workers reopen their log files (after logrotate)."""
+    actions.assert_writable(f"reopen the logs of {master.label}")
+    procs.send_signal(master.identity, signal.SIGUSR1)
+    return f"{master.label} asked to reopen its log files (USR1)"
+
+
+# --------------------------------------------------------------------------- worker actions
+
+WORKER_SIGNALS: dict[str, tuple[signal.Signals, str]] = {
+    "TERM": (signal.SIGTERM, "finishes its current request, exits; the master starts another"),
+    "KILL": (signal.SIGKILL, "dies at once (a request in progress fails); the master replaces it"),
+    "ABRT": (signal.SIGABRT, "aborts (worker_abort hook), exits; the master replaces it"),
+}
+
+
+@dataclass
+class WorkerSignalResult:
+    master_pid: int
+    worker_pid: int
+    signal: str
+    exited: bool
+    log_path: str | None
+    log_lines: list[str]
+    message: str
+
+
+def _log_size(path: str | None) -> int | None:
+    if not path:
+        return None
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def read_new_log(path: str, offset: int, limit: int = 64 * 1024) -> list[str]:
+    """Lines appended to ``path`` after byte ``offset`` (at most ``limit`` bytes, the last
+    ones); starts over when the file was truncated or rotated (smaller than ``offset``)."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            start = offset if size >= offset else 0
+            start = max(start, size - limit)
+            fh.seek(start)
+            data = fh.read(size - start)
+    except OSError:
+        return []
+    return data.decode("utf-8", errors="replace").splitlines()
+
+
+def signal_worker(
+    master: Master,
+    worker: Worker,
+    signame: str,
+    *,
+    wait: float = 5.0,
+) -> WorkerSignalResult:
+    """Send TERM, KILL or ABRT to one worker of ``master`` and wait (up to ``wait`` s) for
+    it to exit. After ABRT the lines the error log gained since the signal (the abort
+    traceback, the master's report) are returned. Raises ReadOnlyError, ProcessChanged (the
+    pid was reused) or OpsError naming the owner on EPERM — before anything is sent."""
+    name = signame.upper().removeprefix("SIG")
+    if name not in WORKER_SIGNALS:
+        raise GunicornError(
+            f"{signame} is not a worker action", f"use one of {', '.join(WORKER_SIGNALS)}"
+        )
+    actions.assert_writable(f"send {name} to worker {worker.pid} of {master.label}")
+    sig, _ = WORKER_SIGNALS[name]
+    log_path = master.error_log
+    offset = _log_size(log_path)
+    procs.send_signal(worker.identity, sig)
+
+    def gone() -> bool:
+        try:
+            worker.identity.verify()
+            return psutil.Process(worker.pid).status() == psutil.STATUS_ZOMBIE
+        except (ProcessChanged, psutil.NoSuchProcess):
+            return True
+        except OpsError:
+            return False
+
+    exited = wait_until(gone, wait, 0.1)
+    lines: list[str] = []
+    if name == "ABRT" and log_path and offset is not None:
+        # The master logs the exit once it reaps the worker: give it a moment to land.
+        last = -1
+
+        def settled() -> bool:
+            nonlocal last
+            size = _log_size(log_path) or 0
+            done = size == last and size > offset
+            last = size
+            return done
+
+        wait_until(settled, 2.0, 0.25)
+        lines = read_new_log(log_path, offset)
+    text = f"{name} sent to worker {worker.pid} of {master.label}; " + (
+        "it exited; the master starts a replacement"
+        if exited
+        else f"still running after {wait:.0f} s"
+    )
+    if name == "ABRT":
+        if not log_path:
+            text += "; no error log file known (it goes to stderr)"
+        elif not lines:
+            text += f"; nothing new in {log_path}"
+        else:
+            text += f"; {len(lines)} new lines in {log_path}"
+    return WorkerSignalResult(master.pid, worker.pid, name, exited, log_path, lines, text)

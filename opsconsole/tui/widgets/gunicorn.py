@@ -1,0 +1,604 @@
+"""The gunicorn view: program → master → workers, refreshed every second in a thread.
+
+Keys: ``+``/``-`` one worker more/fewer, ``=`` exact count, ``R`` graceful reload (HUP,
+verified), ``T``/``X``/``A`` TERM/KILL/ABRT the selected worker, ``enter`` fold a master,
+``/`` filter, ``l`` the master's error log. Every change goes through ``app.request`` (gate,
+confirmation, audit); the work itself is in :mod:`opsconsole.core.gunicorn`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Label, Static
+from typing_extensions import Self
+
+from opsconsole.core import gunicorn
+from opsconsole.core.errors import OpsError
+from opsconsole.core.procs import format_bytes
+from opsconsole.core.supervisor import ProcessInfo
+
+COLUMNS = [
+    ("name", "Name", 16),
+    ("pid", "PID", 7),
+    ("up", "Up", 6),
+    ("cpu", "CPU%", 5),
+    ("rss", "RSS", 6),
+    ("conn", "Conn", 4),
+    ("hb", "Beat", 5),
+    ("info", "Workers / flags", None),
+]
+
+WORKER_EFFECT = {
+    "TERM": "The worker finishes its current request and exits; the master starts a new one.",
+    "KILL": "The worker dies at once (a request in progress fails); the master replaces it.",
+    "ABRT": "The worker aborts (worker_abort hook) and exits; the master replaces it. "
+    "The new error-log lines are shown afterwards.",
+}
+
+
+def short_duration(seconds: float | None) -> str:
+    """6 characters at most: ``42s``, ``12m``, ``5h03m``, ``3d04h``."""
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02}h"
+
+
+@dataclass
+class Row:
+    key: str  # "m:<pid>" or "w:<pid>"
+    master: gunicorn.Master
+    worker: gunicorn.Worker | None
+    cells: tuple[Any, ...]
+
+
+class GunicornTable(DataTable[Any]):
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "scroll_top", "Top", show=False),
+        Binding("G", "scroll_bottom", "Bottom", show=False),
+    ]
+
+
+class CountScreen(ModalScreen[int | None]):
+    """Ask for an exact worker count."""
+
+    DEFAULT_CSS = """
+    CountScreen { align: center middle; }
+    CountScreen #count-box {
+        width: 60; max-width: 95%; height: auto; padding: 1 2;
+        border: thick $primary; background: $surface;
+    }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, current: int) -> None:
+        super().__init__()
+        self.title_text = title
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="count-box"):
+            yield Label(Text(self.title_text, style="bold"))
+            yield Input(placeholder=f"now {self.current}", type="integer", id="count-input")
+            yield Label(Text("enter  scale to this count    esc  cancel", style="dim"))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            self.dismiss(int(event.value))
+        except ValueError:
+            self.notify("type a whole number of workers", severity="error")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class GunicornView(Vertical):
+    """Gunicorn masters and workers of this machine, tied to their supervisor programs."""
+
+    DEFAULT_CSS = """
+    GunicornView { height: 1fr; }
+    GunicornView #gunicorn-summary { height: auto; max-height: 4; padding: 0 1; }
+    GunicornView #gunicorn-progress { height: auto; padding: 0 1; }
+    GunicornView #gunicorn-table { height: 1fr; }
+    GunicornView #gunicorn-filter { dock: bottom; height: 3; }
+    """
+
+    BINDINGS = [
+        Binding("plus", "scale('+1')", "+1 worker"),
+        Binding("minus", "scale('-1')", "-1 worker"),
+        Binding("equals_sign", "scale_exact", "Count"),
+        Binding("R", "reload", "Reload"),
+        Binding("T", "worker_signal('TERM')", "TERM", show=False),
+        Binding("X", "worker_signal('KILL')", "KILL", show=False),
+        Binding("A", "worker_signal('ABRT')", "ABRT", show=False),
+        Binding("enter", "fold", "Fold", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("l", "logs", "Log", show=False),
+        Binding("escape", "clear", "Clear", show=False),
+    ]
+
+    class LogsRequested(Message):
+        """The operator wants to read ``path`` (the master's error log)."""
+
+        def __init__(self, path: str, label: str) -> None:
+            super().__init__()
+            self.path = path
+            self.label = label
+
+    def __init__(self, *, interval: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.interval = interval
+        self.scanner = gunicorn.GunicornScanner()
+        self.masters: list[gunicorn.Master] = []
+        self.rows: list[Row] = []
+        self.collapsed: set[int] = set()
+        self.filter_text = ""
+        self.error: str | None = None
+        self.scans = 0
+        #: master pid → (target, live now, started) while a scale waits to converge
+        self.progress: dict[int, tuple[int, int, float]] = {}
+        self._scanning = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="gunicorn-summary")
+        yield Static("", id="gunicorn-progress")
+        table = GunicornTable(id="gunicorn-table", cursor_type="row", zebra_stripes=False)
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        yield table
+        yield Input(placeholder="filter by program, name or pid (esc: clear)", id="gunicorn-filter")
+
+    def on_mount(self) -> None:
+        self.query_one("#gunicorn-filter", Input).display = False
+        self.query_one("#gunicorn-progress", Static).display = False
+        self.set_interval(self.interval, self.refresh_now)
+        self.refresh_now()
+
+    @property
+    def table(self) -> GunicornTable:
+        return self.query_one(GunicornTable)
+
+    def focus(self, scroll_visible: bool = True) -> Self:
+        """Focusing the view focuses its table (so the app can focus any view alike)."""
+        self.table.focus(scroll_visible)
+        return self
+
+    # -- refresh (psutil in a thread) -------------------------------------------------
+
+    def refresh_now(self) -> None:
+        """Start one scan in a thread worker unless one is still running or the view is
+        hidden (another view of a ContentSwitcher is shown) with nothing in progress."""
+        if self._scanning or (not self.display and self.scans and not self.progress):
+            return
+        self._scanning = True
+        programs = self._local_programs()
+        self.run_worker(
+            lambda: self._scan(programs), thread=True, group="gunicorn-scan", exit_on_error=False
+        )
+
+    def _local_programs(self) -> list[ProcessInfo]:
+        monitor = getattr(self.app, "monitor", None)
+        if monitor is None:
+            return []
+        out: list[ProcessInfo] = []
+        for name, snap in monitor.snapshots.items():
+            try:
+                local = monitor.client(name).is_local
+            except KeyError:
+                continue
+            if local:
+                out += snap.processes
+        return out
+
+    def _scan(self, programs: list[ProcessInfo]) -> None:
+        try:
+            masters = self.scanner.scan(programs)
+        except Exception as exc:  # psutil trouble must not stop the refresh
+            self._post(self._scan_failed, f"{type(exc).__name__}: {exc}")
+            return
+        self._post(self.show, masters)
+
+    def _post(self, fn: Any, *args: Any) -> None:
+        try:
+            self.app.call_from_thread(fn, *args)
+        except RuntimeError:
+            pass  # the app is shutting down
+
+    def _scan_failed(self, text: str) -> None:
+        self._scanning = False
+        self.error = text
+        self._render_summary()
+
+    def show(self, masters: list[gunicorn.Master]) -> None:
+        """Display a scan result (runs on the UI thread)."""
+        self._scanning = False
+        self.error = None
+        self.scans += 1
+        self.masters = sorted(
+            masters, key=lambda m: (m.program is None, m.server or "", m.program or m.name, m.pid)
+        )
+        self._render_rows()
+        self._render_summary()
+
+    # -- rows -----------------------------------------------------------------------
+
+    def _visible(self, m: gunicorn.Master) -> bool:
+        if not self.filter_text:
+            return True
+        needle = self.filter_text.lower()
+        hay = f"{m.program or ''} {m.name} {m.pid} {' '.join(str(w.pid) for w in m.workers)}"
+        return needle in hay.lower()
+
+    def _master_cells(self, m: gunicorn.Master) -> tuple[Any, ...]:
+        fold = "▸" if m.pid in self.collapsed else "▾"
+        owner = m.program or f"{m.name}*"
+        name = Text(f"{fold} {owner}", style="bold")
+        target = "?" if m.target is None else str(m.target)
+        info = Text(f"{m.live}/{target} {m.worker_class}")
+        pending = self.progress.get(m.pid)
+        if pending is not None and pending[1] != pending[0]:
+            info.append(f" → {pending[0]}", style="bold cyan")
+        if m.flags:
+            info.append(" " + gunicorn.flag_label(m.flags), style="bold yellow")
+        return (name, str(m.pid), short_duration(m.uptime), "", "", "", "", info)
+
+    def _worker_cells(self, m: gunicorn.Master, w: gunicorn.Worker, last: bool) -> tuple[Any, ...]:
+        branch = "└" if last else "├"
+        beat = "" if w.heartbeat_age is None else f"{w.heartbeat_age:.0f}s"
+        style = "bold red" if "stuck" in w.flags else ""
+        return (
+            Text(f"  {branch} worker"),
+            str(w.pid),
+            short_duration(w.age),
+            "" if w.cpu_percent is None else f"{w.cpu_percent:.0f}",
+            format_bytes(w.rss),
+            "" if w.connections is None else str(w.connections),
+            Text(beat, style=style),
+            Text(gunicorn.flag_label(w.flags), style=style or "yellow"),
+        )
+
+    def build_rows(self) -> list[Row]:
+        rows: list[Row] = []
+        for m in self.masters:
+            if not self._visible(m):
+                continue
+            rows.append(Row(f"m:{m.pid}", m, None, self._master_cells(m)))
+            if m.pid in self.collapsed:
+                continue
+            for i, w in enumerate(m.workers):
+                last = i == len(m.workers) - 1
+                rows.append(Row(f"w:{w.pid}", m, w, self._worker_cells(m, w, last)))
+        return rows
+
+    def _render_rows(self) -> None:
+        table = self.table
+        current = self.selected_key()
+        rows = self.build_rows()
+        same = [r.key for r in rows] == [r.key for r in self.rows]
+        self.rows = rows
+        if same:
+            for row in rows:
+                for (col, _, _), value in zip(COLUMNS, row.cells, strict=True):
+                    table.update_cell(row.key, col, value)
+            return
+        table.clear()
+        for row in rows:
+            table.add_row(*row.cells, key=row.key)
+        if current is not None:
+            keys = [r.key for r in rows]
+            if current in keys:
+                table.move_cursor(row=keys.index(current))
+
+    def selected_key(self) -> str | None:
+        table = self.table
+        if not self.rows or table.cursor_row < 0 or table.cursor_row >= len(self.rows):
+            return None
+        return self.rows[table.cursor_row].key
+
+    def selected(self) -> Row | None:
+        table = self.table
+        if 0 <= table.cursor_row < len(self.rows):
+            return self.rows[table.cursor_row]
+        return None
+
+    def select(self, key: str) -> bool:
+        """Move the cursor to row ``key`` (``m:<pid>`` / ``w:<pid>``); False if absent."""
+        keys = [r.key for r in self.rows]
+        if key not in keys:
+            return False
+        self.table.move_cursor(row=keys.index(key))
+        self._render_summary()
+        return True
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._render_summary()
+
+    # -- summary and progress ---------------------------------------------------------
+
+    def _render_summary(self) -> None:
+        box = self.query_one("#gunicorn-summary", Static)
+        text = Text()
+        if self.error:
+            text.append(f"⚠ scan failed: {self.error}", style="bold red")
+        row = self.selected()
+        if row is None:
+            if not self.error:
+                text.append(
+                    "no gunicorn masters found on this machine" if self.scans else "scanning …",
+                    style="dim",
+                )
+            box.update(text)
+            self._render_progress()
+            return
+        m = row.master
+        if text:
+            text.append("\n")
+        where = f"{m.program} [{m.server}]" if m.program else f"{m.name} (not under supervisor)"
+        text.append(f"{where} ", style="bold")
+        text.append(f"master {m.pid}  {m.worker_class}  {', '.join(m.binds)}")
+        configured = "?" if m.configured is None else str(m.configured)
+        target = "?" if m.target is None else str(m.target)
+        text.append(
+            f"\nworkers {m.live} live / {target} target (configured {configured})"
+            f"  timeout {m.timeout}s  "
+        )
+        text.append("ctl ✓" if m.control_socket else "ctl ✗ (signals)")
+        if m.notes:
+            text.append("\n! " + m.notes[-1], style="yellow")
+        box.update(text)
+        self._render_progress()
+
+    def _render_progress(self) -> None:
+        box = self.query_one("#gunicorn-progress", Static)
+        lines = Text()
+        for pid, (target, live, started) in sorted(self.progress.items()):
+            master = next((m for m in self.masters if m.pid == pid), None)
+            name = (master.program or master.name) if master else str(pid)
+            if lines:
+                lines.append("\n")
+            waited = time.monotonic() - started
+            lines.append(
+                f"⟳ scaling {name}: {live} live → target {target} ({waited:.0f} s)",
+                style="bold cyan",
+            )
+        box.display = bool(lines)
+        box.update(lines)
+
+    def _on_progress(self, pid: int, target: int, live: int) -> None:
+        started = self.progress.get(pid, (0, 0, time.monotonic()))[2]
+        self.progress[pid] = (target, live, started)
+        self._render_progress()
+
+    # -- actions ----------------------------------------------------------------------
+
+    def _need_master(self) -> gunicorn.Master | None:
+        row = self.selected()
+        if row is None:
+            self.app.notify("no gunicorn master selected", severity="warning")
+            return None
+        return row.master
+
+    def action_scale(self, spec: str) -> None:
+        master = self._need_master()
+        if master is None:
+            return
+        try:
+            plan = gunicorn.plan_scale(master, spec)
+        except gunicorn.ScaleRefused as exc:
+            self.app.notify(
+                f"{exc.message}\n{exc.hint}".strip(),
+                title="Refused",
+                severity="error",
+                markup=False,
+            )
+            return
+        except OpsError as exc:
+            self.app.notify(exc.message, severity="error", markup=False)
+            return
+        scanner = self.scanner
+        pid = master.pid
+
+        def progress(live: int, target: int) -> None:
+            self.app.call_from_thread(self._on_progress, pid, target, live)
+
+        async def run() -> gunicorn.ScaleResult:
+            self.progress[pid] = (plan.target, master.live, time.monotonic())
+            self._render_progress()
+            try:
+                return await asyncio.to_thread(
+                    gunicorn.scale, master, spec, scanner=scanner, wait=True, on_progress=progress
+                )
+            finally:
+                self.progress.pop(pid, None)
+                self._render_progress()
+                self.refresh_now()
+
+        configured = master.configured
+        lasting = (
+            f"Restarting the program returns to the configured {configured} workers. "
+            if configured is not None
+            else ""
+        )
+        via = (
+            f"Sent over its control socket {master.control_socket}. "
+            if plan.method == "control socket"
+            else ""
+        )
+        self.app.request(  # type: ignore[attr-defined]
+            "gunicorn.scale",
+            master.label,
+            run,
+            question=f"Send {plan.action} to {master.label}: "
+            f"{plan.before} -> {plan.target} workers?",
+            detail=f"{via}This changes the live count only. {lasting}"
+            f"opsconsole waits up to {master.timeout} s (the master's --timeout) "
+            "for the live count to match.",
+            params={"count": spec, "plan": plan.description},
+            on_done=self._scaled,
+        )
+
+    def _scaled(self, result: Any) -> None:
+        if not isinstance(result, gunicorn.ScaleResult):
+            return
+        undo = f"Undo: press = and type {result.before} (or {result.undo} --yes)"
+        self.app.notify(
+            f"{result.message}\n{undo}",
+            title="Scaled" if result.converged else "Not converged",
+            severity="information" if result.converged else "warning",
+            markup=False,
+            timeout=10,
+        )
+        timeline = getattr(self.app, "timeline", None)
+        if timeline is not None:
+            level = "info" if result.converged else "warning"
+            timeline.add("worker", level, result.label, result.message)
+
+    def action_scale_exact(self) -> None:
+        master = self._need_master()
+        if master is None:
+            return
+
+        def chosen(count: int | None) -> None:
+            if count is not None:
+                self.action_scale(str(count))
+
+        self.app.push_screen(
+            CountScreen(f"Workers for {master.label} (now {master.live})", master.scale_base),
+            callback=chosen,
+        )
+
+    def action_reload(self) -> None:
+        master = self._need_master()
+        if master is None:
+            return
+        scanner = self.scanner
+
+        async def run() -> gunicorn.ReloadResult:
+            try:
+                return await asyncio.to_thread(gunicorn.reload, master, scanner=scanner)
+            finally:
+                self.refresh_now()
+
+        count = master.configured if master.configured is not None else master.live
+        self.app.request(  # type: ignore[attr-defined]
+            "gunicorn.reload",
+            master.label,
+            run,
+            question=f"Send HUP to {master.label}?",
+            detail=f"Graceful reload: the master re-reads its config, starts {count} new workers "
+            "and stops the old ones once their requests finish. Verified when every old "
+            f"worker pid is replaced (up to {master.timeout + 5} s).",
+            params={"signal": "HUP"},
+            on_done=self._reloaded,
+        )
+
+    def _reloaded(self, result: Any) -> None:
+        if isinstance(result, gunicorn.ReloadResult):
+            self.app.notify(
+                result.message,
+                title="Reloaded" if result.ok else "Reload not verified",
+                severity="information" if result.ok else "error",
+                markup=False,
+            )
+
+    def action_worker_signal(self, name: str) -> None:
+        row = self.selected()
+        if row is None or row.worker is None:
+            self.app.notify("select a worker row first (j/k)", severity="warning")
+            return
+        master, worker = row.master, row.worker
+
+        async def run() -> gunicorn.WorkerSignalResult:
+            try:
+                return await asyncio.to_thread(gunicorn.signal_worker, master, worker, name)
+            finally:
+                self.refresh_now()
+
+        self.app.request(  # type: ignore[attr-defined]
+            "gunicorn.worker_signal",
+            f"worker {worker.pid} of {master.label}",
+            run,
+            question=f"Send {name} to worker {worker.pid} of {master.label}?",
+            detail=WORKER_EFFECT[name],
+            params={"signal": name},
+            on_done=self._worker_signalled,
+        )
+
+    def _worker_signalled(self, result: Any) -> None:
+        if not isinstance(result, gunicorn.WorkerSignalResult):
+            return
+        text = result.message
+        if result.log_lines:
+            text += "\n" + "\n".join(line[:200] for line in result.log_lines[-8:])
+        self.app.notify(text, title=f"{result.signal} sent", markup=False, timeout=15)
+        timeline = getattr(self.app, "timeline", None)
+        if timeline is not None:
+            timeline.add("worker", "warning", f"worker {result.worker_pid}", result.message)
+            for line in result.log_lines[-20:]:
+                timeline.add("worker", "info", f"worker {result.worker_pid}", line)
+
+    def action_fold(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        pid = row.master.pid
+        if pid in self.collapsed:
+            self.collapsed.discard(pid)
+        else:
+            self.collapsed.add(pid)
+        self._render_rows()
+        self.select(f"m:{pid}")
+
+    def action_logs(self) -> None:
+        master = self._need_master()
+        if master is None:
+            return
+        if not master.error_log:
+            self.app.notify(f"{master.label} logs to stderr only", severity="warning")
+            return
+        self.post_message(self.LogsRequested(master.error_log, master.label))
+
+    # -- filter -----------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#gunicorn-filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "gunicorn-filter":
+            self.filter_text = event.value.strip()
+            self._render_rows()
+            self._render_summary()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "gunicorn-filter":
+            self.table.focus()
+
+    def action_clear(self) -> None:
+        box = self.query_one("#gunicorn-filter", Input)
+        if box.display or self.filter_text:
+            box.value = ""
+            box.display = False
+            self.filter_text = ""
+            self._render_rows()
+            self.table.focus()

@@ -1,0 +1,394 @@
+"""Pure gunicorn parsing: command lines, titles, config files, scale specs, flags, and the
+control-socket frames (fuzzed with hypothesis)."""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from opsconsole.core.gunicorn import (
+    STUCK_GRACE,
+    GunicornError,
+    Master,
+    ScaleRefused,
+    classify,
+    flag_label,
+    is_gunicorn,
+    is_heartbeat_link,
+    launch_index,
+    merge_args,
+    parse_argv,
+    parse_config_py,
+    parse_options,
+    parse_scale_spec,
+    plan_scale,
+    scale_target,
+    short_worker_class,
+    title_of,
+    worker_flags,
+)
+from opsconsole.core.gunicorn_ctl import (
+    MAX_FRAME,
+    CommandFailed,
+    FrameError,
+    decode_frame,
+    encode_frame,
+    make_request,
+    parse_stats,
+    parse_workers,
+    response_data,
+)
+from opsconsole.core.procs import ProcIdentity
+
+VENV = "/srv/app/.venv/bin"
+WEB = [
+    f"{VENV}/python3",
+    f"{VENV}/gunicorn",
+    "-w",
+    "2",
+    "-b",
+    "127.0.0.1:8001",
+    "--name",
+    "web",
+    "--pid",
+    "/run/web.pid",
+    "--error-logfile",
+    "/var/log/web-error.log",
+    "--timeout",
+    "30",
+    "--control-socket",
+    "/run/web.ctl",
+    "app:app",
+]
+
+
+# --------------------------------------------------------------------------- command lines
+
+
+@pytest.mark.parametrize(
+    ("argv", "index"),
+    [
+        (["gunicorn", "app:app"], 1),
+        (["/usr/bin/gunicorn", "-w", "3", "app:app"], 1),
+        ([f"{VENV}/python3", f"{VENV}/gunicorn", "app:app"], 2),
+        (["python3.11", "-m", "gunicorn", "-w", "4", "app:app"], 3),
+        (["python", "-u", "-X", "dev", "-m", "gunicorn", "app:app"], 6),
+        (["python3", "-mgunicorn", "app:app"], 2),
+        (["python3", "-m", "http.server"], None),
+        (["python3", "manage.py", "runserver"], None),
+        (["gunicornc", "-s", "/run/web.ctl"], None),
+        (["nginx", "-g", "daemon off;"], None),
+        ([], None),
+    ],
+)
+def test_launch_index_finds_gunicorn_behind_any_launcher(
+    argv: list[str], index: int | None
+) -> None:
+    assert launch_index(argv) == index
+
+
+def test_parse_argv_reads_every_setting_the_console_shows() -> None:
+    args = parse_argv(WEB)
+    assert args is not None
+    assert args.workers == 2
+    assert args.binds == ["127.0.0.1:8001"]
+    assert args.name == "web"
+    assert args.pidfile == "/run/web.pid"
+    assert args.error_log == "/var/log/web-error.log"
+    assert args.timeout == 30
+    assert args.control_socket == "/run/web.ctl"
+    assert args.worker_class is None  # not given: gunicorn's default applies
+
+
+def test_parse_options_accepts_every_spelling() -> None:
+    argv = "-w4 --worker-class=gthread -t 5 --bind=unix:/run/a.sock -b :80"
+    argv += " --no-control-socket --log-file - -pweb.pid -c conf.py"
+    args = parse_options(argv.split())
+    assert args.workers == 4
+    assert args.worker_class == "gthread"
+    assert args.timeout == 5
+    assert args.binds == ["unix:/run/a.sock", ":80"]
+    assert args.control_socket_disabled
+    assert args.error_log == "-"
+    assert args.pidfile == "web.pid"
+    assert args.config == "conf.py"
+
+
+def test_parse_options_ignores_bad_numbers_and_a_missing_value() -> None:
+    args = parse_options(["-w", "many", "--timeout"])
+    assert args.workers is None
+    assert args.timeout is None
+
+
+@given(st.lists(st.text(max_size=20), max_size=30))
+def test_parse_options_never_raises(argv: list[str]) -> None:
+    parse_options(argv)
+    parse_argv(argv)
+    title_of(argv)
+    is_gunicorn(argv)
+
+
+def test_titles_from_setproctitle() -> None:
+    assert title_of(["gunicorn: master [web]"]) == ("master", "web")
+    # psutil splits a title without NUL separators on spaces
+    assert title_of(["gunicorn:", "worker", "[api]"]) == ("worker", "api")
+    assert title_of(["gunicorn: dirty-arbiter [x]"]) == ("other", "x")
+    assert title_of(WEB) is None
+
+
+def test_classify_with_and_without_setproctitle() -> None:
+    # with setproctitle: the title says it
+    assert classify(["gunicorn: master [web]"], ["/usr/bin/supervisord"]) == "master"
+    assert classify(["gunicorn: worker [web]"], ["gunicorn: master [web]"]) == "worker"
+    # without: a child running the master's command line is a worker
+    assert classify(WEB, ["/usr/bin/python3", "/usr/bin/supervisord"]) == "master"
+    assert classify(WEB, WEB) == "worker"
+    assert classify(WEB, ["/bin/sh", "-c", "exec gunicorn"]) == "master"
+    # a child with children of its own command line is a new master (USR2 upgrade)
+    assert classify(WEB, WEB, has_same_children=True) == "master"
+    assert classify(["sleep", "10"], WEB) is None
+
+
+def test_config_file_literals_are_read_and_computed_values_are_unknown() -> None:
+    text = (
+        "import multiprocessing\n"
+        "bind = ['127.0.0.1:8000', 'unix:/run/app.sock']\n"
+        "workers = multiprocessing.cpu_count() * 2 + 1\n"
+        "timeout = 12\n"
+        "worker_class = 'gthread'\n"
+        "errorlog = '/var/log/app.log'\n"
+        "proc_name = 'shop'\n"
+    )
+    args = parse_config_py(text)
+    assert args.binds == ["127.0.0.1:8000", "unix:/run/app.sock"]
+    assert args.workers is None and "workers" in args.opaque
+    assert args.timeout == 12
+    assert args.worker_class == "gthread"
+    assert args.error_log == "/var/log/app.log"
+    assert args.name == "shop"
+    assert parse_config_py("workers = 3\n").workers == 3
+    assert parse_config_py("def (:\n").workers is None  # not Python: nothing read
+
+
+@given(st.text(max_size=300))
+def test_config_parser_never_raises(text: str) -> None:
+    parse_config_py(text)
+
+
+def test_command_line_wins_over_env_and_config_file() -> None:
+    file_args = parse_config_py("workers = 3\ntimeout = 10\nbind = '0.0.0.0:80'\n")
+    env_args = parse_options(["--timeout", "20"])
+    cmd_args = parse_options(["-w", "5"])
+    merged = merge_args(file_args, env_args, cmd_args)
+    assert (merged.workers, merged.timeout, merged.binds) == (5, 20, ["0.0.0.0:80"])
+
+
+@pytest.mark.parametrize(
+    ("value", "short"),
+    [
+        (None, "sync"),
+        ("gthread", "gthread"),
+        ("<class 'gunicorn.workers.sync.SyncWorker'>", "sync"),
+        ("gunicorn.workers.gthread.ThreadWorker", "gthread"),
+        ("gunicorn.workers.ggevent.GeventWorker", "gevent"),
+        ("uvicorn.workers.UvicornWorker", "uvicorn"),
+    ],
+)
+def test_worker_class_short_names(value: str | None, short: str) -> None:
+    assert short_worker_class(value) == short
+
+
+# --------------------------------------------------------------------------- scale specs
+
+
+@pytest.mark.parametrize(
+    ("spec", "parsed", "from_4"),
+    [("+1", ("+", 1), 5), ("-3", ("-", 3), 1), ("2", ("=", 2), 2), (" +10 ", ("+", 10), 14)],
+)
+def test_scale_specs(spec: str, parsed: tuple[str, int], from_4: int) -> None:
+    assert parse_scale_spec(spec) == parsed
+    assert scale_target(4, parsed) == from_4
+
+
+@pytest.mark.parametrize("spec", ["", "+0", "-0", "abc", "2.5", "++1", "1e3", "+ 1"])
+def test_bad_scale_specs_are_rejected_with_a_hint(spec: str) -> None:
+    with pytest.raises(GunicornError) as info:
+        parse_scale_spec(spec)
+    assert info.value.hint or "changes nothing" in info.value.message
+
+
+def _master(live: int, *, ctl: str | None = None, target: int | None = None) -> Master:
+    master = Master(
+        pid=4242,
+        identity=ProcIdentity(4242, 1.0, ("gunicorn",)),
+        name="web",
+        program="web",
+        live=live,
+        control_socket=ctl,
+    )
+    if target is not None:
+        master.target, master.target_source = target, "control socket"
+    return master
+
+
+def test_plan_says_exactly_what_is_sent() -> None:
+    assert (
+        plan_scale(_master(4), "-1").description
+        == "send TTOU to gunicorn master 4242 (web): 4 -> 3 workers"
+    )
+    assert (
+        plan_scale(_master(2), "5").description
+        == "send TTIN 3 times to gunicorn master 4242 (web): 2 -> 5 workers"
+    )
+    plan = plan_scale(_master(2, ctl="/run/web.ctl", target=3), "+2")
+    assert plan.method == "control socket"
+    assert plan.before == 3  # the master's own target, not the live count
+    assert plan.description == (
+        "send 'worker add 2' on control socket /run/web.ctl to gunicorn master 4242 (web): "
+        "3 -> 5 workers"
+    )
+
+
+def test_plan_refuses_below_one_and_no_change() -> None:
+    with pytest.raises(ScaleRefused, match="at least 1"):
+        plan_scale(_master(1), "-1")
+    with pytest.raises(ScaleRefused, match="at least 1"):
+        plan_scale(_master(3), "0")
+    with pytest.raises(ScaleRefused, match="nothing to do"):
+        plan_scale(_master(3), "3")
+
+
+def test_drift_note_explains_a_restart_returns_to_configured() -> None:
+    master = _master(4)
+    master.configured = 2
+    assert master.drift_note == (
+        "running 4 workers, configured 2: restarting the program returns to 2"
+    )
+    master.live = 2
+    assert master.drift_note is None
+
+
+# --------------------------------------------------------------------------- flags
+
+
+def test_worker_flags() -> None:
+    # heartbeat refreshed every timeout/2: up to that (plus slack) is healthy
+    assert worker_flags(15.0, 30, 100, 100.0) == []
+    assert worker_flags(15.0 + STUCK_GRACE + 0.1, 30, 100, 100.0) == ["stuck"]
+    assert worker_flags(1.0, 30, 250, 100.0) == ["rss-high"]
+    assert worker_flags(1.0, 30, 200, 100.0) == []  # 2x exactly is not above
+    assert worker_flags(None, 30, None, None, "stopped") == ["stopped"]
+    assert flag_label(["stuck", "rss-high"]) == "⧗ stuck  ▲ RSS>2×median"
+
+
+def test_heartbeat_links() -> None:
+    assert is_heartbeat_link("/tmp/wgunicorn-6dptu4yh (deleted)")
+    assert is_heartbeat_link("/dev/shm/wgunicorn-abc (deleted)")
+    assert not is_heartbeat_link("/tmp/wgunicorn-6dptu4yh")  # not unlinked: not ours
+    assert not is_heartbeat_link("/var/log/web-error.log")
+    assert not is_heartbeat_link("socket:[10652]")
+
+
+# --------------------------------------------------------------------------- frames
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+messages = st.dictionaries(st.text(max_size=10), json_values, max_size=6)
+
+
+def test_request_frame_matches_gunicorn_wire_format() -> None:
+    frame = encode_frame(make_request(7, "show", ["workers"]))
+    (length,) = struct.unpack(">I", frame[:4])
+    assert length == len(frame) - 4
+    assert json.loads(frame[4:]) == {"id": 7, "command": "show", "args": ["workers"]}
+
+
+@given(messages, st.binary(max_size=16))
+def test_frames_round_trip_and_leave_the_rest(message: dict[str, Any], tail: bytes) -> None:
+    decoded, rest = decode_frame(encode_frame(message) + tail)
+    assert decoded == message
+    assert rest == tail
+
+
+@given(messages, st.integers(min_value=0, max_value=200))
+def test_partial_frames_wait_for_more(message: dict[str, Any], cut: int) -> None:
+    frame = encode_frame(message)
+    cut = min(cut, len(frame) - 1)
+    assert decode_frame(frame[:cut]) == (None, frame[:cut])
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=64))
+def test_garbage_gives_a_clear_frame_error_or_waits(data: bytes) -> None:
+    try:
+        message, rest = decode_frame(data)
+    except FrameError as exc:
+        assert exc.message
+    else:
+        assert message is None or isinstance(message, dict)
+        assert len(rest) <= len(data)
+
+
+@given(st.integers(min_value=MAX_FRAME + 1, max_value=2**32 - 1))
+def test_oversized_length_is_refused_before_the_payload_arrives(length: int) -> None:
+    with pytest.raises(FrameError, match="limit"):
+        decode_frame(struct.pack(">I", length) + b"{")
+
+
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [(b"\xff\xfe", "not UTF-8"), (b"{nope", "not valid JSON"), (b"[1, 2]", "not an object")],
+)
+def test_malformed_payloads_say_what_is_wrong(payload: bytes, words: str) -> None:
+    with pytest.raises(FrameError, match=words):
+        decode_frame(struct.pack(">I", len(payload)) + payload)
+
+
+def test_response_data_and_errors() -> None:
+    assert response_data({"id": 1, "status": "ok", "data": {"count": 2}}, 1) == {"count": 2}
+    with pytest.raises(CommandFailed, match="Unknown command: frob"):
+        response_data({"id": 1, "status": "error", "error": "Unknown command: frob"}, 1)
+    with pytest.raises(FrameError, match="expected 2"):
+        response_data({"id": 1, "status": "ok", "data": {}}, 2)
+    with pytest.raises(FrameError, match="unknown status"):
+        response_data({"id": 1}, 1)
+
+
+def test_show_answers_are_parsed() -> None:
+    stats = parse_stats(
+        {"uptime": 12.5, "pid": 10, "workers_current": 3, "workers_target": 4, "reloads": 1}
+    )
+    assert (stats.pid, stats.uptime, stats.workers_current, stats.workers_target) == (
+        10,
+        12.5,
+        3,
+        4,
+    )
+    workers = parse_workers(
+        {
+            "workers": [
+                {"pid": 11, "age": 1, "booted": True, "aborted": False, "last_heartbeat": 0.5},
+                {"pid": "x"},
+                "junk",
+                {"pid": 12, "last_heartbeat": None},
+            ]
+        }
+    )
+    assert [(w.pid, w.last_heartbeat) for w in workers] == [(11, 0.5), (12, None)]
+
+
+@given(st.dictionaries(st.text(max_size=20), json_values, max_size=8))
+def test_answer_parsers_never_raise(data: dict[str, Any]) -> None:
+    parse_stats(data)
+    parse_workers(data)
+    parse_workers({"workers": [data]})
