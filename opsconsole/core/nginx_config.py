@@ -536,6 +536,7 @@ class NginxConfig:
     files: list[str] = field(default_factory=list)
     errors: list[Diagnostic] = field(default_factory=list)
     error_logs: list[str] = field(default_factory=list)
+    access_logs: list[str] = field(default_factory=list)
     pid: str | None = None
     http_server_tokens: str | None = None
     http_server_tokens_where: tuple[str, int] | None = None
@@ -553,6 +554,17 @@ class NginxConfig:
             if value == "stderr" or value.startswith(("syslog:", "memory:")):
                 continue
             out.append(self.resolve(value))
+        return out
+
+    def access_log_files(self) -> list[str]:
+        """Absolute paths of the access logs named in http and server blocks (files only)."""
+        out: list[str] = []
+        for value in self.access_logs:
+            if value in ("off", "stderr") or value.startswith(("syslog:", "memory:")):
+                continue
+            path = self.resolve(value)
+            if path not in out:
+                out.append(path)
         return out
 
     def stub_status_urls(self) -> list[tuple[str, str | None]]:
@@ -675,6 +687,8 @@ class _Walker:
             name = d.get("directive")
             if name == "root" and _arg(d):
                 inherit.root, inherit.root_explicit = _arg(d), True
+            elif name == "access_log" and _arg(d):
+                self.cfg.access_logs.append(str(_arg(d)))
             elif name == "server_tokens" and _arg(d):
                 inherit.server_tokens = _arg(d)
                 inherit.server_tokens_where = (f, int(d.get("line", 0)))

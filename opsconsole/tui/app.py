@@ -18,12 +18,14 @@ from textual.widgets import ContentSwitcher, Footer, Tab, Tabs
 
 from opsconsole import __version__
 from opsconsole.core.actions import ActionGate, AuditRecord, default_audit_path, operation
-from opsconsole.core.commands import Command
+from opsconsole.core.commands import COMMANDS, Command
 from opsconsole.core.commands import parse as parse_command
 from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Event, Timeline, process_changes
 from opsconsole.core.export import default_export_path, incident_markdown
+from opsconsole.core.logparse import gunicorn_log_paths
+from opsconsole.core.logs import SourceSpec
 from opsconsole.core.monitor import SupervisorMonitor
 from opsconsole.core.probes import ProbeRunner, default_probes, probes_from_config
 from opsconsole.core.procs import TreeUsage, UsageSampler
@@ -35,11 +37,21 @@ from opsconsole.tui.screens.pick import SIGNALS, PickScreen
 from opsconsole.tui.themes import load_themes, resolve_theme_name
 from opsconsole.tui.widgets.commandbar import CommandBar, CommandSuggester
 from opsconsole.tui.widgets.events import EventsView
+from opsconsole.tui.widgets.gunicorn import GunicornView
+from opsconsole.tui.widgets.logs import LogsView
+from opsconsole.tui.widgets.logview import LogView
+from opsconsole.tui.widgets.nginx import NginxView
 from opsconsole.tui.widgets.probes import ProbeStrip
 from opsconsole.tui.widgets.programs import ProgramsView
 from opsconsole.tui.widgets.statusbar import StatusBar
 
-VIEWS = [("programs", "1 Programs"), ("events", "5 Events")]
+VIEWS = [
+    ("programs", "1 Programs"),
+    ("gunicorn", "2 Gunicorn"),
+    ("nginx", "3 Nginx"),
+    ("logs", "4 Logs"),
+    ("events", "5 Events"),
+]
 
 VERB_OP = {
     "start": "supervisor.start",
@@ -67,6 +79,9 @@ class OpsConsoleApp(App[None]):
         Binding("question_mark", "help", "Help"),
         Binding("colon", "command", "Command"),
         Binding("1", "view('programs')", "Programs", show=False),
+        Binding("2", "view('gunicorn')", "Gunicorn", show=False),
+        Binding("3", "view('nginx')", "Nginx", show=False),
+        Binding("4", "view('logs')", "Logs", show=False),
         Binding("5", "view('events')", "Events", show=False),
         Binding("tab", "next_view", "Next view", show=False),
     ]
@@ -111,6 +126,9 @@ class OpsConsoleApp(App[None]):
         yield Tabs(*[Tab(label, id=f"tab-{vid}") for vid, label in VIEWS], id="view-tabs")
         with ContentSwitcher(initial="programs", id="views"):
             yield ProgramsView(id="programs")
+            yield GunicornView(id="gunicorn")
+            yield NginxView(id="nginx")
+            yield LogsView(id="logs")
             yield EventsView(id="events")
         yield CommandBar(CommandSuggester(self._program_names, self._theme_names))
         yield Footer(compact=True, show_command_palette=False)
@@ -238,19 +256,41 @@ class OpsConsoleApp(App[None]):
         """Give the keyboard to the current view's main widget."""
         view = self.query_one(ContentSwitcher).current or "programs"
         widget = self.query_one(f"#{view}")
-        target = widget.query_one("#program-table") if view == "programs" else widget
-        target.focus()
+        if view == "programs":
+            widget.query_one("#program-table").focus()
+        elif view == "logs":
+            widget.query_one("#log-sources").focus()
+        else:
+            widget.focus()
 
     def action_help(self) -> None:
         sections: list[tuple[str, list[tuple[str, str]]]] = []
-        seen: set[str] = set()
-        for title, node in (("Programs", ProgramsView), ("Everywhere", OpsConsoleApp)):
+        nodes: list[tuple[str, Any]] = [
+            ("Programs (1)", ProgramsView.BINDINGS),
+            ("Gunicorn (2)", GunicornView.BINDINGS),
+            ("Nginx (3)", NginxView.BINDINGS),
+            ("Logs (4): the source list", LogsView.BINDINGS),
+            ("Logs (4): a log", LogView.BINDINGS),
+            ("Everywhere", OpsConsoleApp.BINDINGS),
+        ]
+        for title, bindings in nodes:
             rows = []
-            for b in node.BINDINGS:
+            seen = set()
+            for b in bindings:
                 if isinstance(b, Binding) and b.key not in seen:
                     seen.add(b.key)
                     rows.append((_key_label(b.key), b.description or b.action))
             sections.append((title, rows))
+        sections.append(
+            (
+                "Commands (:)",
+                [
+                    (f":{c.name} {c.usage}".rstrip(), c.help)
+                    for c in COMMANDS.values()
+                    if c.name != "quit"
+                ],
+            )
+        )
         sections.append(
             (
                 "Lists",
@@ -436,12 +476,85 @@ class OpsConsoleApp(App[None]):
         elif name == "update":
             server = next(iter(self.monitor.clients))
             self.post_message(ProgramsView.UpdateRequested(server))
+        elif name in ("scale", "reload"):
+            self.action_view("gunicorn")
+            spec = args[1] if name == "scale" else ""
+            self.query_one(GunicornView).run_command(name, args[0], spec)
+        elif name == "nginx":
+            self.action_view("nginx")
+            nginx_view = self.query_one(NginxView)
+            if args[0] == "test":
+                nginx_view.action_test()
+            elif args[0] == "reload":
+                nginx_view.action_reload()
+        elif name == "logs":
+            self.open_logs(args)
         elif name == "export":
             self.export_note(args[0] if args else None)
         elif name == "audit":
             self.push_screen(AuditScreen(list(self.gate.history), self.gate.audit_path))
         else:
             self.notify(f":{name} is not available in this view yet", severity="warning")
+
+    def open_logs(self, names: list[str], server: str | None = None) -> None:
+        """Open the logs of programs (stdout and stderr merged), ``nginx``'s or supervisord's."""
+        view = self.query_one(LogsView)
+        self.action_view("logs")
+        if not names:
+            return
+        server = server or self._server_of(names[0])
+        sources: list[Any] = []
+        for name in names:
+            if name == "supervisord":
+                sources.append(SourceSpec("supervisord", server))
+            elif name.endswith(":*"):
+                group = name[:-2]
+                for p in self.monitor.snapshots[server].processes:
+                    if p.group == group:
+                        sources += [
+                            SourceSpec("program", server, p.fullname, s)
+                            for s in ("stdout", "stderr")
+                        ]
+            else:
+                sources += [SourceSpec("program", server, name, s) for s in ("stdout", "stderr")]
+                sources += self._gunicorn_files(name)
+        view.open_sources(sources)
+
+    def _gunicorn_files(self, program: str) -> list[str]:
+        """The error and access logs of the gunicorn master run by ``program`` (if any)."""
+        for master in self.query_one(GunicornView).masters:
+            if master.program == program:
+                paths = gunicorn_log_paths(list(master.identity.cmdline))
+                if master.error_log:
+                    paths["error"] = master.error_log
+                return [p for p in paths.values() if p.startswith("/")]
+        return []
+
+    def discovered_log_files(self) -> list[str]:
+        """Gunicorn error/access logs (from the masters' command lines) and nginx's logs."""
+        files: list[str] = []
+        for master in self.query_one(GunicornView).masters:
+            paths = gunicorn_log_paths(list(master.identity.cmdline))
+            if master.error_log and master.error_log not in paths.values():
+                paths["error"] = master.error_log
+            for path in paths.values():
+                if path.startswith("/") and path not in files:
+                    files.append(path)
+        nginx_view = self.query_one(NginxView)
+        if nginx_view.instance is not None and nginx_view.monitor is not None:
+            cfg = nginx_view.monitor.config(nginx_view.instance)
+            if cfg is not None:
+                files += [
+                    f for f in cfg.error_log_files() + cfg.access_log_files() if f not in files
+                ]
+        return files
+
+    def on_programs_view_logs_requested(self, message: ProgramsView.LogsRequested) -> None:
+        self.open_logs(message.names, message.server)
+
+    def on_gunicorn_view_logs_requested(self, message: GunicornView.LogsRequested) -> None:
+        self.action_view("logs")
+        self.query_one(LogsView).open_sources([message.path])
 
     def _server_of(self, spec: str) -> str:
         name = spec.removesuffix(":*")

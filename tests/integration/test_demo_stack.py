@@ -29,11 +29,13 @@ def test_app_answers_through_nginx_and_directly(demo_stack: DemoStack) -> None:
 
 def test_teardown_leaves_no_process_and_no_directory() -> None:
     stack = DemoStack().start()
-    pids = [p.pid for p in stack.processes()]
+    try:
+        pids = [p.pid for p in stack.processes()]
+        directory = stack.dir
+    finally:
+        stack.stop()
     # supervisord + 2 gunicorn masters with 2 workers each + nginx master/2 workers + 3 queue
     assert len(pids) >= 12
-    directory = stack.dir
-    stack.stop()
     assert not directory.exists()
     alive = [
         pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"

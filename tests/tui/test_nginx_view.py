@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import ContentSwitcher, Sparkline
+from textual.widgets import ContentSwitcher
 
 from opsconsole.core import nginx
 from opsconsole.core.config import NginxSettings
@@ -69,7 +69,7 @@ async def test_status_fits_80x24(demo_stack: DemoStack) -> None:
         for _ in range(20):
             httpx.get(demo_stack.url("nginx", "/static/index.html"), timeout=5)
         await until(pilot, lambda: view.status is not None and (view.status.rps or 0) > 0)
-        assert max(app.query_one("#nginx-spark", Sparkline).data or [0]) > 0
+        assert max(app.query_one("NginxView").spark_data or [0]) > 0
         assert "Test" in text and "Reload" in text  # footer keys
 
 

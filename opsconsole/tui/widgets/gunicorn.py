@@ -157,6 +157,9 @@ class GunicornView(Vertical):
         #: master pid → (target, live now, started) while a scale waits to converge
         self.progress: dict[int, tuple[int, int, float]] = {}
         self._scanning = False
+        self._last_scan = 0.0
+        #: a ``:scale``/``:reload`` command waiting for the first scan
+        self._pending: tuple[str, str, str] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="gunicorn-summary")
@@ -187,9 +190,11 @@ class GunicornView(Vertical):
     def refresh_now(self) -> None:
         """Start one scan in a thread worker unless one is still running or the view is
         hidden (another view of a ContentSwitcher is shown) with nothing in progress."""
-        if self._scanning or (not self.display and self.scans and not self.progress):
-            return
+        hidden_recently = not self.display and time.monotonic() - self._last_scan < 5.0
+        if self._scanning or (self.scans and not self.progress and hidden_recently):
+            return  # hidden views rescan every 5 s: logs and probes use the masters too
         self._scanning = True
+        self._last_scan = time.monotonic()
         programs = self._local_programs()
         self.run_worker(
             lambda: self._scan(programs), thread=True, group="gunicorn-scan", exit_on_error=False
@@ -238,6 +243,30 @@ class GunicornView(Vertical):
         )
         self._render_rows()
         self._render_summary()
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.run_command(*pending)
+
+    def run_command(self, verb: str, target: str, spec: str = "") -> None:
+        """``:scale TARGET SPEC`` / ``:reload TARGET`` from command mode: select the named
+        master, then do what ``+``/``-``/``=`` or ``R`` would do (same confirmation)."""
+        if not self.scans:
+            self._pending = (verb, target, spec)
+            self.refresh_now()
+            return
+        try:
+            master = gunicorn.find_master(self.masters, target)
+        except OpsError as exc:
+            self.app.notify(f"{exc.message}\n{exc.hint}".strip(), severity="error", markup=False)
+            return
+        self.filter_text = ""
+        self.collapsed.discard(master.pid)
+        self._render_rows()
+        self.select(f"m:{master.pid}")
+        if verb == "scale":
+            self.action_scale(spec)
+        else:
+            self.action_reload()
 
     # -- rows -----------------------------------------------------------------------
 

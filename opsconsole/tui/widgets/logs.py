@@ -97,7 +97,9 @@ class LogsView(Horizontal):
     def _files(self) -> list[str]:
         config = getattr(self.app, "config", None)
         files = list(getattr(config, "log_files", []) or [])
-        return files + self.extra_files
+        discovered = getattr(self.app, "discovered_log_files", None)
+        found = list(discovered()) if discovered is not None else []
+        return files + self.extra_files + found
 
     def refresh_sources(self) -> None:
         """Rebuild the list from the monitor's latest snapshots and the known files."""
@@ -116,10 +118,14 @@ class LogsView(Horizontal):
 
     def _label(self, spec: SourceSpec) -> Text:
         mark = "✓ " if spec.key in self.marked else "  "
-        t = Text(mark, style="bold green")
-        t.append(spec.label)
+        t = Text(mark, style="bold green", no_wrap=True, overflow="ellipsis")
         if spec.kind == "file":
-            t.append("  file", style="dim")
+            # the parent directory tells apart logs of the same name (web/error.log, …)
+            parent = os.path.basename(os.path.dirname(spec.path))
+            t.append(f"{parent}/" if parent else "", style="dim")
+            t.append(os.path.basename(spec.path) or spec.path, style="cyan")
+        else:
+            t.append(spec.label)
         return t
 
     def _redraw_labels(self) -> None:

@@ -25,7 +25,6 @@ from textual.widgets import (
     Input,
     Label,
     OptionList,
-    Sparkline,
     Static,
     Tree,
 )
@@ -38,6 +37,7 @@ from opsconsole.core.errors import OpsError
 from opsconsole.core.nginx_config import Diagnostic, Finding, TopoNode
 from opsconsole.core.procs import format_bytes
 from opsconsole.core.supervisor import ProcessInfo
+from opsconsole.tui.widgets.probes import sparkline
 
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "error": "bold red"}
 STATUS_MARK = {"ok": "", "warn": "! ", "error": "✖ "}
@@ -313,7 +313,7 @@ class NginxView(Vertical):
     NginxView #nginx-top { height: 5; }
     NginxView #nginx-workers { width: 1fr; height: 5; }
     NginxView #nginx-rate { width: 26; height: 5; padding: 0 1; }
-    NginxView #nginx-spark { height: 3; }
+    NginxView #nginx-spark { height: 1; }
     NginxView #nginx-result { height: auto; max-height: 3; padding: 0 1; }
     NginxView #nginx-lists { height: 1fr; }
     NginxView #nginx-diags, NginxView #nginx-topology { height: 1fr; }
@@ -333,6 +333,7 @@ class NginxView(Vertical):
         self.topology_interval = topology_interval
         self.monitor: nginx.NginxMonitor | None = None
         self.status: nginx.NginxStatus | None = None
+        self.spark_data: list[float] = []
         self.instance: nginx.NginxInstance | None = None
         self.inspection: nginx.Inspection | None = None
         self.last_test: nginx.ConfigTestResult | None = None
@@ -356,7 +357,7 @@ class NginxView(Vertical):
             yield table
             with Vertical(id="nginx-rate"):
                 yield Label(Text("requests/s", style="dim"), id="nginx-rate-label")
-                yield Sparkline([0.0, 0.0], id="nginx-spark")
+                yield Static("", id="nginx-spark")
         yield Static(Text("t test  R reload  c config  T topology", style="dim"), id="nginx-result")
         with ContentSwitcher(initial="nginx-diags", id="nginx-lists"):
             yield DiagList(id="nginx-diags")
@@ -443,6 +444,22 @@ class NginxView(Vertical):
         first = self.status is None
         self.status = status
         self.instance = status.instance
+        # Repainting widgets of a hidden view leaves marks on the visible one (Textual's
+        # partial updates); a hidden view only keeps the data and paints when shown.
+        if self.display:
+            self._render_status(status)
+        if status.reloads_seen > self._reloads_seen:
+            self._reloads_seen = status.reloads_seen
+            self._timeline("info", "workers replaced: a reload took effect")
+            self.refresh_topology()
+        if first:
+            self.refresh_topology()
+
+    def on_show(self) -> None:
+        if self.status is not None:
+            self._render_status(self.status)
+
+    def _render_status(self, status: nginx.NginxStatus) -> None:
         inst = status.instance
         width = max(20, (self.size.width or 80) - 2)
         lines: list[Text] = []
@@ -491,15 +508,12 @@ class NginxView(Vertical):
                 key=str(w.pid),
             )
         # a leading 0 anchors the scale at zero (a steady rate is a flat bar, not noise)
-        self.query_one("#nginx-spark", Sparkline).data = [0.0, 0.0, *status.rps_history[-23:]]
+        self.spark_data = [0.0, *status.rps_history[-23:]]
+        self.query_one("#nginx-spark", Static).update(
+            Text(sparkline(self.spark_data, 23, zero="▁"), style="cyan")
+        )
         rate = f"{status.rps:.1f} req/s" if status.rps is not None else "requests/s"
         self.query_one("#nginx-rate-label", Label).update(Text(rate, style="dim"))
-        if status.reloads_seen > self._reloads_seen:
-            self._reloads_seen = status.reloads_seen
-            self._timeline("info", "workers replaced: a reload took effect")
-            self.refresh_topology()
-        if first:
-            self.refresh_topology()
 
     def _show_inspection(self, result: nginx.Inspection | OpsError) -> None:
         self._inspecting = False

@@ -11,13 +11,13 @@ from opsconsole.tui.styles import app_theme, role_style
 BARS = "▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: list[float], width: int = 8) -> str:
-    """Unicode bars for the last ``width`` values; a failure (0) shows as ✖."""
+def sparkline(values: list[float], width: int = 8, zero: str = "✖") -> str:
+    """Unicode bars for the last ``width`` values; 0 (a failed probe) shows as ``zero``."""
     tail = values[-width:]
     if not tail:
         return ""
     top = max(tail) or 1.0
-    return "".join("✖" if v <= 0 else BARS[min(7, int(v / top * 7))] for v in tail)
+    return "".join(zero if v <= 0 else BARS[min(7, int(v / top * 7))] for v in tail)
 
 
 class ProbeStrip(Static):

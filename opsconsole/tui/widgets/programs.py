@@ -84,6 +84,7 @@ class ProgramsView(Vertical):
         Binding("o", "sort", "Sort"),
         Binding("slash", "filter", "Filter"),
         Binding("u", "update", "Update", show=False),
+        Binding("l", "logs", "Logs"),
         Binding("escape", "clear", "Clear", show=False),
     ]
 
@@ -96,6 +97,14 @@ class ProgramsView(Vertical):
             self.server = server
             self.specs = specs
             self.label = label
+
+    class LogsRequested(Message):
+        """Open the logs (stdout and stderr) of ``names`` on ``server``."""
+
+        def __init__(self, server: str, names: list[str]) -> None:
+            super().__init__()
+            self.server = server
+            self.names = names
 
     class UpdateRequested(Message):
         def __init__(self, server: str) -> None:
@@ -304,6 +313,20 @@ class ProgramsView(Vertical):
             return
         server, specs, label = sel
         self.post_message(self.OpRequested(verb, server, specs, label))
+
+    def action_logs(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        if self.marked:
+            server, specs, _ = self.selection() or (row.server, [], "")
+            names = specs
+        elif row.proc is not None:
+            server, names = row.server, [row.proc.fullname]
+        else:
+            server = row.server
+            names = [r.proc.fullname for r in self.rows if r.proc and r.group == row.group]
+        self.post_message(self.LogsRequested(server, names))
 
     def action_mark(self) -> None:
         row = self.current_row()
