@@ -642,6 +642,7 @@ class GunicornScanner:
     def __init__(self, *, use_control_socket: bool = True) -> None:
         self.use_control_socket = use_control_socket
         self._cpu: dict[tuple[int, float], psutil.Process] = {}
+        self._conns: dict[int, int] | None = None
         self._under_since: dict[tuple[int, float], float] = {}
         self.requested: dict[tuple[int, float], int] = {}
         self._ctl_config: dict[tuple[int, float], tuple[int | None, dict[str, Any]]] = {}
@@ -670,6 +671,7 @@ class GunicornScanner:
         table = _process_table()
         kids = _children(table)
         roles = {pid: _role(pid, table, kids) for pid in table}
+        self._conns = open_connections_by_pid()
         by_pid: dict[int, ProcessInfo] = {}
         for info in programs:
             if info.pid > 0 and info.state in (ProcessState.RUNNING, ProcessState.STARTING):
@@ -946,9 +948,13 @@ class GunicornScanner:
                 worker.rss = cached.memory_info().rss
                 worker.threads = cached.num_threads()
                 worker.status = cached.status()
-            worker.connections = sum(
-                1 for c in cached.net_connections(kind="tcp") if c.status != psutil.CONN_LISTEN
-            )
+            counts = self._conns
+            if counts is not None:
+                worker.connections = counts.get(proc.pid, 0)
+            else:
+                worker.connections = sum(
+                    1 for c in cached.net_connections(kind="tcp") if c.status != psutil.CONN_LISTEN
+                )
         except psutil.NoSuchProcess:
             self._cpu.pop(key, None)
         except (psutil.AccessDenied, OSError):
@@ -962,6 +968,27 @@ class GunicornScanner:
             for k in list(self._cpu)[:1024]:
                 del self._cpu[k]
         return worker
+
+
+def open_connections_by_pid() -> dict[int, int] | None:
+    """pid → open (non-listening) TCP connections, from one read of the kernel's tables.
+
+    None when the system-wide table cannot be read with owners (not root): callers then ask
+    each process, which costs a /proc/net parse per worker.
+    """
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return None
+    counts: dict[int, int] = {}
+    for c in conns:
+        if c.pid is None:
+            if os.geteuid() != 0:
+                return None  # sockets of other users hide their pid: not a full picture
+            continue
+        if c.status != psutil.CONN_LISTEN:
+            counts[c.pid] = counts.get(c.pid, 0) + 1
+    return counts
 
 
 def _cwd(pid: int) -> str | None:

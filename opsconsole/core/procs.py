@@ -87,8 +87,9 @@ class TreeUsage:
 class UsageSampler:
     """CPU% and RSS of a process and all its descendants, sampled between calls.
 
-    psutil needs two samples for CPU%; the Process objects are cached by (pid, create time)
-    so each refresh costs one pass over the live pids.
+    psutil needs two samples for CPU%; the Process objects are cached by pid (and checked for
+    reuse by psutil) so each refresh costs one pass over /proc: the parent→children map is
+    built once per sample, not once per program.
     """
 
     def __init__(self) -> None:
@@ -107,44 +108,58 @@ class UsageSampler:
         self._cache[pid] = p
         return p
 
-    def tree(self, pid: int) -> TreeUsage | None:
-        root = self._proc(pid)
+    @staticmethod
+    def _children_map() -> dict[int, list[int]]:
+        """parent pid → child pids, for every process (key 0 holds the roots)."""
+        kids: dict[int, list[int]] = {}
+        for proc in psutil.process_iter(["ppid"]):
+            kids.setdefault(int(proc.info.get("ppid") or 0), []).append(proc.pid)
+        return kids
+
+    def _usage(self, pid: int) -> tuple[float, int] | None:
+        p = self._proc(pid)
+        if p is None:
+            return None
+        try:
+            with p.oneshot():
+                return p.cpu_percent(None), int(p.memory_info().rss)
+        except psutil.Error:
+            return None
+
+    def tree(self, pid: int, kids: dict[int, list[int]] | None = None) -> TreeUsage | None:
+        """Usage of ``pid`` and every descendant (``kids`` from one /proc pass, if given)."""
+        kids = kids if kids is not None else self._children_map()
+        root = self._usage(pid)
         if root is None:
             return None
-        procs = [root]
-        try:
-            procs += root.children(recursive=True)
-        except psutil.Error:
-            pass
-        cpu = 0.0
-        rss = 0
-        count = 0
-        for child in procs:
-            p = self._proc(child.pid)
-            if p is None:
+        cpu, rss = root
+        count = 1
+        stack = list(kids.get(pid, []))
+        seen = {pid}
+        while stack:
+            child = stack.pop()
+            if child in seen:
                 continue
-            try:
-                with p.oneshot():
-                    cpu += p.cpu_percent(None)
-                    rss += p.memory_info().rss
+            seen.add(child)
+            stack.extend(kids.get(child, []))
+            usage = self._usage(child)
+            if usage is not None:
+                cpu += usage[0]
+                rss += usage[1]
                 count += 1
-            except psutil.Error:
-                continue
         return TreeUsage(cpu, rss, count)
 
     def sample(self, pids: list[int]) -> dict[int, TreeUsage]:
+        kids = self._children_map()
         result = {}
         for pid in pids:
             if pid > 0:
-                usage = self.tree(pid)
+                usage = self.tree(pid, kids)
                 if usage is not None:
                     result[pid] = usage
-        alive = set()
-        for p in list(self._cache.values()):
-            if p.is_running():
-                alive.add(p.pid)
+        live = {c for cs in kids.values() for c in cs}
         for pid in list(self._cache):
-            if pid not in alive:
+            if pid not in live:
                 del self._cache[pid]
         return result
 

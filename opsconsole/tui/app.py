@@ -14,6 +14,7 @@ from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Tab, Tabs
 
 from opsconsole import __version__
@@ -120,6 +121,12 @@ class OpsConsoleApp(App[None]):
 
     # -- layout ----------------------------------------------------------------
 
+    @property
+    def main(self) -> Screen[Any]:
+        """The console's own screen. ``self.query_one`` would search whatever screen is on
+        top (a confirmation, the help), so background updates always go through this."""
+        return self.screen_stack[0]
+
     def compose(self) -> ComposeResult:
         yield StatusBar(self.host, self.read_only)
         yield ProbeStrip("", id="probes")
@@ -141,28 +148,32 @@ class OpsConsoleApp(App[None]):
         self.theme = resolve_theme_name(self.config.theme, available, dict(os.environ))
         self.sub_title = f"v{__version__}"
         self.timeline.listeners.append(self._on_event)
-        self.query_one(CommandBar).display = False
-        self.query_one("#program-table").focus()
+        self.main.query_one(CommandBar).display = False
+        self.main.query_one("#program-table").focus()
         self.refresh_header()
         for name in self.monitor.clients:
             self._wake[name] = asyncio.Event()
             self.run_worker(self._poll_loop(name), group="poll", name=f"poll-{name}")
-        self.query_one(ProbeStrip).display = False
+        self.main.query_one(ProbeStrip).display = False
         self.run_worker(self._probe_loop(), group="probes", name="probes")
 
     # -- polling ---------------------------------------------------------------
 
     async def _poll_loop(self, server: str) -> None:
+        """Refresh one supervisord forever. Rows are shown as soon as the call returns; CPU and
+        memory (psutil, in a thread) follow. A bug in one refresh never stops the next."""
+        local = self.monitor.client(server).is_local
         while True:
-            snap = await self.monitor.poll(server)
-            if snap.ok and any(c.is_local for c in [self.monitor.client(server)]):
-                pids = [p.pid for p in snap.processes if p.pid]
-                try:
-                    self.usage.update(await asyncio.to_thread(self.sampler.sample, pids))
-                except Exception:  # psutil trouble must not stop the refresh
-                    pass
-            self._observe(server)
-            self.refresh_header()
+            try:
+                snap = await self.monitor.poll(server)
+                self._observe(server)
+                self.refresh_header()
+                if snap.ok and local:
+                    pids = [p.pid for p in snap.processes if p.pid]
+                    self.usage = await asyncio.to_thread(self.sampler.sample, pids)
+                    self.refresh_header()
+            except Exception as exc:  # keep watching: an incident console must not go blind
+                self.timeline.add("server", "error", server, f"refresh failed: {exc!r}")
             wake = self._wake[server]
             try:
                 await asyncio.wait_for(wake.wait(), timeout=self.monitor.next_delay(server))
@@ -197,7 +208,7 @@ class OpsConsoleApp(App[None]):
                         self.timeline.add(
                             "probe", "error", result.probe, f"failing: {result.summary}"
                         )
-            self.query_one(ProbeStrip).show(list(self.probes.states.values()))
+            self.main.query_one(ProbeStrip).show(list(self.probes.states.values()))
             await asyncio.sleep(self.probe_interval)
 
     def poll_now(self, server: str | None = None) -> None:
@@ -222,11 +233,11 @@ class OpsConsoleApp(App[None]):
 
     def refresh_header(self) -> None:
         snaps = list(self.monitor.snapshots.values())
-        self.query_one(StatusBar).show(snaps)
-        self.query_one(ProgramsView).show(snaps, self.usage)
+        self.main.query_one(StatusBar).show(snaps)
+        self.main.query_one(ProgramsView).show(snaps, self.usage)
 
     def _on_event(self, event: Event) -> None:
-        self.query_one(EventsView).add(event)
+        self.main.query_one(EventsView).add(event)
 
     def _on_audit(self, record: AuditRecord) -> None:
         level = {"ok": "info", "error": "error", "refused": "warning"}.get(record.result, "info")
@@ -238,24 +249,24 @@ class OpsConsoleApp(App[None]):
     # -- views -----------------------------------------------------------------
 
     def action_view(self, view: str) -> None:
-        self.query_one(Tabs).active = f"tab-{view}"
+        self.main.query_one(Tabs).active = f"tab-{view}"
 
     def action_next_view(self) -> None:
         ids = [v for v, _ in VIEWS]
-        current = self.query_one(ContentSwitcher).current or ids[0]
+        current = self.main.query_one(ContentSwitcher).current or ids[0]
         self.action_view(ids[(ids.index(current) + 1) % len(ids)])
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         if event.tab is None or event.tab.id is None:
             return
         view = event.tab.id.removeprefix("tab-")
-        self.query_one(ContentSwitcher).current = view
+        self.main.query_one(ContentSwitcher).current = view
         self.focus_view()
 
     def focus_view(self) -> None:
         """Give the keyboard to the current view's main widget."""
-        view = self.query_one(ContentSwitcher).current or "programs"
-        widget = self.query_one(f"#{view}")
+        view = self.main.query_one(ContentSwitcher).current or "programs"
+        widget = self.main.query_one(f"#{view}")
         if view == "programs":
             widget.query_one("#program-table").focus()
         elif view == "logs":
@@ -425,7 +436,7 @@ class OpsConsoleApp(App[None]):
         return sorted(self.available_themes)
 
     def action_command(self) -> None:
-        self.query_one(CommandBar).open()
+        self.main.query_one(CommandBar).open()
 
     def on_command_bar_entered(self, message: CommandBar.Entered) -> None:
         try:
@@ -452,7 +463,7 @@ class OpsConsoleApp(App[None]):
             self.theme = chosen
             self.refresh_header()
         elif name == "filter":
-            view = self.query_one(ProgramsView)
+            view = self.main.query_one(ProgramsView)
             view.filter_text = " ".join(args)
             self.action_view("programs")
             view.show(list(self.monitor.snapshots.values()), self.usage)
@@ -479,10 +490,10 @@ class OpsConsoleApp(App[None]):
         elif name in ("scale", "reload"):
             self.action_view("gunicorn")
             spec = args[1] if name == "scale" else ""
-            self.query_one(GunicornView).run_command(name, args[0], spec)
+            self.main.query_one(GunicornView).run_command(name, args[0], spec)
         elif name == "nginx":
             self.action_view("nginx")
-            nginx_view = self.query_one(NginxView)
+            nginx_view = self.main.query_one(NginxView)
             if args[0] == "test":
                 nginx_view.action_test()
             elif args[0] == "reload":
@@ -498,7 +509,7 @@ class OpsConsoleApp(App[None]):
 
     def open_logs(self, names: list[str], server: str | None = None) -> None:
         """Open the logs of programs (stdout and stderr merged), ``nginx``'s or supervisord's."""
-        view = self.query_one(LogsView)
+        view = self.main.query_one(LogsView)
         self.action_view("logs")
         if not names:
             return
@@ -522,7 +533,7 @@ class OpsConsoleApp(App[None]):
 
     def _gunicorn_files(self, program: str) -> list[str]:
         """The error and access logs of the gunicorn master run by ``program`` (if any)."""
-        for master in self.query_one(GunicornView).masters:
+        for master in self.main.query_one(GunicornView).masters:
             if master.program == program:
                 paths = gunicorn_log_paths(list(master.identity.cmdline))
                 if master.error_log:
@@ -533,14 +544,14 @@ class OpsConsoleApp(App[None]):
     def discovered_log_files(self) -> list[str]:
         """Gunicorn error/access logs (from the masters' command lines) and nginx's logs."""
         files: list[str] = []
-        for master in self.query_one(GunicornView).masters:
+        for master in self.main.query_one(GunicornView).masters:
             paths = gunicorn_log_paths(list(master.identity.cmdline))
             if master.error_log and master.error_log not in paths.values():
                 paths["error"] = master.error_log
             for path in paths.values():
                 if path.startswith("/") and path not in files:
                     files.append(path)
-        nginx_view = self.query_one(NginxView)
+        nginx_view = self.main.query_one(NginxView)
         if nginx_view.instance is not None and nginx_view.monitor is not None:
             cfg = nginx_view.monitor.config(nginx_view.instance)
             if cfg is not None:
@@ -554,7 +565,7 @@ class OpsConsoleApp(App[None]):
 
     def on_gunicorn_view_logs_requested(self, message: GunicornView.LogsRequested) -> None:
         self.action_view("logs")
-        self.query_one(LogsView).open_sources([message.path])
+        self.main.query_one(LogsView).open_sources([message.path])
 
     def _server_of(self, spec: str) -> str:
         name = spec.removesuffix(":*")

@@ -363,10 +363,15 @@ class LogView(Vertical):
             return
         try:
             self._add(await stream.open(self.initial))
+            busy = False
             while True:
                 self._show_status()
-                await _sleep(self.interval)
-                self._add(await stream.poll())
+                # A log growing faster than a batch per interval is read again at once
+                # (after yielding to the UI), so the viewer keeps up instead of capping.
+                await _sleep(0 if busy else self.interval)
+                lines = await stream.poll()
+                self._add(lines)
+                busy = len(lines) >= BUSY_BATCH
         finally:
             await stream.aclose()
 
@@ -531,6 +536,10 @@ class LogView(Vertical):
                 body.prepend(lines)
         finally:
             self._loading_older = False
+
+
+#: a poll that returned at least this many lines means the log is busy: read again at once
+BUSY_BATCH = 1000
 
 
 async def _sleep(seconds: float) -> None:

@@ -1,0 +1,245 @@
+"""Figures 2 and 4: idle CPU of the running console, and its RSS with 3 logs followed.
+
+The console (``opsconsole --config bench.toml``, the TUI in a real terminal: a private tmux
+server) and the baseline ``watch -n1 supervisorctl -c CONF status`` (also in tmux) run side by
+side against the scaled stack (300 extra programs) for the same window. CPU is read with
+psutil: each process's own time plus what its children used (``watch`` runs ``sh -c
+supervisorctl`` every second and reaps it, so its children times hold their CPU).
+
+RSS: a fresh console process (headless) with every program shown follows three growing log
+files (through its logs view when the app has one, else a ``LogView`` mounted into it) until
+its ring buffer is full; its RSS is read then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchmarks.common import (
+    BIN,
+    MB,
+    ROOT,
+    TERM_SIZE,
+    BenchContext,
+    Row,
+    log_lines,
+    mib,
+    not_measured,
+    process_cpu,
+    standalone,
+    supervisorctl,
+    tmux_server,
+    wait_until,
+)
+
+FIGURE_CPU = "idle CPU of the running console, 300 programs"
+FIGURE_RSS = "RSS of the console, 300 programs + 3 logs followed"
+TARGET_CPU = 0.2
+TARGET_RSS_MB = 120
+
+
+def _thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of ``pid`` (the main thread's id is the pid)."""
+    try:
+        return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
+    except psutil.Error:
+        return {}
+
+
+def _peak_rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _log_paths(ctx: BenchContext) -> list[Path]:
+    """Three log files in the work directory, each with some history."""
+    paths = [ctx.workdir / f"followed-{i}.log" for i in range(3)]
+    for i, path in enumerate(paths):
+        path.write_bytes(log_lines(5_000, start=i * 1_000_000))
+    return paths
+
+
+async def _rss_child(conf: str, expected: int, files: list[str]) -> dict[str, Any]:
+    """In a fresh process: the console (headless) with all programs shown and 3 logs followed
+    until its ring buffer is full; then its RSS."""
+    from opsconsole.core.config import AppConfig, load_supervisor_config
+    from opsconsole.core.logs import FileSource
+    from opsconsole.tui.app import OpsConsoleApp
+    from opsconsole.tui.widgets.logview import LogView
+    from opsconsole.tui.widgets.programs import ProgramsView
+
+    target = load_supervisor_config(Path(conf))
+    config = AppConfig(supervisors=[target], log_files=files)
+    app = OpsConsoleApp(config, audit=False)
+    async with app.run_test(size=TERM_SIZE) as pilot:
+        programs = app.query_one(ProgramsView)
+        while sum(1 for r in programs.rows if r.proc is not None) < expected or not app.usage:
+            await pilot.pause(0.05)
+        how = "a LogView mounted into the console (the app has no logs view yet)"
+        try:
+            from opsconsole.tui.widgets.logs import LogsView
+
+            logs_views = list(app.query(LogsView))
+        except ImportError:
+            logs_views = []
+        if logs_views:
+            logs_views[0].open_sources(files)
+            how = "the console's logs view (LogsView.open_sources)"
+            await pilot.pause(0.1)
+            view = logs_views[0].log_view
+        else:
+            view = LogView([FileSource(f) for f in files])
+            await app.screen.mount(view)
+        while view.stream is None or not all(s.file.state.exists for s in view.stream.sources):
+            await pilot.pause(0.05)
+        body = view.lines_widget
+        ring = body.store.maxlen or 0
+        for i, path in enumerate(files):  # grow each log past what the ring holds
+            with open(path, "ab") as fh:
+                fh.write(log_lines(ring // 2, start=i * 1_000_000 + 5_000))
+        deadline = time.monotonic() + 120
+        while len(body.store) < ring and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        await pilot.pause(3.0)  # three more refreshes of the program list
+        rss = psutil.Process().memory_info().rss
+        return {
+            "rss": rss,
+            "peak": _peak_rss(os.getpid()),
+            "held": len(body.store),
+            "ring": ring,
+            "how": how,
+        }
+
+
+def _rss_row(ctx: BenchContext, tmux_rss: int | None) -> Row:
+    target = f"≤ {TARGET_RSS_MB} MB"
+    notes = [] if tmux_rss is None else [f"the TUI in tmux (programs view) had {mib(tmux_rss)}"]
+    try:
+        from opsconsole.core.logs import FileSource
+        from opsconsole.tui.widgets.logview import LogView
+    except ImportError:
+        if tmux_rss is None:
+            return not_measured(4, FIGURE_RSS, target, "logs backend missing, no tmux")
+        return Row(
+            4,
+            FIGURE_RSS,
+            measured=f"{mib(tmux_rss)} RSS",
+            baseline="—",
+            target=target,
+            meets=tmux_rss <= TARGET_RSS_MB * MB,
+            notes=["logs not followed yet: logs backend missing", *notes],
+        )
+    del FileSource, LogView  # only checked: the child process imports them
+    stack = ctx.need_stack()
+    files = [str(p) for p in _log_paths(ctx)]
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_idle",
+        "--rss-child",
+        str(stack.conf_path),
+        str(ctx.program_count()),
+        *files,
+    ]
+    out = subprocess.run(
+        argv, capture_output=True, text=True, env=ctx.isolated_env(), timeout=300, cwd=ROOT
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"the RSS child failed: {out.stderr.strip()[-800:]}")
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    rss = int(got["rss"])
+    return Row(
+        4,
+        FIGURE_RSS,
+        measured=f"{mib(rss)} RSS (peak {mib(got['peak'])})",
+        baseline="—",
+        target=target,
+        meets=max(rss, int(got["peak"])) <= TARGET_RSS_MB * MB,
+        notes=[
+            f"headless console, all programs shown, 3 files followed through {got['how']}",
+            f"ring buffer full: {got['held']:,} of {got['ring']:,} lines held",
+            *notes,
+        ],
+    )
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    stack = ctx.need_stack()
+    target_cpu = f"≤ {TARGET_CPU}×"
+    with tmux_server(ctx.workdir) as tmux:
+        if not tmux.available:
+            why = "not measured: tmux is not installed (apt-get install tmux)"
+            return [not_measured(2, FIGURE_CPU, target_cpu, why), _rss_row(ctx, None)]
+        env = ctx.isolated_env()
+        child_env = {k: env[k] for k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")}
+        console = tmux.spawn(
+            "console", [str(BIN / "opsconsole"), "-c", str(stack.conf_path)], env=child_env
+        )
+        watch = tmux.spawn(
+            "watch", ["watch", "-n1", supervisorctl(), "-c", str(stack.conf_path), "status"]
+        )
+        wait_until(lambda: "extra0" in tmux.screen("console"), 60, "console showing programs")
+        wait_until(lambda: "extra0" in tmux.screen("watch"), 60, "watch showing programs")
+        time.sleep(5)  # past start-up: the first CPU samples, the first refreshes
+        th0 = _thread_cpu(console)
+        c0, w0, t0 = process_cpu(console), process_cpu(watch), time.monotonic()
+        time.sleep(ctx.idle_seconds)
+        c1, w1, t1 = process_cpu(console), process_cpu(watch), time.monotonic()
+        th1 = _thread_cpu(console)
+        main_cpu = th1.get(console, 0.0) - th0.get(console, 0.0)
+        other_cpu = sum(v - th0.get(k, 0.0) for k, v in th1.items() if k != console)
+        still = "extra0" in tmux.screen("console")
+        window = t1 - t0
+        ours, base = c1 - c0, w1 - w0
+        ratio = ours / base if base > 0 else float("inf")
+        cpu_row = Row(
+            2,
+            FIGURE_CPU,
+            measured=f"{ours:.2f} s CPU in {window:.0f} s ({ours / window * 100:.1f}% of a core)",
+            baseline=f"{base:.2f} s CPU ({base / window * 100:.1f}%): "
+            "watch -n1 supervisorctl status",
+            ratio=ratio,
+            target=target_cpu,
+            meets=ratio <= TARGET_CPU,
+            notes=[
+                f"{window:.0f} s window"
+                + (" (30 s instead of 60 s to save time)" if window < 55 else ""),
+                f"TUI in tmux {TERM_SIZE[0]}x{TERM_SIZE[1]}, refresh 1 s, programs view",
+                "watch's CPU includes the sh and supervisorctl it runs",
+                f"console's main (UI) thread {main_cpu:.2f} s, its other threads "
+                f"(workers) {other_cpu:.2f} s",
+            ]
+            + ([] if still else ["the console screen lost its program list during the window"]),
+        )
+
+        tmux_rss = psutil.Process(console).memory_info().rss
+        tmux.keys("console", "q")
+        try:
+            psutil.Process(console).wait(timeout=10)
+        except psutil.TimeoutExpired:
+            psutil.Process(console).kill()
+        except psutil.NoSuchProcess:
+            pass
+    return [cpu_row, _rss_row(ctx, tmux_rss)]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 4 and sys.argv[1] == "--rss-child":
+        result = asyncio.run(_rss_child(sys.argv[2], int(sys.argv[3]), sys.argv[4:]))
+        print(json.dumps(result), flush=True)
+        raise SystemExit(0)
+    raise SystemExit(standalone(run, needs_stack=True))
