@@ -112,26 +112,43 @@ def probes_from_config(entries: list[dict[str, object]]) -> list[Probe]:
     return out
 
 
-def listening_addresses(pid: int) -> list[tuple[str, int]]:
-    """TCP addresses the process or its descendants listen on (psutil; empty if not allowed)."""
+def _listening_table() -> tuple[dict[int, list[tuple[str, int]]], dict[int, list[int]]]:
+    """(pid → TCP LISTEN addresses, parent → children), each from one system-wide read."""
     import psutil
 
-    found: list[tuple[str, int]] = []
+    listening: dict[int, list[tuple[str, int]]] = {}
     try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return found
-    for proc in procs:
-        try:
-            conns = proc.net_connections(kind="tcp")
-        except (psutil.Error, OSError):
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        conns = []
+    for c in conns:
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.pid:
+            addr = (str(c.laddr.ip), int(c.laddr.port))
+            if addr not in listening.setdefault(c.pid, []):
+                listening[c.pid].append(addr)
+    kids: dict[int, list[int]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        kids.setdefault(int(proc.info.get("ppid") or 0), []).append(proc.pid)
+    return listening, kids
+
+
+def listening_addresses(
+    pid: int,
+    table: tuple[dict[int, list[tuple[str, int]]], dict[int, list[int]]] | None = None,
+) -> list[tuple[str, int]]:
+    """TCP addresses the process or its descendants listen on (empty if not allowed)."""
+    listening, kids = table if table is not None else _listening_table()
+    found: list[tuple[str, int]] = []
+    stack, seen = [pid], set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
             continue
-        for c in conns:
-            if c.status == psutil.CONN_LISTEN and c.laddr:
-                addr = (str(c.laddr.ip), int(c.laddr.port))
-                if addr not in found:
-                    found.append(addr)
+        seen.add(current)
+        stack.extend(kids.get(current, []))
+        for addr in listening.get(current, []):
+            if addr not in found:
+                found.append(addr)
     return found
 
 
@@ -141,9 +158,10 @@ def default_probes(programs: list[tuple[str, int]]) -> list[Probe]:
     Nginx's listen ports probe the user's path; each gunicorn bind probes the app directly.
     Any answer below 500 counts as healthy (a 404 on / still means the server works).
     """
+    table = _listening_table()
     probes: list[Probe] = []
     for name, pid in programs:
-        for host, port in listening_addresses(pid):
+        for host, port in listening_addresses(pid, table):
             if host in ("0.0.0.0", "::", ""):
                 host = "127.0.0.1"
             shown = f"[{host}]" if ":" in host else host

@@ -87,80 +87,73 @@ class TreeUsage:
 class UsageSampler:
     """CPU% and RSS of a process and all its descendants, sampled between calls.
 
-    psutil needs two samples for CPU%; the Process objects are cached by pid (and checked for
-    reuse by psutil) so each refresh costs one pass over /proc: the parent→children map is
-    built once per sample, not once per program.
+    One pass over /proc per sample (psutil.process_iter reads each process's stat and statm
+    once) gives parents, CPU times and RSS for every process; CPU% comes from the CPU-time
+    delta since the previous sample of the same process (same pid and create time).
     """
 
     def __init__(self) -> None:
-        self._cache: dict[int, psutil.Process] = {}
+        self._last: dict[tuple[int, float], float] = {}  # (pid, create time) → CPU seconds
+        self._last_at = 0.0
 
-    def _proc(self, pid: int) -> psutil.Process | None:
-        p = self._cache.get(pid)
-        if p is not None and p.is_running():
-            return p
-        try:
-            p = psutil.Process(pid)
-            p.cpu_percent(None)
-        except psutil.Error:
-            self._cache.pop(pid, None)
-            return None
-        self._cache[pid] = p
-        return p
+    def _table(self) -> tuple[dict[int, list[int]], dict[int, tuple[float, int]]]:
+        """(parent → children, pid → (CPU% since last sample, RSS)) for every process."""
+        import time
+
+        now = time.monotonic()
+        elapsed = now - self._last_at if self._last_at else 0.0
+        kids: dict[int, list[int]] = {}
+        usage: dict[int, tuple[float, int]] = {}
+        seen: dict[tuple[int, float], float] = {}
+        attrs = ["ppid", "cpu_times", "memory_info", "create_time"]
+        for proc in psutil.process_iter(attrs):
+            info = proc.info
+            kids.setdefault(int(info.get("ppid") or 0), []).append(proc.pid)
+            times, mem = info.get("cpu_times"), info.get("memory_info")
+            if times is None or mem is None:
+                continue
+            total = float(times.user + times.system)
+            key = (proc.pid, float(info.get("create_time") or 0.0))
+            seen[key] = total
+            before = self._last.get(key)
+            cpu = (total - before) / elapsed * 100 if before is not None and elapsed > 0 else 0.0
+            usage[proc.pid] = (max(0.0, cpu), int(mem.rss))
+        self._last, self._last_at = seen, now
+        return kids, usage
 
     @staticmethod
-    def _children_map() -> dict[int, list[int]]:
-        """parent pid → child pids, for every process (key 0 holds the roots)."""
-        kids: dict[int, list[int]] = {}
-        for proc in psutil.process_iter(["ppid"]):
-            kids.setdefault(int(proc.info.get("ppid") or 0), []).append(proc.pid)
-        return kids
-
-    def _usage(self, pid: int) -> tuple[float, int] | None:
-        p = self._proc(pid)
-        if p is None:
+    def _sum(
+        pid: int, kids: dict[int, list[int]], usage: dict[int, tuple[float, int]]
+    ) -> TreeUsage | None:
+        if pid not in usage:
             return None
-        try:
-            with p.oneshot():
-                return p.cpu_percent(None), int(p.memory_info().rss)
-        except psutil.Error:
-            return None
-
-    def tree(self, pid: int, kids: dict[int, list[int]] | None = None) -> TreeUsage | None:
-        """Usage of ``pid`` and every descendant (``kids`` from one /proc pass, if given)."""
-        kids = kids if kids is not None else self._children_map()
-        root = self._usage(pid)
-        if root is None:
-            return None
-        cpu, rss = root
-        count = 1
-        stack = list(kids.get(pid, []))
-        seen = {pid}
+        cpu, rss, count = 0.0, 0, 0
+        stack, seen = [pid], set()
         while stack:
-            child = stack.pop()
-            if child in seen:
+            current = stack.pop()
+            if current in seen:
                 continue
-            seen.add(child)
-            stack.extend(kids.get(child, []))
-            usage = self._usage(child)
-            if usage is not None:
-                cpu += usage[0]
-                rss += usage[1]
+            seen.add(current)
+            stack.extend(kids.get(current, []))
+            if current in usage:
+                cpu += usage[current][0]
+                rss += usage[current][1]
                 count += 1
         return TreeUsage(cpu, rss, count)
 
+    def tree(self, pid: int) -> TreeUsage | None:
+        """Usage of ``pid`` and every descendant (CPU% since the previous sample)."""
+        kids, usage = self._table()
+        return self._sum(pid, kids, usage)
+
     def sample(self, pids: list[int]) -> dict[int, TreeUsage]:
-        kids = self._children_map()
+        kids, usage = self._table()
         result = {}
         for pid in pids:
             if pid > 0:
-                usage = self.tree(pid, kids)
-                if usage is not None:
-                    result[pid] = usage
-        live = {c for cs in kids.values() for c in cs}
-        for pid in list(self._cache):
-            if pid not in live:
-                del self._cache[pid]
+                found = self._sum(pid, kids, usage)
+                if found is not None:
+                    result[pid] = found
         return result
 
 

@@ -504,7 +504,14 @@ class SupervisorClient:
         raw = await self.call("supervisor.getAllProcessInfo")
         if not isinstance(raw, list):
             raise ProtocolError(f"getAllProcessInfo from {self.target.url} is not a list")
-        return [ProcessInfo.from_rpc(d, self.target.name) for d in raw if isinstance(d, dict)]
+        try:
+            return [ProcessInfo.from_rpc(d, self.target.name) for d in raw if isinstance(d, dict)]
+        except (TypeError, ValueError) as exc:  # e.g. a pid that is not a number
+            raise ProtocolError(
+                f"getAllProcessInfo from {self.target.url} has a malformed entry "
+                "(a field of the wrong type, e.g. a pid that is not a number)",
+                "is the URL really supervisord's XML-RPC server?",
+            ) from exc
 
     async def get_process_info(self, name: str) -> ProcessInfo:
         raw = await self.call("supervisor.getProcessInfo", name)
@@ -520,6 +527,12 @@ class SupervisorClient:
                 {"methodName": "supervisor.getIdentification", "params": []},
             ],
         )
+        if not isinstance(results, list) or len(results) != 4:
+            raise ProtocolError(
+                f"the answer from {self.target.url} to system.multicall is not the 4 results "
+                "asked for",
+                "is the URL really supervisord's XML-RPC server?",
+            )
         values: list[Any] = []
         for item in results:
             if isinstance(item, list) and item:
@@ -531,7 +544,7 @@ class SupervisorClient:
         state = values[2] if isinstance(values[2], dict) else {}
         return ServerInfo(
             version=str(values[0] or "?"),
-            pid=int(values[1] or 0),
+            pid=values[1] if isinstance(values[1], int) else 0,
             statename=str(state.get("statename", "?")),
             identification=str(values[3] or ""),
         )

@@ -184,6 +184,8 @@ class OpsConsoleApp(App[None]):
     async def _probe_loop(self) -> None:
         """Probe every few seconds; configured probes, else one per listening program."""
         configured = probes_from_config(self.config.probes)
+        discovered_for: list[tuple[str, int]] | None = None
+        rounds = 0
         while True:
             if not configured:
                 local = [
@@ -193,7 +195,11 @@ class OpsConsoleApp(App[None]):
                     for p in snap.processes
                     if p.pid and p.statename == "RUNNING"
                 ]
-                self.probes.set_probes(await asyncio.to_thread(default_probes, local))
+                rounds += 1
+                # rediscover when programs (re)start, and now and then for late listeners
+                if local != discovered_for or rounds % 15 == 0:
+                    discovered_for = local
+                    self.probes.set_probes(await asyncio.to_thread(default_probes, local))
             else:
                 self.probes.set_probes(configured)
             for result, previous in await self.probes.run_once():

@@ -31,11 +31,10 @@ async def nginx_app(
     config.nginx = NginxSettings(config=str(stack.nginx_conf))
     app = OpsConsoleApp(config, audit=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        view = NginxView(id="nginx", refresh_interval=0.5)
-        switcher = app.query_one(ContentSwitcher)
-        await switcher.mount(view)
-        switcher.current = "nginx"
-        view.focus()
+        view = app.query_one(NginxView)
+        view.refresh_interval = 0.5
+        await pilot.press("3")
+        assert app.query_one(ContentSwitcher).current == "nginx"
         await until(pilot, lambda: view.status is not None and view.status.running, timeout=5)
         yield app, pilot, view
 

@@ -296,6 +296,10 @@ def topo_label(node: TopoNode) -> Text:
 # --------------------------------------------------------------------------- the view
 
 
+#: seconds between samples while the view is hidden
+HIDDEN_INTERVAL = 10.0
+
+
 class NginxView(Vertical):
     """Nginx status, diagnostics of the last test/reload, topology (T), config viewer (c)."""
 
@@ -341,6 +345,7 @@ class NginxView(Vertical):
         self.items: list[DiagItem] = []
         self.sample_error: str | None = None
         self._sampling = False
+        self._last_sample = 0.0
         self._inspecting = False
         self._last_inspect = 0.0
         self._reloads_seen = 0
@@ -394,6 +399,10 @@ class NginxView(Vertical):
         """Start one status sample (and a topology refresh when due) unless one is running."""
         if self._sampling or self.monitor is None:
             return
+        now = time.monotonic()
+        if not self.display and now - self._last_sample < HIDDEN_INTERVAL:
+            return  # hidden: sample now and then (reload events), not at full rate
+        self._last_sample = now
         self._sampling = True
         programs = self._programs()
         monitor = self.monitor
@@ -407,7 +416,7 @@ class NginxView(Vertical):
             self.app.call_from_thread(self._show_status, status)
 
         self.run_worker(sample, thread=True, group="nginx-status", exit_on_error=False)
-        if time.monotonic() - self._last_inspect > self.topology_interval:
+        if self.display and time.monotonic() - self._last_inspect > self.topology_interval:
             self.refresh_topology()
 
     def _sample_failed(self, exc: BaseException) -> None:
@@ -458,6 +467,7 @@ class NginxView(Vertical):
     def on_show(self) -> None:
         if self.status is not None:
             self._render_status(self.status)
+        self.tick()
 
     def _render_status(self, status: nginx.NginxStatus) -> None:
         inst = status.instance
