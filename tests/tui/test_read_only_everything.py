@@ -124,9 +124,7 @@ async def answer_everything(pilot: Any) -> None:
             await pilot.press("enter")
         elif type(screen).__name__ == "CountScreen":
             await pilot.press("3", "enter")
-        elif len(app.screen_stack) > 1:
-            await pilot.press("escape")
-        elif app.focused is not None and type(app.focused).__name__ in ("Input", "CommandBar"):
+        elif len(app.screen_stack) > 1 or type(app.focused).__name__ in ("Input", "CommandBar"):
             await pilot.press("escape")
         else:
             return
@@ -169,7 +167,7 @@ async def test_nothing_changes_in_read_only_mode(demo_stack: DemoStack, spies: S
                 await pilot.press(key)
                 await answer_everything(pilot)
                 pressed += 1
-        for name, lines in COMMAND_LINES.items():
+        for lines in COMMAND_LINES.values():
             for line in [lines] if isinstance(lines, str) else lines or []:
                 await pilot.press("colon", *[c if c != " " else "space" for c in line], "enter")
                 await answer_everything(pilot)
