@@ -31,6 +31,7 @@ from opsconsole.core.monitor import SupervisorMonitor
 from opsconsole.core.probes import ProbeRunner, default_probes, probes_from_config
 from opsconsole.core.procs import TreeUsage, UsageSampler
 from opsconsole.core.supervisor import ConfigDiff, ProcessInfo, perform
+from opsconsole.tui.palette import OpsCommands
 from opsconsole.tui.screens.audit import AuditScreen
 from opsconsole.tui.screens.confirm import ConfirmScreen
 from opsconsole.tui.screens.help import HelpScreen
@@ -74,6 +75,7 @@ class OpsConsoleApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "opsconsole"
     ENABLE_COMMAND_PALETTE = True
+    COMMANDS = App.COMMANDS | {OpsCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -443,6 +445,32 @@ class OpsConsoleApp(App[None]):
 
     def action_command(self) -> None:
         self.main.query_one(CommandBar).open()
+
+    def open_command(self, text: str) -> None:
+        """Open the command bar with ``text`` typed in (from the palette)."""
+        bar = self.main.query_one(CommandBar)
+        bar.open()
+        bar.value = text
+        bar.cursor_position = len(text)
+
+    def palette_sources(self) -> list[tuple[str, str, str, list[Any]]]:
+        """(view id, title, widget id, bindings) for the palette; "" = the app itself."""
+        return [
+            ("programs", "Programs", "programs", list(ProgramsView.BINDINGS)),
+            ("gunicorn", "Gunicorn", "gunicorn", list(GunicornView.BINDINGS)),
+            ("nginx", "Nginx", "nginx", list(NginxView.BINDINGS)),
+            ("logs", "Logs", "logs", list(LogsView.BINDINGS)),
+            ("logs", "Log", "log-view", list(LogView.BINDINGS)),
+            ("", "Console", "", list(OpsConsoleApp.BINDINGS)),
+        ]
+
+    async def run_bound(self, view_id: str, widget_id: str, action: str) -> None:
+        """Run a binding's action as if its key was pressed in its view."""
+        if view_id:
+            self.action_view(view_id)
+            await self.run_action(action, self.main.query_one(f"#{widget_id}"))
+        else:
+            await self.run_action(action)
 
     def on_command_bar_entered(self, message: CommandBar.Entered) -> None:
         try:

@@ -66,3 +66,20 @@ async def test_completion_theme_filter_and_errors(demo_stack: DemoStack) -> None
         await type_command(pilot, "audit")
         await pilot.pause(0.2)
         assert "Audit trail of this session" in screen_text(pilot)
+
+
+async def test_palette_lists_actions_with_keys(demo_stack: DemoStack) -> None:
+    app = OpsConsoleApp(stack_config(demo_stack), audit=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.monitor.snapshots["demo"].ok)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        for ch in "restart":
+            await pilot.press(ch)
+        await pilot.pause(0.5)
+        text = screen_text(pilot)
+        assert "Programs: Restart" in text and "key r" in text
+        assert ":restart NAME…" in text
+        await pilot.press("enter")  # the best hit: Programs: Restart, on the selected program
+        await until(pilot, lambda: "Restart api?" in screen_text(pilot))
+        await pilot.press("n")
