@@ -78,3 +78,72 @@ def process_changes(
             src = old.fullname if old.server == "local" else f"{old.server}/{old.fullname}"
             events.append(Event(now, "state", "info", src, "removed from supervisord"))
     return events
+
+
+@dataclass(frozen=True)
+class WorkerSet:
+    """What the timeline remembers of a gunicorn master between scans."""
+
+    label: str  # program name, or gunicorn's --name
+    master_pid: int
+    workers: frozenset[int]
+
+
+def worker_changes(
+    before: dict[str, WorkerSet], after: dict[str, WorkerSet], at: float | None = None
+) -> list[Event]:
+    """Worker count changes, workers replaced by their master, masters restarted (pure).
+
+    Keys are stable names (the supervisor program, else gunicorn's name), so a restarted
+    master is recognised as the same service.
+    """
+    now = at if at is not None else time.time()
+    events: list[Event] = []
+    for key, new in after.items():
+        old = before.get(key)
+        if old is None:
+            continue
+        if old.master_pid != new.master_pid:
+            events.append(
+                Event(
+                    now,
+                    "worker",
+                    "warning",
+                    new.label,
+                    f"gunicorn master restarted: pid {old.master_pid} → {new.master_pid}",
+                )
+            )
+            continue
+        gone = old.workers - new.workers
+        born = new.workers - old.workers
+        if len(new.workers) != len(old.workers):
+            events.append(
+                Event(
+                    now,
+                    "worker",
+                    "info",
+                    new.label,
+                    f"workers {len(old.workers)} → {len(new.workers)}",
+                )
+            )
+        elif gone and born:
+            pids = ", ".join(str(p) for p in sorted(gone))
+            new_pids = ", ".join(str(p) for p in sorted(born))
+            events.append(
+                Event(
+                    now,
+                    "worker",
+                    "warning",
+                    new.label,
+                    f"worker {pids} replaced by {new_pids} (killed by the master's timeout, "
+                    "crashed, or a reload: see the error log)",
+                )
+            )
+    for key, old in before.items():
+        if key not in after:
+            events.append(
+                Event(
+                    now, "worker", "warning", old.label, f"gunicorn master {old.master_pid} is gone"
+                )
+            )
+    return events

@@ -24,6 +24,7 @@ from typing_extensions import Self
 
 from opsconsole.core import gunicorn
 from opsconsole.core.errors import OpsError
+from opsconsole.core.events import WorkerSet, worker_changes
 from opsconsole.core.procs import format_bytes
 from opsconsole.core.supervisor import ProcessInfo
 
@@ -158,6 +159,7 @@ class GunicornView(Vertical):
         self.progress: dict[int, tuple[int, int, float]] = {}
         self._scanning = False
         self._last_scan = 0.0
+        self._seen: dict[str, WorkerSet] | None = None
         #: a ``:scale``/``:reload`` command waiting for the first scan
         self._pending: tuple[str, str, str] | None = None
 
@@ -243,9 +245,23 @@ class GunicornView(Vertical):
         )
         self._render_rows()
         self._render_summary()
+        self._observe(masters)
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self.run_command(*pending)
+
+    def _observe(self, masters: list[gunicorn.Master]) -> None:
+        """Put worker count changes and replaced workers on the app's timeline."""
+        now = {
+            (m.program or m.name): WorkerSet(
+                m.program or m.name, m.pid, frozenset(w.pid for w in m.workers)
+            )
+            for m in masters
+        }
+        timeline = getattr(self.app, "timeline", None)
+        if self._seen is not None and timeline is not None:
+            timeline.extend(worker_changes(self._seen, now))
+        self._seen = now
 
     def run_command(self, verb: str, target: str, spec: str = "") -> None:
         """``:scale TARGET SPEC`` / ``:reload TARGET`` from command mode: select the named

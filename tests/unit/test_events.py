@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from opsconsole.core.events import WorkerSet, process_changes, worker_changes
+from opsconsole.core.supervisor import ProcessInfo
+
+
+def ws(pid: int, *workers: int) -> WorkerSet:
+    return WorkerSet("web", pid, frozenset(workers))
+
+
+def texts(events: list) -> list[str]:  # type: ignore[type-arg]
+    return [f"{e.level}:{e.text}" for e in events]
+
+
+def test_worker_count_change_and_replacement() -> None:
+    assert texts(worker_changes({"web": ws(1, 10, 11)}, {"web": ws(1, 10, 11, 12)})) == [
+        "info:workers 2 → 3"
+    ]
+    (event,) = worker_changes({"web": ws(1, 10, 11)}, {"web": ws(1, 10, 12)})
+    assert event.level == "warning" and event.text.startswith("worker 11 replaced by 12")
+    assert worker_changes({"web": ws(1, 10)}, {"web": ws(1, 10)}) == []
+
+
+def test_master_restart_and_gone() -> None:
+    (event,) = worker_changes({"web": ws(1, 10)}, {"web": ws(2, 20)})
+    assert "master restarted: pid 1 → 2" in event.text
+    (gone,) = worker_changes({"web": ws(1, 10)}, {})
+    assert "is gone" in gone.text
+
+
+def p(name: str, state: str, code: int, pid: int = 0, exitstatus: int = 0) -> ProcessInfo:
+    return ProcessInfo.from_rpc(
+        {"name": name, "statename": state, "state": code, "pid": pid, "exitstatus": exitstatus}
+    )
+
+
+def test_process_transitions() -> None:
+    before = {x.key: x for x in [p("web", "RUNNING", 20, 5), p("api", "RUNNING", 20, 6)]}
+    after = [p("web", "RUNNING", 20, 7), p("api", "EXITED", 100, 0, exitstatus=3)]
+    got = texts(process_changes(before, after))
+    assert "warning:restarted: pid 5 → 7" in got
+    assert "warning:RUNNING → EXITED (exit status 3)" in got
+    fatal = process_changes(
+        {x.key: x for x in after}, [p("web", "RUNNING", 20, 7), p("api", "FATAL", 200)]
+    )
+    assert texts(fatal) == ["error:EXITED → FATAL"]
