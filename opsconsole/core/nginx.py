@@ -352,11 +352,18 @@ def discover(
 
 def _check_readable(inst: NginxInstance) -> None:
     path = inst.conf_path
-    if not os.path.exists(path):
+    try:
+        os.stat(path)
+    except PermissionError as exc:  # a directory above it is closed to this user
+        raise NginxConfigUnreadable(
+            f"cannot read nginx config {path}: permission denied (on a directory above it)",
+            "run opsconsole as a user who can read it (or with sudo)",
+        ) from exc
+    except OSError as exc:
         raise NginxConfigUnreadable(
             f"nginx config {path} does not exist",
             "set [nginx] config in config.toml, or start nginx so its -c can be found",
-        )
+        ) from exc
     if not os.access(path, os.R_OK):
         raise NginxConfigUnreadable(
             f"cannot read nginx config {path}: permission denied",

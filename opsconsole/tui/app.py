@@ -26,7 +26,7 @@ from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Event, Timeline, process_changes
 from opsconsole.core.export import default_export_path, incident_markdown
 from opsconsole.core.logparse import gunicorn_log_paths
-from opsconsole.core.logs import SourceSpec
+from opsconsole.core.logs import SourceSpec, make_source
 from opsconsole.core.monitor import SupervisorMonitor
 from opsconsole.core.probes import ProbeRunner, default_probes, probes_from_config
 from opsconsole.core.procs import TreeUsage, UsageSampler
@@ -564,6 +564,18 @@ class OpsConsoleApp(App[None]):
                 sources += [SourceSpec("program", server, name, s) for s in ("stdout", "stderr")]
                 sources += self._gunicorn_files(name)
         view.open_sources(sources)
+
+    def log_sources_for(self, server: str, program: str) -> list[Any]:
+        """Ready log sources for a program: its stdout, stderr and gunicorn log files."""
+        specs: list[Any] = [SourceSpec("program", server, program, s) for s in ("stdout", "stderr")]
+        specs += [SourceSpec("file", path=f) for f in self._gunicorn_files(program)]
+        sources = []
+        for spec in specs:
+            try:
+                sources.append(make_source(spec, self.monitor.clients))
+            except OpsError:
+                continue
+        return sources
 
     def _gunicorn_files(self, program: str) -> list[str]:
         """The error and access logs of the gunicorn master run by ``program`` (if any)."""

@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.theme import Theme
 from textual.widgets import DataTable, Input, Static
@@ -17,6 +17,10 @@ from opsconsole.core.monitor import ServerSnapshot
 from opsconsole.core.procs import TreeUsage, format_bytes
 from opsconsole.core.supervisor import ProcessInfo, format_duration
 from opsconsole.tui.styles import app_theme, role_style, state_role
+from opsconsole.tui.widgets.logview import LogView
+
+#: terminal width from which the program list shows details and logs beside it
+WIDE = 160
 
 COLUMNS = [
     ("name", "Name", 16),
@@ -124,15 +128,77 @@ class ProgramsView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="server-errors")
-        table = ProgramTable(id="program-table", cursor_type="row", zebra_stripes=False)
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
-        yield table
-        yield Input(placeholder="filter by name or state (enter: keep, esc: clear)", id="filter")
+        with Horizontal(id="programs-body"):
+            with Vertical(id="programs-main"):
+                table = ProgramTable(id="program-table", cursor_type="row", zebra_stripes=False)
+                for key, label, width in COLUMNS:
+                    table.add_column(label, key=key, width=width)
+                yield table
+                yield Input(
+                    placeholder="filter by name or state (enter: keep, esc: clear)", id="filter"
+                )
+            # Wide terminals (≥ WIDE columns): details and the live log of the selection.
+            with Vertical(id="program-detail"):
+                yield Static("", id="program-facts")
+                yield LogView(id="program-log", initial=60)
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self.query_one("#server-errors", Static).display = False
+        self._detail_for: str | None = None
+        self._layout()
+
+    def on_resize(self) -> None:
+        self._layout()
+
+    @property
+    def wide(self) -> bool:
+        return self.app.size.width >= WIDE
+
+    def _layout(self) -> None:
+        detail = self.query_one("#program-detail")
+        was = detail.display
+        detail.display = self.wide
+        if self.wide and not was:
+            self._detail_for = None
+            self._show_detail()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.wide:
+            self.set_timer(0.25, self._show_detail)
+
+    def _show_detail(self) -> None:
+        """Facts of the selected program, and its output followed live (debounced)."""
+        if not self.wide:
+            return
+        row = self.current_row()
+        facts = self.query_one("#program-facts", Static)
+        if row is None or row.proc is None:
+            facts.update(Text("select a program to see its details and logs", style="dim"))
+            return
+        p = row.proc
+        t = Text()
+        t.append(f"{p.fullname}", style="bold")
+        t.append(f"  on {p.server}\n", style="dim")
+        t.append_text(state_text(p.statename, app_theme(self.app)))
+        if p.pid:
+            t.append(f"  pid {p.pid}  up {format_duration(p.uptime)}")
+        usage = self.usage.get(p.pid) if p.pid else None
+        if usage:
+            t.append(f"  cpu {usage.cpu_percent:.1f}%  rss {format_bytes(usage.rss)}")
+            t.append(f"  {usage.nprocs} process(es)")
+        if p.statename in ("EXITED", "FATAL", "BACKOFF"):
+            t.append(f"\nexit status {p.exitstatus}  {p.spawnerr or p.description}")
+        t.append(
+            f"\nstdout {p.stdout_logfile or '-'}\nstderr {p.stderr_logfile or '-'}", style="dim"
+        )
+        facts.update(t)
+        key = row.key
+        if key != self._detail_for:
+            self._detail_for = key
+            opener = getattr(self.app, "log_sources_for", None)
+            if opener is not None:
+                self.query_one("#program-log", LogView).set_sources(opener(p.server, p.fullname))
 
     @property
     def table(self) -> ProgramTable:
@@ -141,6 +207,7 @@ class ProgramsView(Vertical):
     # -- data ----------------------------------------------------------------
 
     def show(self, snapshots: list[ServerSnapshot], usage: dict[int, TreeUsage]) -> None:
+        """Show the latest snapshots (rows updated in place; cursor and scroll kept)."""
         self.snapshots = snapshots
         self.usage = usage
         errors = Text()
