@@ -93,16 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _backend_cli_modules() -> list[Any]:
-    import importlib
+    from opsconsole import cli_gunicorn, cli_logs, cli_nginx
 
-    found = []
-    for name in ("cli_gunicorn", "cli_nginx", "cli_logs"):
-        try:
-            found.append(importlib.import_module(f"opsconsole.{name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"opsconsole.{name}":
-                raise
-    return found
+    return [cli_gunicorn, cli_nginx, cli_logs]
 
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:
