@@ -6,17 +6,20 @@ Usage: python -m opsconsole.demo.screenshots OUTPUT_DIR
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opsconsole.core.config import AppConfig, SupervisorTarget
+from opsconsole.core.gunicorn import GunicornScanner, Master
+from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.demo.stack import DemoStack
 
 if TYPE_CHECKING:
@@ -39,10 +42,11 @@ def _gunicorn_shown(app: OpsConsoleApp) -> bool:
 
 
 def _nginx_shown(app: OpsConsoleApp) -> bool:
+    """A request rate with some history (one sample every 1.5 s)."""
     from opsconsole.tui.widgets.nginx import NginxView
 
     view = app.query_one(NginxView)
-    return view.status is not None and view.status.rps is not None
+    return view.status is not None and len(view.status.rps_history) >= 8
 
 
 def _nginx_tested(app: OpsConsoleApp) -> bool:
@@ -64,6 +68,16 @@ def _log_shown(app: OpsConsoleApp) -> bool:
     return len(app.query_one(LogView).lines_widget.store) > 0
 
 
+def _events_shown(app: OpsConsoleApp) -> bool:
+    """The changes :func:`stir` makes have been seen by the app."""
+    states = {p.fullname: p.statename for p in app.monitor.snapshots["demo"].processes}
+    return (
+        states.get("idle") == "STOPPED"
+        and states.get("flaky") == "FATAL"
+        and len(app.timeline.events) >= 6
+    )
+
+
 def _suggested(app: OpsConsoleApp) -> bool:
     from opsconsole.tui.widgets.commandbar import CommandBar
 
@@ -78,8 +92,14 @@ class Shot:
     keys: list[str]
     size: tuple[int, int] = (80, 24)
     ready: Callable[[OpsConsoleApp], bool] | None = None
+    #: run (in a thread) once the app shows the stack, before the keys: something to see
+    during: Callable[[DemoStack], None] | None = None
     #: an extra nginx conf.d file present while the shot is taken (removed afterwards)
     nginx_conf: str | None = None
+    #: a few requests a second through nginx while the shot is taken
+    traffic: bool = False
+    #: wait for gunicorn masters tied to their programs (a hidden view rescans every 5 s)
+    gunicorn: bool = False
 
 
 #: A typo in an included file: ``nginx -t`` names it with file and line.
@@ -88,7 +108,8 @@ server {
     listen 127.0.0.1:{port};
     server_name typo.local;
     location / {
-        proxy_passs http://127.0.0.1:{port};
+        proxy_pass http://127.0.0.1:{port};
+        proxy_set_headr Host $host;
     }
 }
 """
@@ -98,17 +119,36 @@ SHOTS: list[Shot] = [
     Shot("programs-160x48", [], (160, 48)),
     Shot("help", ["question_mark"]),
     Shot("confirm-restart", ["down", "r"]),
-    Shot("events", ["5"]),
-    Shot("gunicorn-80x24", ["2"], ready=_gunicorn_shown),
-    Shot("gunicorn-160x48", ["2"], (160, 48), ready=_gunicorn_shown),
-    Shot("nginx", ["3"], ready=_nginx_shown),
-    Shot("nginx-test-failed", ["3", "t"], ready=_nginx_tested, nginx_conf=TYPO_CONF),
-    Shot("nginx-topology", ["3", "T"], (160, 48), ready=_topology_shown),
+    Shot("events", ["5"], ready=_events_shown, during=lambda stack: stir(stack)),
+    Shot("gunicorn-80x24", ["2"], ready=_gunicorn_shown, gunicorn=True),
+    Shot("gunicorn-160x48", ["2"], (160, 48), ready=_gunicorn_shown, gunicorn=True),
     # the second source of the list: api's stderr (gunicorn's error log goes there)
-    Shot("logs-program", ["4", "down", "enter"], ready=_log_shown),
+    Shot(
+        "logs-program",
+        ["4", "down", "enter"],
+        ready=_log_shown,
+        during=lambda stack: requests(stack, "api", "/log?n=3", "/error"),
+        gunicorn=True,
+    ),
     # stdout, stderr, error log and access log of web, merged by time
-    Shot("logs-merged", [*typed(":logs web"), "enter"], (160, 48), ready=_log_shown),
+    Shot(
+        "logs-merged",
+        [*typed(":logs web"), "enter"],
+        (160, 48),
+        ready=_log_shown,
+        during=lambda stack: requests(stack, "web", "/", "/error", "/health"),
+        gunicorn=True,
+    ),
     Shot("command-completion", typed(":scale w"), ready=_suggested),
+    Shot("nginx", ["3"], ready=_nginx_shown, traffic=True),
+    Shot(
+        "nginx-test-failed",
+        ["3", "t"],
+        ready=_nginx_tested,
+        nginx_conf=TYPO_CONF,
+        traffic=True,
+    ),
+    Shot("nginx-topology", ["3", "T"], (160, 48), ready=_topology_shown, traffic=True),
 ]
 
 
@@ -122,16 +162,40 @@ def _get(url: str) -> None:
         pass
 
 
+def requests(stack: DemoStack, program: str, *paths: str) -> None:
+    """GET each path from ``program`` (web, api or nginx) directly."""
+    for path in paths:
+        _get(stack.url(program, path))
+
+
 def make_history(stack: DemoStack) -> None:
-    """Some events and log lines to look at: a start and a stop, app log lines, a 500 with
-    its traceback in web's and api's logs, a 404."""
+    """A start and a stop, so idle has a stop time in the program list."""
     rpc = stack.rpc()
     rpc.supervisor.startProcess("idle")
     rpc.supervisor.stopProcess("idle")
-    for path in ("/", "/health", "/error", "/missing/page"):
-        _get(stack.url("web", path))
-    for path in ("/log?n=3", "/error", "/"):
-        _get(stack.url("api", path))
+
+
+def stir(stack: DemoStack) -> None:
+    """Changes for the events view: a start and a stop, a worker killed (supervisord
+    restarts it), a program that fails to start again."""
+    rpc = stack.rpc()
+    rpc.supervisor.startProcess("idle")
+    rpc.supervisor.signalProcess("queue:queue_01", "KILL")
+    rpc.supervisor.startProcess("flaky", False)
+    time.sleep(1.5)
+    rpc.supervisor.stopProcess("idle")
+
+
+class DemoOnlyScanner(GunicornScanner):
+    """Only the masters the demo's supervisord runs: gunicorns of other stacks on this
+    machine (a test run, say) stay out of the pictures."""
+
+    def scan(
+        self,
+        programs: Sequence[ProcessInfo] = (),
+        commands: Mapping[str, str] | None = None,
+    ) -> list[Master]:
+        return [m for m in super().scan(programs, commands) if m.program is not None]
 
 
 class Traffic:
@@ -173,20 +237,22 @@ async def _until(
 
 
 def _filled(app: OpsConsoleApp) -> bool:
-    """Supervisor polled with CPU samples, gunicorn scanned, nginx sampled and inspected."""
-    from opsconsole.tui.widgets.gunicorn import GunicornView
+    """Supervisor polled with CPU samples, nginx sampled and inspected."""
     from opsconsole.tui.widgets.nginx import NginxView
 
     nginx_view = app.query_one(NginxView)
     nginx_done = nginx_view.status is not None and (
         not nginx_view.status.running or nginx_view.inspection is not None
     )
-    return (
-        app.monitor.snapshots["demo"].ok
-        and bool(app.usage)
-        and bool(app.query_one(GunicornView).masters)
-        and nginx_done
-    )
+    return app.monitor.snapshots["demo"].ok and bool(app.usage) and nginx_done
+
+
+def _masters_tied(app: OpsConsoleApp) -> bool:
+    """The gunicorn view has the demo's masters, tied to their programs."""
+    from opsconsole.tui.widgets.gunicorn import GunicornView
+
+    masters = app.query_one(GunicornView).masters
+    return bool(masters) and all(m.program is not None for m in masters)
 
 
 async def take(stack: DemoStack, shot: Shot, out: Path) -> Path:
@@ -194,6 +260,7 @@ async def take(stack: DemoStack, shot: Shot, out: Path) -> Path:
     from textual.widgets import Input
 
     from opsconsole.tui.app import OpsConsoleApp
+    from opsconsole.tui.widgets.gunicorn import GunicornView
 
     cfg = AppConfig(
         supervisors=[SupervisorTarget("demo", stack.socket_url, stack.username, stack.password)],
@@ -203,29 +270,42 @@ async def take(stack: DemoStack, shot: Shot, out: Path) -> Path:
     if shot.nginx_conf is not None and stack.nginx_bin:
         extra.write_text(shot.nginx_conf.replace("{port}", str(stack.ports["web"])))
     app = OpsConsoleApp(cfg, audit=False)
+    traffic = Traffic(stack) if shot.traffic else contextlib.nullcontext()
     try:
-        async with app.run_test(size=shot.size) as pilot:
-            await _until(pilot, _filled, 10)
-            await pilot.pause(1.2)  # a second CPU sample
-            for key in shot.keys:
-                await pilot.press(key)
-                await pilot.pause(0.3)
-            if shot.ready is not None and not await _until(pilot, shot.ready, 15):
-                print(f"warning: {shot.stem}: the screen did not fill within 15 s")
-            await pilot.pause(0.5)
-            app.clear_notifications()  # "Test config …" and other passing toasts
-            for box in app.query(Input):
-                box.cursor_blink = False  # a still image: show the cursor
-            await pilot.pause(0.2)
-            path = out / f"{shot.stem}.svg"
-            path.write_text(app.export_screenshot(title=f"opsconsole — {shot.stem}"))
-            return path
+        with traffic:
+            async with app.run_test(size=shot.size) as pilot:
+                app.query_one(GunicornView).scanner = DemoOnlyScanner()
+                if not await _until(pilot, _filled, 15):
+                    print(f"warning: {shot.stem}: the views did not fill within 15 s")
+                if shot.gunicorn and not await _until(pilot, _masters_tied, 15):
+                    print(f"warning: {shot.stem}: no gunicorn masters within 15 s")
+                await pilot.pause(1.2)  # a second CPU sample
+                if shot.during is not None:
+                    await asyncio.to_thread(shot.during, stack)
+                for key in shot.keys:
+                    await pilot.press(key)
+                    await pilot.pause(0.3)
+                if shot.ready is not None and not await _until(pilot, shot.ready, 20):
+                    print(f"warning: {shot.stem}: the screen did not fill within 20 s")
+                await pilot.pause(0.5)
+                app.clear_notifications()  # "Test config …" and other passing toasts
+                for box in app.query(Input):
+                    box.cursor_blink = False  # a still image: show the cursor
+                await pilot.pause(0.2)
+                path = out / f"{shot.stem}.svg"
+                path.write_text(app.export_screenshot(title=f"opsconsole — {shot.stem}"))
+                return path
     finally:
         extra.unlink(missing_ok=True)
 
 
 async def shoot(stack: DemoStack, out: Path) -> list[Path]:
-    return [await take(stack, shot, out) for shot in SHOTS]
+    written = []
+    for shot in SHOTS:
+        started = time.monotonic()
+        written.append(await take(stack, shot, out))
+        print(f"wrote {written[-1]} ({time.monotonic() - started:.1f} s)")
+    return written
 
 
 def main(argv: list[str]) -> int:
@@ -233,9 +313,7 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with DemoStack() as stack:
         make_history(stack)
-        with Traffic(stack):
-            for path in asyncio.run(shoot(stack, out)):
-                print(f"wrote {path}")
+        asyncio.run(shoot(stack, out))
     return 0
 
 

@@ -332,6 +332,13 @@ class DemoStack:
         if self._started:
             return self
         self.dir = Path(tempfile.mkdtemp(prefix="opsconsole-demo-", dir=self.base_dir))
+        if len(str(self.socket_path)) > 100:  # unix socket paths are limited to 108 bytes
+            path = self.dir
+            shutil.rmtree(path, ignore_errors=True)
+            raise StackError(
+                f"the temporary directory {path.parent} is too deep for unix sockets: "
+                "set TMPDIR to a short directory such as /tmp"
+            )
         # nginx workers run as an unprivileged user when started by root: they must reach static/.
         self.dir.chmod(0o755)
         self._started = True

@@ -14,6 +14,7 @@ from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Tab, Tabs
 
@@ -216,7 +217,10 @@ class OpsConsoleApp(App[None]):
                         self.timeline.add(
                             "probe", "error", result.probe, f"failing: {result.summary}"
                         )
-            self.main.query_one(ProbeStrip).show(list(self.probes.states.values()))
+            try:
+                self.main.query_one(ProbeStrip).show(list(self.probes.states.values()))
+            except NoMatches:
+                return
             await asyncio.sleep(self.probe_interval)
 
     def poll_now(self, server: str | None = None) -> None:
@@ -241,11 +245,17 @@ class OpsConsoleApp(App[None]):
 
     def refresh_header(self) -> None:
         snaps = list(self.monitor.snapshots.values())
-        self.main.query_one(StatusBar).show(snaps)
-        self.main.query_one(ProgramsView).show(snaps, self.usage)
+        try:
+            self.main.query_one(StatusBar).show(snaps)
+            self.main.query_one(ProgramsView).show(snaps, self.usage)
+        except NoMatches:
+            pass  # shutting down: the widgets are gone, background work is finishing
 
     def _on_event(self, event: Event) -> None:
-        self.main.query_one(EventsView).add(event)
+        try:
+            self.main.query_one(EventsView).add(event)
+        except NoMatches:
+            pass  # shutting down; the timeline keeps the event
 
     def _on_audit(self, record: AuditRecord) -> None:
         level = {"ok": "info", "error": "error", "refused": "warning"}.get(record.result, "info")

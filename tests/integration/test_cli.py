@@ -6,10 +6,12 @@ import fcntl
 import json
 import os
 import pty
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import time
 from pathlib import Path
@@ -86,6 +88,8 @@ def test_update_dry_run_lists_changes(demo_stack: DemoStack) -> None:
 
 
 def _run_demo_in_pty(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    # A short directory: unix socket paths (supervisor.sock, web.ctl) must stay < 108 bytes.
+    tmp_path = Path(tempfile.mkdtemp(prefix="oc-", dir="/tmp"))
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     env = dict(os.environ, TMPDIR=str(tmp_path), TERM="xterm-256color")
@@ -144,3 +148,4 @@ def test_demo_tears_down_on_quit_and_signals(tmp_path: Path, how: str) -> None:
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+        shutil.rmtree(stack_dir.parent, ignore_errors=True)
