@@ -615,6 +615,8 @@ def config_from_payload(payload: dict[str, Any], conf_path: str, prefix: str) ->
         where = _WHERE_RE.match(msg)
         if where is not None:
             msg = where.group("msg")
+        if not msg.strip():  # crossplane gives no reason for some unfinished directives
+            msg = "this file could not be parsed (crossplane gave no reason); t runs nginx -t"
         cfg.errors.append(
             Diagnostic(
                 "emerg",

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from opsconsole import __version__
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -58,7 +60,11 @@ class ProbeRunner:
 
     def __init__(self, probes: list[Probe]) -> None:
         self.states = {p.name: ProbeState(p) for p in probes}
-        self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": f"opsconsole-probe/{__version__}"},
+        )
 
     def set_probes(self, probes: list[Probe]) -> None:
         """Replace the probe list, keeping the history of probes that stay."""

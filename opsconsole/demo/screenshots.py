@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import xmlrpc.client
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,9 +180,16 @@ def stir(stack: DemoStack) -> None:
     """Changes for the events view: a start and a stop, a worker killed (supervisord
     restarts it), a program that fails to start again."""
     rpc = stack.rpc()
-    rpc.supervisor.startProcess("idle")
-    rpc.supervisor.signalProcess("queue:queue_01", "KILL")
-    rpc.supervisor.startProcess("flaky", False)
+    calls: list[tuple[str, tuple[object, ...]]] = [
+        ("startProcess", ("idle",)),
+        ("signalProcess", ("queue:queue_01", "KILL")),
+        ("startProcess", ("flaky", False)),
+    ]
+    for method, args in calls:
+        try:
+            getattr(rpc.supervisor, method)(*args)
+        except xmlrpc.client.Fault:
+            pass  # flaky may answer SPAWN_ERROR: failing is what it is for
     time.sleep(1.5)
     rpc.supervisor.stopProcess("idle")
 
@@ -258,6 +266,7 @@ def _masters_tied(app: OpsConsoleApp) -> bool:
 async def take(stack: DemoStack, shot: Shot, out: Path) -> Path:
     """Start the app on the stack, press the shot's keys, wait until it shows, save it."""
     from textual.widgets import Input
+    from textual.worker import WorkerFailed
 
     from opsconsole.tui.app import OpsConsoleApp
     from opsconsole.tui.widgets.gunicorn import GunicornView
@@ -271,6 +280,8 @@ async def take(stack: DemoStack, shot: Shot, out: Path) -> Path:
         extra.write_text(shot.nginx_conf.replace("{port}", str(stack.ports["web"])))
     app = OpsConsoleApp(cfg, audit=False)
     traffic = Traffic(stack) if shot.traffic else contextlib.nullcontext()
+    path = out / f"{shot.stem}.svg"
+    written = False
     try:
         with traffic:
             async with app.run_test(size=shot.size) as pilot:
@@ -292,11 +303,16 @@ async def take(stack: DemoStack, shot: Shot, out: Path) -> Path:
                 for box in app.query(Input):
                     box.cursor_blink = False  # a still image: show the cursor
                 await pilot.pause(0.2)
-                path = out / f"{shot.stem}.svg"
                 path.write_text(app.export_screenshot(title=f"opsconsole — {shot.stem}"))
-                return path
+                written = True
+    except WorkerFailed as exc:
+        if not written:
+            raise
+        # the picture is saved; a failure while the app shuts down must not lose the others
+        print(f"warning: {shot.stem}: the app failed while closing: {exc}")
     finally:
         extra.unlink(missing_ok=True)
+    return path
 
 
 async def shoot(stack: DemoStack, out: Path) -> list[Path]:

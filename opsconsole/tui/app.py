@@ -288,7 +288,8 @@ class OpsConsoleApp(App[None]):
         if view == "programs":
             widget.query_one("#program-table").focus()
         elif view == "logs":
-            widget.query_one("#log-sources").focus()
+            pane_shown = widget.query_one("#log-sources-pane").display
+            widget.query_one("#log-sources" if pane_shown else "#log-view LogLines").focus()
         else:
             widget.focus()
 

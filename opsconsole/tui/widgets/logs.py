@@ -166,6 +166,7 @@ class LogsView(Horizontal):
         self.open_keys = keys
         self.refresh_sources()
         self.log_view.set_sources(built)
+        self.query_one("#log-sources-pane").display = not self.narrow
         self.log_view.lines_widget.focus()
 
     def open_program(
@@ -205,9 +206,17 @@ class LogsView(Horizontal):
         if path:
             self.open_sources([path])
 
+    @property
+    def narrow(self) -> bool:
+        """Below 120 columns an open log gets the whole width; tab brings the list back."""
+        return (self.size.width or self.app.size.width) < 120
+
     def action_switch_pane(self) -> None:
         listing = self.query_one(SourceList)
+        pane = self.query_one("#log-sources-pane")
         if listing.has_focus:
             self.log_view.lines_widget.focus()
+            pane.display = not self.narrow
         else:
+            pane.display = True
             listing.focus()
