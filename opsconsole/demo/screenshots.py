@@ -42,6 +42,13 @@ def _gunicorn_shown(app: OpsConsoleApp) -> bool:
     return bool(view.rows) and all(len(m.workers) == m.live for m in view.masters)
 
 
+def _worker_stuck(app: OpsConsoleApp) -> bool:
+    from opsconsole.tui.widgets.gunicorn import GunicornView
+
+    masters = app.query_one(GunicornView).masters
+    return _gunicorn_shown(app) and any("stuck" in w.flags for m in masters for w in m.workers)
+
+
 def _nginx_shown(app: OpsConsoleApp) -> bool:
     """A request rate with some history (one sample every 1.5 s)."""
     from opsconsole.tui.widgets.nginx import NginxView
@@ -122,7 +129,15 @@ SHOTS: list[Shot] = [
     Shot("confirm-restart", ["down", "r"]),
     Shot("events", ["5"], ready=_events_shown, during=lambda stack: stir(stack)),
     Shot("gunicorn-80x24", ["2"], ready=_gunicorn_shown, gunicorn=True),
-    Shot("gunicorn-160x48", ["2"], (160, 48), ready=_gunicorn_shown, gunicorn=True),
+    # a request that sleeps 25 s keeps a sync worker of web from its heartbeat: stuck
+    Shot(
+        "gunicorn-160x48",
+        ["2"],
+        (160, 48),
+        ready=_worker_stuck,
+        during=lambda stack: slow_request(stack, "web", 25),
+        gunicorn=True,
+    ),
     # the second source of the list: api's stderr (gunicorn's error log goes there)
     Shot(
         "logs-program",
@@ -153,9 +168,9 @@ SHOTS: list[Shot] = [
 ]
 
 
-def _get(url: str) -> None:
+def _get(url: str, timeout: float = 5.0) -> None:
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             resp.read()
     except urllib.error.HTTPError:
         pass  # a 500 is what /error is for
@@ -167,6 +182,13 @@ def requests(stack: DemoStack, program: str, *paths: str) -> None:
     """GET each path from ``program`` (web, api or nginx) directly."""
     for path in paths:
         _get(stack.url(program, path))
+
+
+def slow_request(stack: DemoStack, program: str, seconds: int) -> None:
+    """Start a request that keeps one worker of ``program`` busy for ``seconds`` (in the
+    background; returns at once)."""
+    url = stack.url(program, f"/slow?s={seconds}")
+    threading.Thread(target=_get, args=(url, seconds + 5.0), daemon=True).start()
 
 
 def make_history(stack: DemoStack) -> None:
@@ -296,8 +318,8 @@ async def take(stack: DemoStack, shot: Shot, out: Path) -> Path:
                 for key in shot.keys:
                     await pilot.press(key)
                     await pilot.pause(0.3)
-                if shot.ready is not None and not await _until(pilot, shot.ready, 20):
-                    print(f"warning: {shot.stem}: the screen did not fill within 20 s")
+                if shot.ready is not None and not await _until(pilot, shot.ready, 30):
+                    print(f"warning: {shot.stem}: the screen did not fill within 30 s")
                 await pilot.pause(0.5)
                 app.clear_notifications()  # "Test config …" and other passing toasts
                 for box in app.query(Input):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
+from textual.notifications import SeverityLevel
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -121,6 +122,19 @@ class OpsConsoleApp(App[None]):
         self.gate.listeners.append(self._on_audit)
         self.probes = ProbeRunner([])
         self.probe_interval = 2.0
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications never interpret markup: their text comes from program names, paths,
+        error messages and log lines, any of which may contain ``[...]``."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # -- layout ----------------------------------------------------------------
 

@@ -202,3 +202,11 @@ async def test_several_supervisords_one_down(demo_stack: DemoStack, tmp_path: Pa
         assert "gone: supervisord socket" in flat(text) and "does not exist" in flat(text)
         header = text.splitlines()[0]
         assert "gone ✖ unreachable" in header
+
+
+async def test_notifications_show_hostile_text_literally(demo_stack: DemoStack) -> None:
+    app = OpsConsoleApp(stack_config(demo_stack), audit=False)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        app.query_one("ProgramsView").notify("no such program: [bold red]x[/] [link=http://e]y")
+        await pilot.pause(0.3)
+        assert "[bold red]x[/] [link=http://e]y" in flat(screen_text(pilot))
