@@ -50,6 +50,14 @@ class ProcIdentity:
             )
 
 
+def process_start_time(pid: int) -> float | None:
+    """When the process started (epoch seconds), or None if it cannot be seen."""
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
+
+
 def owner_of(pid: int) -> str:
     try:
         return str(psutil.Process(pid).username())

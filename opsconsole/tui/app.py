@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,8 @@ from opsconsole.core.logparse import gunicorn_log_paths
 from opsconsole.core.logs import SourceSpec, make_source
 from opsconsole.core.monitor import SupervisorMonitor
 from opsconsole.core.probes import ProbeRunner, default_probes, probes_from_config
-from opsconsole.core.procs import TreeUsage, UsageSampler
-from opsconsole.core.supervisor import ConfigDiff, ProcessInfo, perform
+from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
+from opsconsole.core.supervisor import ConfigDiff, ProcessInfo, format_duration, perform
 from opsconsole.tui.palette import OpsCommands
 from opsconsole.tui.screens.audit import AuditScreen
 from opsconsole.tui.screens.confirm import ConfirmScreen
@@ -83,6 +84,7 @@ class OpsConsoleApp(App[None]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
         Binding("colon", "command", "Command"),
+        Binding("i", "server_info", "supervisord info", show=False),
         Binding("1", "view('programs')", "Programs", show=False),
         Binding("2", "view('gunicorn')", "Gunicorn", show=False),
         Binding("3", "view('nginx')", "Nginx", show=False),
@@ -118,6 +120,7 @@ class OpsConsoleApp(App[None]):
         self.usage: dict[int, TreeUsage] = {}
         self._last: dict[str, dict[tuple[str, str], ProcessInfo]] = {}
         self._last_status: dict[str, str] = {}
+        self._server_pid: dict[str, int] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self.gate.listeners.append(self._on_audit)
         self.probes = ProbeRunner([])
@@ -252,10 +255,41 @@ class OpsConsoleApp(App[None]):
                 self.timeline.add("server", "error", server, snap.error.message)
             self._last_status[server] = snap.status
         if snap.ok:
+            pid = snap.info.pid if snap.info else 0
+            seen = self._server_pid.get(server)
+            if seen and pid and pid != seen:
+                self.timeline.add(
+                    "server", "warning", server, f"supervisord restarted: pid {seen} → {pid}"
+                )
+            if pid:
+                self._server_pid[server] = pid
             before = self._last.get(server, {})
             if before:
                 self.timeline.extend(process_changes(before, snap.processes, snap.at))
             self._last[server] = {p.key: p for p in snap.processes}
+
+    def action_server_info(self) -> None:
+        """``i``: what each supervisord is (version, pid, state, uptime) and how it answers."""
+        lines = []
+        for name, snap in self.monitor.snapshots.items():
+            client = self.monitor.client(name)
+            lines.append(f"{name}  {snap.url}")
+            if snap.info is not None:
+                up = ""
+                if client.is_local and snap.info.pid:
+                    started = process_start_time(snap.info.pid)
+                    if started:
+                        up = f", up {format_duration(time.time() - started)}"
+                lines.append(
+                    f"  supervisor {snap.info.version}, pid {snap.info.pid}, "
+                    f"state {snap.info.statename}{up}"
+                )
+                if snap.info.identification:
+                    lines.append(f"  identification {snap.info.identification}")
+            lines.append(f"  {snap.status}; last call {snap.latency * 1000:.0f} ms")
+            if snap.error is not None:
+                lines.append(f"  {snap.error.message}")
+        self.notify("\n".join(lines), title="supervisord", timeout=10)
 
     def refresh_header(self) -> None:
         snaps = list(self.monitor.snapshots.values())

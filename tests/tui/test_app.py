@@ -210,3 +210,15 @@ async def test_notifications_show_hostile_text_literally(demo_stack: DemoStack) 
         app.query_one("ProgramsView").notify("no such program: [bold red]x[/] [link=http://e]y")
         await pilot.pause(0.3)
         assert "[bold red]x[/] [link=http://e]y" in flat(screen_text(pilot))
+
+
+async def test_server_info_key(demo_stack: DemoStack) -> None:
+    app = OpsConsoleApp(stack_config(demo_stack), audit=False)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await until(pilot, lambda: app.monitor.snapshots["demo"].info is not None)
+        await pilot.press("i")
+        await pilot.pause(0.3)
+        text = flat(screen_text(pilot))
+        assert demo_stack.supervisord is not None
+        assert f"pid {demo_stack.supervisord.pid}" in text and "state RUNNING" in text
+        assert "supervisor 4." in text and ", up 0:" in text
