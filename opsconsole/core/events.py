@@ -90,7 +90,10 @@ class WorkerSet:
 
 
 def worker_changes(
-    before: dict[str, WorkerSet], after: dict[str, WorkerSet], at: float | None = None
+    before: dict[str, WorkerSet],
+    after: dict[str, WorkerSet],
+    at: float | None = None,
+    alive: Callable[[int], bool] = lambda pid: False,
 ) -> list[Event]:
     """Worker count changes, workers replaced by their master, masters restarted (pure).
 
@@ -104,6 +107,8 @@ def worker_changes(
         if old is None:
             continue
         if old.master_pid != new.master_pid:
+            if alive(old.master_pid):
+                continue  # the old master still runs: not a restart (two masters, one name)
             events.append(
                 Event(
                     now,

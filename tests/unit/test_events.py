@@ -44,3 +44,7 @@ def test_process_transitions() -> None:
         {x.key: x for x in after}, [p("web", "RUNNING", 20, 7), p("api", "FATAL", 200)]
     )
     assert texts(fatal) == ["error:EXITED → FATAL"]
+
+
+def test_a_second_master_with_the_same_name_is_not_a_restart() -> None:
+    assert worker_changes({"web": ws(1, 10)}, {"web": ws(2, 20)}, alive=lambda pid: True) == []

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -260,7 +261,7 @@ class GunicornView(Vertical):
         }
         timeline = getattr(self.app, "timeline", None)
         if self._seen is not None and timeline is not None:
-            timeline.extend(worker_changes(self._seen, now))
+            timeline.extend(worker_changes(self._seen, now, alive=psutil.pid_exists))
         self._seen = now
 
     def run_command(self, verb: str, target: str, spec: str = "") -> None:
