@@ -55,7 +55,7 @@ RSS_FACTOR = 2.0
 
 #: Flags → (symbol, words). Shown as text, never as colour only.
 FLAG_TEXT: dict[str, tuple[str, str]] = {
-    "stuck": ("⧗", "stuck"),
+    "stuck": ("◆", "stuck"),
     "stopped": ("‖", "stopped"),
     "rss-high": ("▲", "RSS>2×median"),
     "under-target": ("▼", "below target"),
@@ -408,7 +408,7 @@ def worker_flags(
 
 
 def flag_label(flags: Sequence[str]) -> str:
-    """``["stuck"]`` → ``"⧗ stuck"`` (symbol and words, readable without colour)."""
+    """``["stuck"]`` → ``"◆ stuck"`` (symbol and words, readable without colour)."""
     return "  ".join(
         f"{FLAG_TEXT.get(f, ('!', f))[0]} {FLAG_TEXT.get(f, ('!', f))[1]}" for f in flags
     )

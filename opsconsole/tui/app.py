@@ -9,13 +9,14 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.filter import LineFilter, Monochrome
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Tab, Tabs
@@ -39,7 +40,7 @@ from opsconsole.tui.screens.audit import AuditScreen
 from opsconsole.tui.screens.confirm import ConfirmScreen
 from opsconsole.tui.screens.help import HelpScreen
 from opsconsole.tui.screens.pick import SIGNALS, PickScreen
-from opsconsole.tui.themes import load_themes, resolve_theme_name
+from opsconsole.tui.themes import MONO_THEME, load_themes, resolve_theme_name
 from opsconsole.tui.widgets.commandbar import CommandBar, CommandSuggester
 from opsconsole.tui.widgets.events import EventsView
 from opsconsole.tui.widgets.gunicorn import GunicornView
@@ -121,6 +122,7 @@ class OpsConsoleApp(App[None]):
         self._last: dict[str, dict[tuple[str, str], ProcessInfo]] = {}
         self._last_status: dict[str, str] = {}
         self._server_pid: dict[str, int] = {}
+        self._mono_filter = Monochrome()
         self._wake: dict[str, asyncio.Event] = {}
         self.gate.listeners.append(self._on_audit)
         self.probes = ProbeRunner([])
@@ -138,6 +140,13 @@ class OpsConsoleApp(App[None]):
         """Notifications never interpret markup: their text comes from program names, paths,
         error messages and log lines, any of which may contain ``[...]``."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """The monochrome theme greys every colour, including fixed ones in Rich text."""
+        filters = list(super().get_line_filters())
+        if self.theme == MONO_THEME and not any(isinstance(f, Monochrome) for f in filters):
+            filters.append(self._mono_filter)
+        return filters
 
     # -- layout ----------------------------------------------------------------
 

@@ -107,7 +107,8 @@ async def test_tree_fits_80x24_and_shows_both_masters(demo_stack: DemoStack) -> 
         assert "web [demo] master" in text
         assert "ctl ✓" in text and "configured 2" in text
         row = next(ln for ln in lines if "▾ web" in ln)
-        assert str(web) in row and "2/2 sync" in row
+        assert str(web) in row and "2/2" in row
+        assert "sync" in lines[next(i for i, ln in enumerate(lines) if "web [demo] master" in ln)]
         for w in m.workers:
             assert any(str(w.pid) in ln and "worker" in ln for ln in lines)
         # the worker rows of api follow its master row

@@ -283,7 +283,7 @@ def test_worker_flags() -> None:
     assert worker_flags(1.0, 30, 250, 100.0) == ["rss-high"]
     assert worker_flags(1.0, 30, 200, 100.0) == []  # 2x exactly is not above
     assert worker_flags(None, 30, None, None, "stopped") == ["stopped"]
-    assert flag_label(["stuck", "rss-high"]) == "⧗ stuck  ▲ RSS>2×median"
+    assert flag_label(["stuck", "rss-high"]) == "◆ stuck  ▲ RSS>2×median"
 
 
 def test_heartbeat_links() -> None:

@@ -30,13 +30,13 @@ from opsconsole.core.procs import format_bytes
 from opsconsole.core.supervisor import ProcessInfo
 
 COLUMNS = [
-    ("name", "Name", 16),
+    ("name", "Name", 14),
     ("pid", "PID", 7),
-    ("up", "Up", 6),
-    ("cpu", "CPU%", 5),
+    ("up", "Up", 5),
+    ("cpu", "CPU%", 4),
     ("rss", "RSS", 6),
     ("conn", "Conn", 4),
-    ("hb", "Beat", 5),
+    ("hb", "Beat", 4),
     ("info", "Workers / flags", None),
 ]
 
@@ -299,7 +299,9 @@ class GunicornView(Vertical):
         owner = m.program or f"{m.name}*"
         name = Text(f"{fold} {owner}", style="bold")
         target = "?" if m.target is None else str(m.target)
-        info = Text(f"{m.live}/{target} {m.worker_class}")
+        # the worker class is on the summary line too: below 100 columns room goes to flags
+        kind = f" {m.worker_class}" if self.app.size.width >= 100 else ""
+        info = Text(f"{m.live}/{target}{kind}")
         pending = self.progress.get(m.pid)
         if pending is not None and pending[1] != pending[0]:
             info.append(f" → {pending[0]}", style="bold cyan")

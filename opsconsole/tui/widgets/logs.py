@@ -118,7 +118,8 @@ class LogsView(Horizontal):
 
     def _label(self, spec: SourceSpec) -> Text:
         mark = "✓ " if spec.key in self.marked else "  "
-        t = Text(mark, style="bold green", no_wrap=True, overflow="ellipsis")
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(mark, style="bold green")
         if spec.kind == "file":
             # the parent directory tells apart logs of the same name (web/error.log, …)
             parent = os.path.basename(os.path.dirname(spec.path))

@@ -250,8 +250,11 @@ class LogLines(ScrollView, can_focus=True):
         strip = self._strip(index)
         if self.wrap:
             w = self._width()
-            return strip.crop_extend(part * w, (part + 1) * w, self.rich_style)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+            strip = strip.crop_extend(part * w, (part + 1) * w, self.rich_style)
+        else:
+            strip = strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        # the widget's background under the text too, not the terminal's own colour
+        return strip.apply_style(self.rich_style)
 
     def on_resize(self, event: events.Resize) -> None:
         if self.wrap and self._width() != self._wrap_width:

@@ -555,7 +555,8 @@ class NginxView(Vertical):
             for d in self.last_reload.log_errors:
                 items.append(DiagItem(diag_text(d, "log"), d.file, d.line))
         if self.last_test is not None:
-            for d in self.last_test.diagnostics:
+            # errors before warnings: the line that failed the test is the first one shown
+            for d in sorted(self.last_test.diagnostics, key=lambda d: not d.is_error):
                 items.append(DiagItem(diag_text(d), d.file, d.line))
         if self.inspection is not None:
             for d in self.inspection.config.errors:
