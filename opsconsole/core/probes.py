@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from opsconsole import __version__
+from opsconsole.core.procs import children_map, descendants
 
 
 @dataclass(frozen=True)
@@ -132,10 +133,7 @@ def _listening_table() -> tuple[dict[int, list[tuple[str, int]]], dict[int, list
             addr = (str(c.laddr.ip), int(c.laddr.port))
             if addr not in listening.setdefault(c.pid, []):
                 listening[c.pid].append(addr)
-    kids: dict[int, list[int]] = {}
-    for proc in psutil.process_iter(["ppid"]):
-        kids.setdefault(int(proc.info.get("ppid") or 0), []).append(proc.pid)
-    return listening, kids
+    return listening, children_map()
 
 
 def listening_addresses(
@@ -145,13 +143,7 @@ def listening_addresses(
     """TCP addresses the process or its descendants listen on (empty if not allowed)."""
     listening, kids = table if table is not None else _listening_table()
     found: list[tuple[str, int]] = []
-    stack, seen = [pid], set()
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        stack.extend(kids.get(current, []))
+    for current in descendants(pid, kids):
         for addr in listening.get(current, []):
             if addr not in found:
                 found.append(addr)

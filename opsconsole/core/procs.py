@@ -85,6 +85,28 @@ def send_signal(identity: ProcIdentity, sig: signal.Signals) -> None:
         ) from exc
 
 
+def children_map() -> dict[int, list[int]]:
+    """parent pid → child pids for every process, from one pass over /proc (0: the roots)."""
+    kids: dict[int, list[int]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        kids.setdefault(int(proc.info.get("ppid") or 0), []).append(proc.pid)
+    return kids
+
+
+def descendants(pid: int, kids: dict[int, list[int]]) -> list[int]:
+    """``pid`` and every process below it, from a :func:`children_map`."""
+    out: list[int] = []
+    stack, seen = [pid], set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        out.append(current)
+        stack.extend(kids.get(current, []))
+    return out
+
+
 @dataclass
 class TreeUsage:
     cpu_percent: float
@@ -136,13 +158,7 @@ class UsageSampler:
         if pid not in usage:
             return None
         cpu, rss, count = 0.0, 0, 0
-        stack, seen = [pid], set()
-        while stack:
-            current = stack.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            stack.extend(kids.get(current, []))
+        for current in descendants(pid, kids):
             if current in usage:
                 cpu += usage[current][0]
                 rss += usage[current][1]

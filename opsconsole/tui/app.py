@@ -445,19 +445,13 @@ class OpsConsoleApp(App[None]):
         if verb == "signal":
 
             def picked(signame: str | None) -> None:
-                if not signame:
-                    return
-                self.request(
-                    "supervisor.signal",
-                    label,
-                    lambda: perform(client, "signal", specs, signame=signame),
-                    question=f"Send SIG{signame} to {label}?",
-                    detail=f"supervisord delivers SIG{signame} to the process(es) on {server}.",
-                    params={"signal": signame, "server": server},
-                    on_done=report,
-                )
+                if signame:
+                    self.request_signal(server, specs, label, signame)
 
-            self.push_screen(PickScreen(f"Signal for {label}", SIGNALS), callback=picked)
+            if message.signame:
+                picked(message.signame)
+            else:
+                self.push_screen(PickScreen(f"Signal for {label}", SIGNALS), callback=picked)
             return
         self.request(
             VERB_OP[verb],
@@ -467,6 +461,18 @@ class OpsConsoleApp(App[None]):
             detail=f"{VERB_EFFECT.get(verb, '')} (supervisord {server}).",
             params={"server": server},
             on_done=report,
+        )
+
+    def request_signal(self, server: str, specs: list[str], label: str, signame: str) -> None:
+        client = self.monitor.client(server)
+        self.request(
+            "supervisor.signal",
+            label,
+            lambda: perform(client, "signal", specs, signame=signame),
+            question=f"Send SIG{signame} to {label}?",
+            detail=f"supervisord delivers SIG{signame} to the process(es) on {server}.",
+            params={"signal": signame, "server": server},
+            on_done=self._report_results,
         )
 
     def on_programs_view_update_requested(self, message: ProgramsView.UpdateRequested) -> None:
@@ -573,19 +579,11 @@ class OpsConsoleApp(App[None]):
             signame = args.pop(0).upper().removeprefix("SIG") if name == "signal" else "HUP"
             server = self._server_of(args[0])
             label = " ".join(args)
-            if name == "signal":
-                client = self.monitor.client(server)
-                self.request(
-                    "supervisor.signal",
-                    label,
-                    lambda: perform(client, "signal", args, signame=signame),
-                    question=f"Send SIG{signame} to {label}?",
-                    detail=f"supervisord delivers SIG{signame} to the process(es) on {server}.",
-                    params={"signal": signame, "server": server},
-                    on_done=self._report_results,
+            self.post_message(
+                ProgramsView.OpRequested(
+                    name, server, args, label, signame if name == "signal" else ""
                 )
-            else:
-                self.post_message(ProgramsView.OpRequested(name, server, args, label))
+            )
         elif name == "update":
             server = next(iter(self.monitor.clients))
             self.post_message(ProgramsView.UpdateRequested(server))

@@ -95,12 +95,15 @@ class ProgramsView(Vertical):
     class OpRequested(Message):
         """The user asked for ``verb`` on ``specs`` (program names, ``group:*`` or ``all``)."""
 
-        def __init__(self, verb: str, server: str, specs: list[str], label: str) -> None:
+        def __init__(
+            self, verb: str, server: str, specs: list[str], label: str, signame: str = ""
+        ) -> None:
             super().__init__()
             self.verb = verb
             self.server = server
             self.specs = specs
             self.label = label
+            self.signame = signame  # for "signal": already chosen (else a picker asks)
 
     class LogsRequested(Message):
         """Open the logs (stdout and stderr) of ``names`` on ``server``."""
