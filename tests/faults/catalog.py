@@ -1,0 +1,327 @@
+"""What happens when…: every fault the console is tested against, what it does, and the tests
+that show it. README.md's table between ``<!-- faults:begin -->`` and ``<!-- faults:end -->``
+is rendered from this list, and tests/faults/test_catalog.py checks both that it is current
+and that every test named here exists.
+
+Regenerate the README section after changing this list::
+
+    .venv/bin/python -m tests.faults.catalog --write     # rewrite README.md in place
+    .venv/bin/python -m tests.faults.catalog             # print the section
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+BEGIN = "<!-- faults:begin -->"
+END = "<!-- faults:end -->"
+README = Path(__file__).resolve().parents[2] / "README.md"
+#: references that are not pytest node ids
+NOT_TESTS = {"make soak"}
+
+
+@dataclass(frozen=True)
+class Fault:
+    area: str
+    fault: str
+    behaviour: str
+    tests: tuple[str, ...]
+
+
+SUP = "tests/faults/test_supervisord_faults.py"
+RPC = "tests/faults/test_xmlrpc_faults.py"
+GUN = "tests/faults/test_gunicorn_faults.py"
+NGX = "tests/faults/test_nginx_faults.py"
+LOG = "tests/faults/test_log_faults.py"
+APP = "tests/tui/test_app.py"
+
+CATALOG: list[Fault] = [
+    Fault(
+        "supervisord",
+        "SIGKILLed, then started again",
+        "The header turns to ✖ unreachable with the reason; keys keep working. Within 2 s of "
+        "supervisord answering again the list is live and the timeline says *supervisord "
+        "reachable again*.",
+        (f"{APP}::test_supervisord_stopped_and_killed_then_back",),
+    ),
+    Fault(
+        "supervisord",
+        "SIGSTOPped for longer than the RPC timeout",
+        "After the timeout the header says *not responding* (*no answer in N s … it may be "
+        "hung, stopped (SIGSTOP) or overloaded*); keys keep working; it reconnects by itself "
+        "once supervisord runs again.",
+        (f"{APP}::test_supervisord_stopped_and_killed_then_back",),
+    ),
+    Fault(
+        "supervisord",
+        "its socket replaced by a regular file",
+        "Says *…/supervisor.sock is not a socket* with a hint, keeps retrying, and is back as "
+        "soon as the socket is restored.",
+        (f"{SUP}::test_socket_replaced_by_a_file_then_restored",),
+    ),
+    Fault(
+        "supervisord",
+        "its socket missing (supervisord never started)",
+        "Says *socket … does not exist — is supervisord running?* and retries every refresh.",
+        (f"{APP}::test_missing_socket_keeps_retrying",),
+    ),
+    Fault(
+        "supervisord",
+        "its password changed under us",
+        "Header *auth failed*; *the username/password from [its source] was "
+        "rejected* — the source is named, never the password; recovers when they match again.",
+        (
+            f"{SUP}::test_password_changed_under_us",
+            f"{APP}::test_wrong_password_opens_and_explains",
+        ),
+    ),
+    Fault(
+        "supervisord",
+        "one of several supervisords down",
+        "Its name is marked ✖ unreachable in the header; the others are listed and usable.",
+        (f"{APP}::test_several_supervisords_one_down",),
+    ),
+    Fault(
+        "supervisord",
+        "an answer larger than 64 MB, or one that never ends",
+        "Stops reading at the limit: *answer from [url] to [method] is larger than 64 MB; not "
+        "read*; memory stays bounded, keys keep working, recovers when answers are sane.",
+        (
+            f"{RPC}::test_oversized_answer_is_refused_after_the_limit",
+            f"{RPC}::test_console_shows_bad_answers_and_recovers",
+        ),
+    ),
+    Fault(
+        "supervisord",
+        "a malformed answer: not XML-RPC, cut short, HTTP 500, the wrong shape, a bad field",
+        "A clear error in the header: *… is not valid XML-RPC*, *… answered HTTP 500*, *… is "
+        "not the 4 results asked for*, *… has a malformed entry*, with the hint *is the URL "
+        "really supervisord's XML-RPC server?*; the list comes back with good answers.",
+        (
+            f"{RPC}::test_malformed_answers_are_clear_protocol_errors",
+            f"{RPC}::test_console_shows_bad_answers_and_recovers",
+            f"{RPC}::test_any_well_formed_answer_gives_a_value_or_a_supervisor_error",
+        ),
+    ),
+    Fault(
+        "gunicorn",
+        "a master killed while a scale waits for its workers",
+        "The wait ends at once: *Scale workers failed: process N no longer exists — refresh "
+        "and retry* (toast and timeline); nothing more is sent; the progress line and the dead "
+        "master go away, other masters stay; the restarted master shows up by itself.",
+        (f"{GUN}::test_master_killed_while_a_scale_waits",),
+    ),
+    Fault(
+        "gunicorn",
+        "a worker SIGSTOPped (stuck), then killed by the master's timeout",
+        "Within timeout/2 + 1 s the worker is flagged *◆ stuck* (and *‖ stopped*); when the "
+        "master kills it, the new worker takes its row and the flags clear; `l` on the master "
+        "shows *WORKER TIMEOUT (pid:N)* from its error log.",
+        (
+            f"{GUN}::test_stuck_worker_is_flagged_then_replaced_after_the_timeout",
+            "tests/integration/test_gunicorn.py::"
+            "test_stopped_worker_is_marked_stuck_within_half_the_timeout",
+        ),
+    ),
+    Fault(
+        "gunicorn",
+        "a master's pid reused by another process before an action",
+        "Checked right before sending: *pid N now belongs to another process (…) — nothing was "
+        "sent; refresh and look again*; no signal reaches the new process; the stale row "
+        "disappears on the next scan.",
+        (
+            f"{GUN}::test_master_pid_reused_before_the_action_is_refused",
+            "tests/integration/test_gunicorn.py::test_pid_that_changed_identity_is_refused",
+        ),
+    ),
+    Fault(
+        "nginx",
+        "its binary missing from PATH",
+        "Status still shows master and workers; the summary says *nginx binary nginx not "
+        "found or not executable*; `t` (and `R`, which tests first) says so with *install it "
+        "with `sudo apt-get install nginx-light`, or set [nginx] binary*; once nginx is on "
+        "PATH, `t` works, no restart.",
+        (
+            f"{NGX}::test_binary_missing_from_path_then_installed",
+            "tests/integration/test_nginx.py::test_missing_binary_is_a_clear_error",
+            "tests/integration/test_nginx.py::test_cli_missing_binary",
+        ),
+    ),
+    Fault(
+        "nginx",
+        "its config directory unreadable (console not root)",
+        "Status keeps refreshing; `t` says *cannot read nginx config [path]: permission denied "
+        "(on a directory above it) — run opsconsole as a user who can read it (or with sudo)*; "
+        "works again once the directory is readable.",
+        (
+            f"{NGX}::test_config_dir_unreadable_then_readable",
+            "tests/integration/test_nginx.py::test_unreadable_config_is_a_clear_error",
+        ),
+    ),
+    Fault(
+        "nginx",
+        "its master owned by another user (the reload signal gets EPERM)",
+        "`nginx -t` runs, the signal is refused: *not permitted to reload nginx: master pid N "
+        "belongs to user root (EPERM); nothing was changed — run opsconsole with sudo (or as "
+        "root)*; the old workers keep serving.",
+        (
+            f"{NGX}::test_reload_of_another_users_master_is_refused_in_words",
+            "tests/integration/test_nginx.py::"
+            "test_reload_of_another_users_master_explains_and_suggests_sudo",
+        ),
+    ),
+    Fault(
+        "logs",
+        "a log file it may not read",
+        "The log's status line shows *✖ no permission to read …*; keys keep working; once "
+        "readable every line appears once, including those written meanwhile.",
+        (f"{LOG}::test_unreadable_log_then_readable",),
+    ),
+    Fault(
+        "logs",
+        "a followed log deleted (and created again)",
+        "Keeps reading the open file to its end, then follows the new file when the path "
+        "reappears: nothing lost, nothing repeated.",
+        ("tests/integration/test_logs.py::test_delete_and_recreate",),
+    ),
+    Fault(
+        "logs",
+        "a followed log on a full filesystem",
+        "Every complete line is shown, the line cut by ENOSPC waits for its end, no error; "
+        "`:export` on the full disk says *cannot write …: No space left on device*; when space "
+        "returns the log goes on, nothing lost or repeated.",
+        (f"{LOG}::test_log_on_a_full_filesystem",),
+    ),
+    Fault(
+        "terminal",
+        "resized 40 times in a row",
+        "The selection stays on the same program; keys keep working.",
+        (f"{SUP}::test_rapid_resizes_keep_selection",),
+    ),
+    Fault(
+        "terminal",
+        "started at 40x10",
+        "State counts squeeze into the header; keys and `?` help work.",
+        (f"{SUP}::test_starts_at_40x10",),
+    ),
+    Fault(
+        "outside text",
+        "any bytes as an XML-RPC answer, any well-formed answer of any shape",
+        "A value or a typed error with operator words — never a crash (hypothesis).",
+        (
+            "tests/unit/test_supervisor_protocol.py::"
+            "test_any_bytes_give_a_value_or_a_supervisor_error",
+            f"{RPC}::test_any_well_formed_answer_gives_a_value_or_a_supervisor_error",
+        ),
+    ),
+    Fault(
+        "outside text",
+        "any `nginx -t` / `nginx -V` output",
+        "Diagnostics with file and line where nginx gives them; never a crash (hypothesis).",
+        (
+            "tests/unit/test_nginx_parse.py::test_diagnostics_never_crash",
+            "tests/unit/test_nginx_parse.py::test_build_info_never_crashes",
+        ),
+    ),
+    Fault(
+        "outside text",
+        "gunicorn control-socket frames: garbage, cut short, oversized",
+        "A clear frame error, or waiting for the rest; an oversized length is refused before "
+        "its payload is read (hypothesis).",
+        (
+            "tests/unit/test_gunicorn_parse.py::test_garbage_gives_a_clear_frame_error_or_waits",
+            "tests/unit/test_gunicorn_parse.py::"
+            "test_oversized_length_is_refused_before_the_payload_arrives",
+            "tests/unit/test_gunicorn_parse.py::test_answer_parsers_never_raise",
+        ),
+    ),
+    Fault(
+        "outside text",
+        "log lines of any bytes; levels and timestamps of any text",
+        "Shown inert (no escape sequence or markup takes effect); every line once whatever the "
+        "read sizes (hypothesis).",
+        (
+            "tests/unit/test_logs_parse.py::test_decoded_bytes_are_inert",
+            "tests/unit/test_logs_parse.py::test_parsers_never_raise",
+            "tests/unit/test_logs_parse.py::test_splitter_gives_each_line_once_whatever_the_chunks",
+        ),
+    ),
+    Fault(
+        "outside text",
+        "config files of any text: supervisord.conf, config.toml, gunicorn.conf.py, nginx.conf",
+        "A clear config error or a model with its problems listed in words — never a crash "
+        "(hypothesis).",
+        (
+            "tests/unit/test_config_fuzz.py::test_supervisor_ini_any_text",
+            "tests/unit/test_config_fuzz.py::test_toml_config_any_document",
+            "tests/unit/test_gunicorn_parse.py::test_config_parser_never_raises",
+            "tests/faults/test_parser_fuzz.py::test_nginx_config_of_any_text_is_reported_not_raised",
+        ),
+    ),
+    Fault(
+        "soak",
+        "30 minutes of programs flapping every few seconds and a log growing fast",
+        "RSS and open file descriptors of the console stay flat (checked, not in `make test`).",
+        ("make soak",),
+    ),
+]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render() -> str:
+    """The README section (without the markers): a note and the markdown table."""
+    lines = [
+        "<!-- generated from tests/faults/catalog.py by "
+        "`.venv/bin/python -m tests.faults.catalog --write`; "
+        "tests/faults/test_catalog.py fails when it is out of date -->",
+        "",
+        "Each fault below is made for real in the test suite (processes of the demo stack, "
+        "a tmpfs, another user) and the console is driven with its keys while it happens.",
+        "",
+        "| Where | Fault | What the console does | Shown by |",
+        "| --- | --- | --- | --- |",
+    ]
+    for f in CATALOG:
+        shown = "<br>".join(f"`{t}`" for t in f.tests)
+        lines.append(f"| {f.area} | {_cell(f.fault)} | {_cell(f.behaviour)} | {shown} |")
+    return "\n".join(lines)
+
+
+def section(readme_text: str) -> str | None:
+    """What stands between the markers now (None when they are missing)."""
+    match = re.search(re.escape(BEGIN) + r"\n?(.*?)\n?" + re.escape(END), readme_text, re.S)
+    return match.group(1) if match else None
+
+
+def write(path: Path = README) -> bool:
+    """Put the rendered table between the markers (added at the end, under a heading, when
+    missing). Returns True when the file changed."""
+    text = path.read_text(encoding="utf-8")
+    block = f"{BEGIN}\n{render()}\n{END}"
+    if section(text) is None:
+        new = text.rstrip("\n") + "\n\n## What happens when…\n\n" + block + "\n"
+    else:
+        pattern = re.escape(BEGIN) + r".*?" + re.escape(END)
+        new = re.sub(pattern, lambda _: block, text, count=1, flags=re.S)
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+        return True
+    return False
+
+
+def main(argv: list[str]) -> int:
+    if "--write" in argv:
+        print("README.md updated" if write() else "README.md already current")
+        return 0
+    print(render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

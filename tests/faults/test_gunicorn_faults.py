@@ -1,0 +1,279 @@
+"""Gunicorn failing under the console: a master killed while a scale waits, a worker stuck
+(SIGSTOP) until the master's timeout kills it, a master's pid reused before an action.
+
+Each test breaks a gunicorn of its own (not under supervisor, found by the scan); the shared
+stack's masters are only looked at, to show the console loses nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from opsconsole.core import gunicorn, procs
+from opsconsole.core.procs import ProcIdentity
+from opsconsole.demo.stack import DemoStack, free_port
+from opsconsole.tui.app import OpsConsoleApp
+from opsconsole.tui.widgets.gunicorn import GunicornView
+from tests.conftest import wait_for
+from tests.faults.common import keys_still_work, words
+from tests.tui.helpers import flat, screen_text, stack_config, until
+
+
+@dataclass
+class Own:
+    """A gunicorn master of our own: ``-w 2``, signals only (no control socket)."""
+
+    proc: subprocess.Popen[bytes]
+    dir: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def kill(self) -> None:
+        """SIGKILL the master and its workers; reap the master (as supervisord would)."""
+        children: list[psutil.Process] = []
+        if self.proc.poll() is None:
+            children = psutil.Process(self.pid).children()
+            for child in children:
+                try:
+                    child.send_signal(signal.SIGCONT)
+                except psutil.Error:
+                    pass
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(timeout=10)
+        # until the workers are reaped too, the master's pid is still their process group
+        psutil.wait_procs(children, timeout=10)
+
+
+def start_own(directory: Path, *, timeout: int = 10, name: str = "own") -> Own:
+    directory.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{free_port()}",
+            "--timeout",
+            str(timeout),
+            "--name",
+            name,
+            "--error-logfile",
+            "error.log",
+            "--no-control-socket",
+            "opsconsole.demo.wsgiapp:app",
+        ],
+        cwd=directory,
+        env=dict(os.environ, XDG_RUNTIME_DIR=str(directory)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    own = Own(proc, directory)
+    try:
+        wait_for(lambda: len(psutil.Process(proc.pid).children()) == 2, timeout=20)
+    except BaseException:
+        own.kill()
+        raise
+    return own
+
+
+@pytest.fixture
+def own(tmp_path: Path) -> Iterator[Own]:
+    started = start_own(tmp_path / "own")
+    try:
+        yield started
+    finally:
+        started.kill()
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
+    """Every signal the console sends (still delivered for real)."""
+    calls: list[tuple[int, str]] = []
+    real = procs.send_signal
+
+    def spy(identity: ProcIdentity, sig: signal.Signals) -> None:
+        calls.append((identity.pid, sig.name.removeprefix("SIG")))
+        real(identity, sig)
+
+    monkeypatch.setattr(procs, "send_signal", spy)
+    return calls
+
+
+def shown(app: OpsConsoleApp, pid: int) -> gunicorn.Master | None:
+    view = app.query_one(GunicornView)
+    return next((m for m in view.masters if m.pid == pid), None)
+
+
+def timeline(app: OpsConsoleApp) -> str:
+    return "\n".join(f"{e.level} {e.source} {e.text}" for e in app.timeline.events)
+
+
+async def gunicorn_view(pilot, own: Own) -> GunicornView:  # type: ignore[no-untyped-def]
+    app = pilot.app
+    await pilot.press("2")
+    view = app.query_one(GunicornView)
+
+    def ready() -> bool:
+        m = shown(app, own.pid)
+        return m is not None and m.live == 2 and not m.flags
+
+    await until(pilot, ready, 15)
+    assert view.select(f"m:{own.pid}")
+    return view
+
+
+async def test_master_killed_while_a_scale_waits(
+    demo_stack: DemoStack, own: Own, tmp_path: Path, sent: list[tuple[int, str]]
+) -> None:
+    app = OpsConsoleApp(stack_config(demo_stack), audit=False)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        view = await gunicorn_view(pilot, own)
+        rpc = demo_stack.rpc().supervisor
+        others = {rpc.getProcessInfo(name)["pid"] for name in ("web", "api")}
+        await until(pilot, lambda: others <= {m.pid for m in view.masters if m.program})
+        assert view.select(f"m:{own.pid}")
+        await pilot.press("plus")
+        await until(pilot, lambda: "2 -> 3 workers?" in flat(screen_text(pilot)))
+        # a stopped master leaves the TTIN pending: the scale is still waiting when it dies
+        os.kill(own.pid, signal.SIGSTOP)
+        await pilot.press("y")
+        await until(pilot, lambda: "⟳ scaling own: 2 live → target 3" in screen_text(pilot), 5)
+        assert sent == [(own.pid, "TTIN")]
+        own.kill()
+
+        await until(pilot, lambda: f"process {own.pid} no longer exists" in timeline(app), 8)
+        assert "scale workers: error" in timeline(app)
+        await until(pilot, lambda: "Scale workers failed" in screen_text(pilot), 3)
+        # the progress line and the dead master's row go away; the other masters stay
+        await until(pilot, lambda: shown(app, own.pid) is None, 5)
+        assert "⟳ scaling" not in screen_text(pilot)
+        assert others <= {m.pid for m in view.masters}
+        await keys_still_work(pilot)
+        assert sent == [(own.pid, "TTIN")]  # nothing was sent after the master died
+
+        # the fault clears: the master is started again and shows up by itself
+        again = start_own(tmp_path / "again")
+        try:
+            await pilot.press("2")
+            await until(pilot, lambda: (m := shown(app, again.pid)) and m.live == 2, 10)  # type: ignore[union-attr]
+            assert view.select(f"m:{again.pid}")
+            await pilot.pause(0.1)
+            assert f"own (not under supervisor) master {again.pid}" in screen_text(pilot)
+        finally:
+            again.kill()
+
+
+async def test_stuck_worker_is_flagged_then_replaced_after_the_timeout(
+    demo_stack: DemoStack, tmp_path: Path
+) -> None:
+    timeout = 4
+    own = start_own(tmp_path / "own", timeout=timeout)
+    app = OpsConsoleApp(stack_config(demo_stack), audit=False)
+    try:
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            view = await gunicorn_view(pilot, own)
+            master = shown(app, own.pid)
+            assert master is not None
+            victim = master.workers[0].pid
+            os.kill(victim, signal.SIGSTOP)
+            stopped = time.monotonic()
+
+            def flagged() -> bool:
+                m = shown(app, own.pid)
+                return m is not None and any(
+                    w.pid == victim and "stuck" in w.flags for w in m.workers
+                )
+
+            await until(pilot, flagged, timeout + 4)
+            assert time.monotonic() - stopped < timeout / 2 + gunicorn.STUCK_GRACE + 2
+            assert view.select(f"w:{victim}")  # many masters may be listed: bring it into view
+            await pilot.pause(0.1)
+            row = next(ln for ln in screen_text(pilot).splitlines() if f" {victim} " in ln)
+            assert "◆ stuck" in row, row
+            await pilot.press("j", "k")  # the table still moves
+
+            # the master's timeout kills it (SIGABRT stays pending, then SIGKILL); a new
+            # worker takes its place and the flags clear by themselves
+            def replaced() -> bool:
+                m = shown(app, own.pid)
+                pids = {w.pid for w in m.workers} if m else set()
+                return m is not None and victim not in pids and m.live == 2 and not m.flags
+
+            await until(pilot, replaced, 3 * timeout + 6)
+            assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == "zombie"
+            # l on the master shows why, from its error log
+            assert view.select(f"m:{own.pid}")
+            await pilot.press("l")
+            logs = app.query_one("LogsView")
+
+            def timeout_logged() -> bool:
+                store = logs.log_view.lines_widget.store  # type: ignore[attr-defined]
+                return any(f"WORKER TIMEOUT (pid:{victim})" in line.text for line in store)
+
+            await until(pilot, timeout_logged, 5)
+    finally:
+        own.kill()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to pick the next pid (ns_last_pid)")
+async def test_master_pid_reused_before_the_action_is_refused(
+    demo_stack: DemoStack, own: Own, sent: list[tuple[int, str]]
+) -> None:
+    app = OpsConsoleApp(stack_config(demo_stack), audit=False)
+    squatter: subprocess.Popen[bytes] | None = None
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await gunicorn_view(pilot, own)
+        pid = own.pid
+        await pilot.press("plus")
+        await until(pilot, lambda: f"gunicorn master {pid} (own): 2 -> 3" in screen_text(pilot))
+        # while the question is on screen the master dies and its pid goes to another program
+        own.kill()
+        try:
+            squatter = take_pid(pid)
+            await pilot.press("y")
+            await until(pilot, lambda: f"pid {pid} now belongs to another process" in timeline(app))
+            await until(pilot, lambda: "Scale workers failed" in screen_text(pilot), 3)
+            assert "nothing was sent" in words(screen_text(pilot))
+            assert sent == []
+            assert psutil.Process(pid).status() != psutil.STATUS_STOPPED  # no TTIN reached it
+            # the stale row goes away by itself: the sleeping program is no gunicorn
+            await until(pilot, lambda: shown(app, pid) is None, 5)
+            await keys_still_work(pilot)
+        finally:
+            if squatter is not None:
+                squatter.kill()
+                squatter.wait()
+
+
+def take_pid(pid: int, attempts: int = 50) -> subprocess.Popen[bytes]:
+    """Start ``sleep`` with exactly ``pid`` (Linux ns_last_pid; needs root)."""
+    wait_for(lambda: not psutil.pid_exists(pid), timeout=5)
+    for _ in range(attempts):
+        with open("/proc/sys/kernel/ns_last_pid", "w") as fh:
+            fh.write(str(pid - 1))
+        proc = subprocess.Popen(["sleep", "300"], stdin=subprocess.DEVNULL)
+        if proc.pid == pid:
+            return proc
+        proc.kill()
+        proc.wait()
+        if psutil.pid_exists(pid):
+            pytest.skip(f"another process took pid {pid} first")
+        time.sleep(0.05)  # the pid may still name a process group of dying processes
+    pytest.skip(f"could not start a process with pid {pid}")
