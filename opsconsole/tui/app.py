@@ -695,9 +695,12 @@ class OpsConsoleApp(App[None]):
         target = Path(path).expanduser() if path else default_export_path()
         audit = [r for r in self.gate.history]
         text = incident_markdown(list(self.timeline.events), audit, host=self.host)
-        try:
-            target.write_text(text, encoding="utf-8")
+        partial = target.with_name(f".{target.name}.partial")
+        try:  # write aside, then rename: a full disk leaves no half-written note behind
+            partial.write_text(text, encoding="utf-8")
+            partial.replace(target)
         except OSError as exc:
+            partial.unlink(missing_ok=True)
             self.notify(f"cannot write {target}: {exc.strerror}", severity="error")
             return
         self.notify(f"incident note written to {target}", title="Export")

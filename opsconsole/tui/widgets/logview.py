@@ -20,6 +20,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -365,18 +366,23 @@ class LogView(Vertical):
         if stream is None:
             return
         try:
-            self._add(await stream.open(self.initial))
-            busy = False
-            while True:
-                self._show_status()
-                # A log growing faster than a batch per interval is read again at once
-                # (after yielding to the UI), so the viewer keeps up instead of capping.
-                await _sleep(0 if busy else self.interval)
-                lines = await stream.poll()
-                self._add(lines)
-                busy = len(lines) >= BUSY_BATCH
+            await self._follow_loop(stream)
+        except NoMatches:
+            pass  # the view was removed (app closing) while a poll was in flight
         finally:
             await stream.aclose()
+
+    async def _follow_loop(self, stream: LogStream) -> None:
+        self._add(await stream.open(self.initial))
+        busy = False
+        while True:
+            self._show_status()
+            # A log growing faster than a batch per interval is read again at once
+            # (after yielding to the UI), so the viewer keeps up instead of capping.
+            await _sleep(0 if busy else self.interval)
+            lines = await stream.poll()
+            self._add(lines)
+            busy = len(lines) >= BUSY_BATCH
 
     def _add(self, lines: list[LogLine]) -> None:
         if not lines:
