@@ -43,16 +43,22 @@ class Timeline:
 
 
 def process_changes(
-    before: dict[tuple[str, str], ProcessInfo], after: list[ProcessInfo], at: float | None = None
+    before: dict[tuple[str, str], ProcessInfo],
+    after: list[ProcessInfo],
+    at: float | None = None,
+    qualify: bool = False,
 ) -> list[Event]:
-    """State transitions and unexpected restarts between two polls (pure)."""
+    """State transitions and unexpected restarts between two polls (pure).
+
+    ``qualify`` names the supervisord in each source (``server/name``): for several servers.
+    """
     now = at if at is not None else time.time()
     events: list[Event] = []
     seen = set()
     for proc in after:
         seen.add(proc.key)
         old = before.get(proc.key)
-        source = proc.fullname if proc.server == "local" else f"{proc.server}/{proc.fullname}"
+        source = f"{proc.server}/{proc.fullname}" if qualify else proc.fullname
         if old is None:
             if before:
                 events.append(Event(now, "state", "info", source, f"appeared ({proc.statename})"))
@@ -75,7 +81,7 @@ def process_changes(
             )
     for key, old in before.items():
         if key not in seen and after:
-            src = old.fullname if old.server == "local" else f"{old.server}/{old.fullname}"
+            src = f"{old.server}/{old.fullname}" if qualify else old.fullname
             events.append(Event(now, "state", "info", src, "removed from supervisord"))
     return events
 

@@ -274,7 +274,8 @@ class OpsConsoleApp(App[None]):
                 self._server_pid[server] = pid
             before = self._last.get(server, {})
             if before:
-                self.timeline.extend(process_changes(before, snap.processes, snap.at))
+                several = len(self.monitor.clients) > 1
+                self.timeline.extend(process_changes(before, snap.processes, snap.at, several))
             self._last[server] = {p.key: p for p in snap.processes}
 
     def action_server_info(self) -> None:

@@ -36,4 +36,6 @@ class EventsView(RichLog):
         super().__init__(max_lines=5000, wrap=True, markup=False, highlight=False, **kwargs)  # type: ignore[arg-type]
 
     def add(self, event: Event) -> None:
-        self.write(event_text(event))
+        # wrap inside the visible width (the scrollbar's columns excluded)
+        width = self.scrollable_content_region.width
+        self.write(event_text(event), width=width - 1 if width > 20 else None)
