@@ -17,7 +17,7 @@ from opsconsole.core import gunicorn
 from opsconsole.core.actions import ActionGate, default_audit_path
 from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import ConfirmationRequired, OpsError, ReadOnlyError
-from opsconsole.core.procs import format_bytes
+from opsconsole.core.procs import format_bytes, short_duration
 from opsconsole.core.supervisor import ProcessInfo, SupervisorClient, SupervisorError
 
 
@@ -77,16 +77,7 @@ def scan(config: AppConfig) -> tuple[list[gunicorn.Master], list[str]]:
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02}h"
+    return short_duration(seconds) or "-"
 
 
 def format_tree(masters: list[gunicorn.Master]) -> str:

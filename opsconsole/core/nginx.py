@@ -106,34 +106,29 @@ def _run_quick(argv: list[str], timeout: float = 10.0) -> subprocess.CompletedPr
         ) from exc
 
 
-@functools.lru_cache(maxsize=16)
-def _build_info_cached(binary: str, mtime: float) -> BuildInfo:
-    proc = _run_quick([binary, "-V"])
-    return parse_build_info(proc.stderr + proc.stdout)
+@functools.lru_cache(maxsize=32)
+def _output_cached(binary: str, flag: str, mtime: float) -> str:
+    proc = _run_quick([binary, flag])
+    return proc.stderr + proc.stdout
+
+
+def _output(binary: str, flag: str) -> str:
+    """What ``binary flag`` prints, cached until the binary changes (upgraded in place)."""
+    try:
+        mtime = os.stat(binary).st_mtime
+    except OSError as exc:
+        raise NginxNotInstalled(f"nginx not found at {binary}", INSTALL_HINT) from exc
+    return _output_cached(binary, flag, mtime)
 
 
 def build_info(binary: str) -> BuildInfo:
     """``nginx -V`` of ``binary`` (cached until the binary changes)."""
-    try:
-        mtime = os.stat(binary).st_mtime
-    except OSError as exc:
-        raise NginxNotInstalled(f"nginx not found at {binary}", INSTALL_HINT) from exc
-    return _build_info_cached(binary, mtime)
-
-
-@functools.lru_cache(maxsize=16)
-def _version_cached(binary: str, mtime: float) -> str:
-    proc = _run_quick([binary, "-v"])
-    return parse_version(proc.stderr + proc.stdout)
+    return parse_build_info(_output(binary, "-V"))
 
 
 def nginx_version(binary: str) -> str:
     """The version ``nginx -v`` reports, e.g. ``1.22.1``."""
-    try:
-        mtime = os.stat(binary).st_mtime
-    except OSError as exc:
-        raise NginxNotInstalled(f"nginx not found at {binary}", INSTALL_HINT) from exc
-    return _version_cached(binary, mtime)
+    return parse_version(_output(binary, "-v"))
 
 
 def resolve_binary(configured: str | None, hint_from_master: str | None = None) -> str | None:

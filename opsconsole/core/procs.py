@@ -181,6 +181,20 @@ class UsageSampler:
         return result
 
 
+def short_duration(seconds: float | None) -> str:
+    """6 characters at most: ``42s``, ``12m``, ``5h03m``, ``3d04h`` ("" when unknown)."""
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02}h"
+
+
 def format_bytes(n: int | None) -> str:
     if n is None:
         return ""

@@ -26,7 +26,7 @@ from typing_extensions import Self
 from opsconsole.core import gunicorn
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import WorkerSet, worker_changes
-from opsconsole.core.procs import format_bytes
+from opsconsole.core.procs import format_bytes, short_duration
 from opsconsole.core.supervisor import ProcessInfo
 
 COLUMNS = [
@@ -46,20 +46,6 @@ WORKER_EFFECT = {
     "ABRT": "The worker aborts (worker_abort hook) and exits; the master replaces it. "
     "The new error-log lines are shown afterwards.",
 }
-
-
-def short_duration(seconds: float | None) -> str:
-    """6 characters at most: ``42s``, ``12m``, ``5h03m``, ``3d04h``."""
-    if seconds is None:
-        return ""
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02}h"
 
 
 @dataclass
