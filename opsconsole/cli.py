@@ -214,13 +214,24 @@ def run_demo(args: argparse.Namespace) -> int:
         config.supervisors[0].name = "demo"
         return run_tui(config)
     finally:
-        print("stopping the demo stack ...", flush=True)
+        # The terminal may be gone (a dropped SSH session): nothing below may depend on it.
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)
-        stack.stop()
-        watchdog.kill()
-        watchdog.wait()
-        print("demo stack stopped; nothing left running.", flush=True)
+        _say("stopping the demo stack ...")
+        try:
+            stack.stop()
+        finally:
+            watchdog.kill()
+            watchdog.wait()
+        _say("demo stack stopped; nothing left running.")
+
+
+def _say(text: str) -> None:
+    """Print to a terminal that may have disappeared (EIO, EPIPE): never raise."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass
 
 
 # --------------------------------------------------------------------------- status

@@ -129,7 +129,7 @@ def _nothing_left(stack_dir: Path) -> bool:
     return not stack_dir.exists()
 
 
-@pytest.mark.parametrize("how", ["q", "SIGTERM", "SIGHUP", "SIGKILL"])
+@pytest.mark.parametrize("how", ["q", "SIGTERM", "SIGHUP", "SIGKILL", "terminal gone"])
 def test_demo_tears_down_on_quit_and_signals(tmp_path: Path, how: str) -> None:
     proc, master, stack_dir = _run_demo_in_pty(tmp_path)
     try:
@@ -139,10 +139,16 @@ def test_demo_tears_down_on_quit_and_signals(tmp_path: Path, how: str) -> None:
             os.write(master, b"q")
         elif how == "SIGKILL":
             proc.kill()  # no cleanup possible in the console: the watchdog tears down
+        elif how == "terminal gone":  # the SSH session dropped: the terminal disappears
+            os.close(master)
+            master = os.open("/dev/null", os.O_RDWR)
+            proc.send_signal(signal.SIGHUP)
         else:
             proc.send_signal(getattr(signal, how))
         _drain(master, 0.5)
         proc.wait(timeout=30)
+        if how != "SIGKILL":  # the console itself tore down and exited cleanly
+            assert proc.returncode == 0
         wait_for(lambda: _nothing_left(stack_dir), 30)
     finally:
         if proc.poll() is None:
