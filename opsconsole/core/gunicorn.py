@@ -643,6 +643,8 @@ class GunicornScanner:
         self.use_control_socket = use_control_socket
         self._cpu: dict[tuple[int, float], psutil.Process] = {}
         self._conns: dict[int, int] | None = None
+        #: master key → (when read, TCP listen addresses, unix socket paths)
+        self._listen_cache: dict[Any, tuple[float, list[str], list[str]]] = {}
         self._under_since: dict[tuple[int, float], float] = {}
         self.requested: dict[tuple[int, float], int] = {}
         self._ctl_config: dict[tuple[int, float], tuple[int | None, dict[str, Any]]] = {}
@@ -716,11 +718,37 @@ class GunicornScanner:
             except psutil.NoSuchProcess:
                 continue
         live_keys = {self.key(m.identity) for m in masters}
-        for d in (self._under_since, self.requested, self._ctl_config, self._ctl_failures):
+        for d in (
+            self._under_since,
+            self.requested,
+            self._ctl_config,
+            self._ctl_failures,
+            self._listen_cache,
+        ):
             for k in list(d):
                 if k not in live_keys:
                     del d[k]
         return masters
+
+    def _listening(self, ps: psutil.Process, identity: ProcIdentity) -> tuple[list[str], list[str]]:
+        """(TCP listen addresses, unix socket paths) of a master, cached for a while: parsing
+        /proc/net for every master on every refresh was most of a scan's cost."""
+        key = self.key(identity)
+        cached = self._listen_cache.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < LISTEN_CACHE_SECONDS:
+            return list(cached[1]), list(cached[2])
+        inet: list[str] = []
+        unix: list[str] = []
+        for conn in ps.net_connections(kind="inet"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr:
+                inet.append(_format_addr(conn.laddr))
+        for conn in ps.net_connections(kind="unix"):
+            path = conn.laddr if isinstance(conn.laddr, str) else ""
+            if path and not conn.raddr:
+                unix.append(path)
+        self._listen_cache[key] = (now, inet, unix)
+        return list(inet), list(unix)
 
     @staticmethod
     def _masters_below(
@@ -807,13 +835,8 @@ class GunicornScanner:
         unix_binds = {b[len("unix:") :] for b in args.binds if b.startswith("unix:")}
         unix_listen: list[str] = []
         try:
-            for conn in ps.net_connections(kind="inet"):
-                if conn.status == psutil.CONN_LISTEN and conn.laddr:
-                    master.binds.append(_format_addr(conn.laddr))
-            for conn in ps.net_connections(kind="unix"):
-                path = conn.laddr if isinstance(conn.laddr, str) else ""
-                if path and not conn.raddr:
-                    unix_listen.append(path)
+            inet, unix_listen = self._listening(ps, identity)
+            master.binds += inet
         except (psutil.AccessDenied, OSError):
             master.binds = list(args.binds)
         master.binds += [f"unix:{p}" for p in unix_listen if p in unix_binds]
@@ -829,7 +852,14 @@ class GunicornScanner:
                 master.control_socket = (ctl or candidates)[0]
         ctl_workers: dict[int, Any] = {}
         key = self.key(identity)
-        if master.control_socket and self.use_control_socket:
+        failed_before = self._ctl_failures.get(key, 0)
+        # A socket that failed several scans in a row is retried only every 10th scan, so a
+        # dead control server does not cost every refresh its connect timeout.
+        skip_ctl = failed_before >= 2 and failed_before % 10 != 0
+        if skip_ctl:
+            self._ctl_failures[key] = failed_before + 1
+            master.flags.append("ctl-down")
+        if master.control_socket and self.use_control_socket and not skip_ctl:
             try:
                 client = ControlClient(master.control_socket, timeout=1.0, retry_for=0.3)
                 master.stats = parse_stats(client.command("show", ["stats"]))
@@ -968,6 +998,10 @@ class GunicornScanner:
             for k in list(self._cpu)[:1024]:
                 del self._cpu[k]
         return worker
+
+
+#: a master's listening sockets are re-read this often (they change only on a reload)
+LISTEN_CACHE_SECONDS = 30.0
 
 
 def open_connections_by_pid() -> dict[int, int] | None:

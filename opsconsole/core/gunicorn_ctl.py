@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 import struct
 import time
@@ -238,6 +239,8 @@ class ControlClient:
             except OSError as exc:
                 sock.close()
                 transient = exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN)
+                if exc.errno == errno.ENOENT and not os.path.isdir(os.path.dirname(self.path)):
+                    transient = False  # its directory is gone: it will not come back
                 if transient and time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue

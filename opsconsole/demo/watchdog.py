@@ -31,8 +31,8 @@ def main(argv: list[str]) -> int:
         except psutil.Error:
             alive = False
         if not alive:
-            if directory.exists():
-                teardown(directory)
+            # Even if the directory is already gone: its processes are found by the marker.
+            teardown(directory)
             return 0
         if not directory.exists():
             return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from opsconsole.demo.stack import DemoStack
+from opsconsole.demo.stack import DemoStack, teardown
 from tests.conftest import wait_for
 
 
@@ -154,4 +154,5 @@ def test_demo_tears_down_on_quit_and_signals(tmp_path: Path, how: str) -> None:
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+        teardown(stack_dir)  # whatever happened above, leave nothing running
         shutil.rmtree(stack_dir.parent, ignore_errors=True)
