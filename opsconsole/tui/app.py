@@ -677,8 +677,12 @@ class OpsConsoleApp(App[None]):
         self.open_logs(message.names, message.server)
 
     def on_gunicorn_view_logs_requested(self, message: GunicornView.LogsRequested) -> None:
+        self.open_log_files([message.path])
+
+    def open_log_files(self, paths: list[str]) -> None:
+        """Show these files in the logs view (merged by time when several)."""
         self.action_view("logs")
-        self.main.query_one(LogsView).open_sources([message.path])
+        self.main.query_one(LogsView).open_sources(list(paths))
 
     def _server_of(self, spec: str) -> str:
         name = spec.removesuffix(":*")

@@ -150,3 +150,14 @@ async def test_topology_tree(demo_stack: DemoStack) -> None:
         assert "server demo.local" in text and "proxy_pass http://127.0.0.1:" in text
         await pilot.press("T")
         assert app.query_one("#nginx-diags").has_focus
+
+
+async def test_l_opens_the_logs_the_config_names(demo_stack: DemoStack) -> None:
+    async with nginx_app(demo_stack) as (app, pilot, view):
+        await pilot.press("l")
+        await until(pilot, lambda: app.query_one(ContentSwitcher).current == "logs")
+        from opsconsole.tui.widgets.logs import LogsView
+
+        keys = " ".join(app.query_one(LogsView).open_keys)
+        assert str(demo_stack.nginx_dir / "logs" / "error.log") in keys
+        assert str(demo_stack.nginx_dir / "logs" / "access.log") in keys

@@ -308,6 +308,7 @@ class NginxView(Vertical):
         Binding("R", "reload", "Reload"),
         Binding("c", "config", "Config"),
         Binding("T", "topology", "Topology"),
+        Binding("l", "logs", "Logs"),
         Binding("escape", "back", "Back", show=False),
     ]
 
@@ -623,6 +624,21 @@ class NginxView(Vertical):
         self.query_one(f"#{which}").focus()
 
     # -- actions -------------------------------------------------------------------
+
+    def action_logs(self) -> None:
+        """``l``: the error and access logs the serving config names, merged in the logs view."""
+        inst = self._need_instance()
+        if inst is None or self.monitor is None:
+            return
+        cfg = self.monitor.config(inst)
+        files = (cfg.error_log_files() + cfg.access_log_files()) if cfg is not None else []
+        opener = getattr(self.app, "open_log_files", None)
+        if not files or opener is None:
+            self.app.notify(
+                "the config names no log files (stderr or syslog only?)", severity="warning"
+            )
+            return
+        opener(files)
 
     def _need_instance(self) -> nginx.NginxInstance | None:
         if self.instance is None:
