@@ -153,7 +153,7 @@ async def test_topology_tree(demo_stack: DemoStack) -> None:
 
 
 async def test_l_opens_the_logs_the_config_names(demo_stack: DemoStack) -> None:
-    async with nginx_app(demo_stack) as (app, pilot, view):
+    async with nginx_app(demo_stack) as (app, pilot, _view):
         await pilot.press("l")
         await until(pilot, lambda: app.query_one(ContentSwitcher).current == "logs")
         from opsconsole.tui.widgets.logs import LogsView
