@@ -68,8 +68,26 @@ _SYNTAX_MARKERS = (
 )
 
 
+class _Located:
+    """``file:line`` for messages that point into the config (Diagnostic, Finding)."""
+
+    file: str | None
+    line: int | None
+
+    @property
+    def where(self) -> str:
+        if self.file is None:
+            return ""
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)  # type: ignore[call-overload]
+        data["where"] = self.where
+        return dict(data)
+
+
 @dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(_Located):
     """One message nginx printed: level, text and, when nginx named it, file and line."""
 
     level: str
@@ -82,17 +100,6 @@ class Diagnostic:
     @property
     def is_error(self) -> bool:
         return self.level in ERROR_LEVELS
-
-    @property
-    def where(self) -> str:
-        if self.file is None:
-            return ""
-        return f"{self.file}:{self.line}" if self.line is not None else self.file
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["where"] = self.where
-        return data
 
 
 def classify(message: str, has_location: bool) -> str:
@@ -1130,7 +1137,7 @@ def topology_problems(root: TopoNode) -> list[TopoNode]:
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(_Located):
     """A warning from the extra checks; never blocks a reload."""
 
     check: str
@@ -1138,17 +1145,6 @@ class Finding:
     message: str
     file: str | None = None
     line: int | None = None
-
-    @property
-    def where(self) -> str:
-        if self.file is None:
-            return ""
-        return f"{self.file}:{self.line}" if self.line is not None else self.file
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["where"] = self.where
-        return data
 
 
 def check_alias(loc: Location) -> Finding | None:
