@@ -570,9 +570,11 @@ class NginxView(Vertical):
         highlighted = lst.highlighted
         lst.clear_options()
         if not items:
-            lst.add_option(
-                Option(Text("no diagnostics yet: t tests the config", style="dim"), disabled=True)
-            )
+            if self.last_test is None:
+                empty = "no diagnostics yet: t tests the config"
+            else:
+                empty = "no diagnostics: the last test passed with no warnings"
+            lst.add_option(Option(Text(empty, style="dim"), disabled=True))
             return
         lst.add_options([Option(item.text, id=str(i)) for i, item in enumerate(items)])
         if highlighted is not None and highlighted < len(items):
