@@ -26,7 +26,7 @@ from opsconsole.tui.app import OpsConsoleApp
 from opsconsole.tui.widgets.gunicorn import GunicornView
 from tests.conftest import wait_for
 from tests.faults.common import keys_still_work, words
-from tests.tui.helpers import flat, screen_text, stack_config, until
+from tests.tui.helpers import flat, screen_text, shows, stack_config, until
 
 
 @dataclass
@@ -174,8 +174,7 @@ async def test_master_killed_while_a_scale_waits(
             await pilot.press("2")
             await until(pilot, lambda: (m := shown(app, again.pid)) and m.live == 2, 10)  # type: ignore[union-attr]
             assert view.select(f"m:{again.pid}")
-            await pilot.pause(0.1)
-            assert f"own (not under supervisor) master {again.pid}" in screen_text(pilot)
+            await shows(pilot, f"own (not under supervisor) master {again.pid}")
         finally:
             again.kill()
 
@@ -204,8 +203,8 @@ async def test_stuck_worker_is_flagged_then_replaced_after_the_timeout(
             await until(pilot, flagged, timeout + 4)
             assert time.monotonic() - stopped < timeout / 2 + gunicorn.STUCK_GRACE + 2
             assert view.select(f"w:{victim}")  # many masters may be listed: bring it into view
-            await pilot.pause(0.1)
-            row = next(ln for ln in screen_text(pilot).splitlines() if f" {victim} " in ln)
+            text = await shows(pilot, f" {victim} ")
+            row = next(ln for ln in text.splitlines() if f" {victim} " in ln)
             assert "◆ stuck" in row, row
             await pilot.press("j", "k")  # the table still moves
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
-from tests.tui.helpers import flat, screen_text, stack_config, until
+from tests.tui.helpers import flat, screen_text, shows, stack_config, until
 
 
 async def keys_still_work(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -75,7 +75,7 @@ async def test_rapid_resizes_keep_selection(demo_stack: DemoStack) -> None:
         for i in range(40):
             await pilot.resize_terminal(40 + (i * 37) % 160, 10 + (i * 13) % 50)
         await pilot.resize_terminal(80, 24)
-        await pilot.pause(0.3)
+        await shows(pilot, "RUNNING")
         assert view.current_key() == selected  # type: ignore[attr-defined]
         await keys_still_work(pilot)
         assert "RUNNING" in screen_text(pilot)
@@ -85,10 +85,8 @@ async def test_starts_at_40x10(demo_stack: DemoStack, tmp_path: Path) -> None:
     app = OpsConsoleApp(stack_config(demo_stack), audit=False)
     async with app.run_test(size=(40, 10)) as pilot:
         await until(pilot, lambda: app.monitor.snapshots["demo"].ok)
-        await pilot.pause(0.3)
-        text = screen_text(pilot)
-        assert "RUNNING" in text or "FATAL" in text  # counts squeeze into the header
+        # counts squeeze into the header
+        await until(pilot, lambda: "RUNNING" in (t := screen_text(pilot)) or "FATAL" in t)
         await keys_still_work(pilot)
         await pilot.press("question_mark")
-        await pilot.pause(0.1)
-        assert "Keys" in screen_text(pilot)
+        await shows(pilot, "Keys")

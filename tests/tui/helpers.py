@@ -71,3 +71,22 @@ def flat(text: str) -> str:
     import re
 
     return re.sub(r"[\s▌▐█│]+", " ", text)
+
+
+async def shows(pilot: Pilot[Any], *phrases: str, timeout: float = 10.0) -> str:
+    """Wait until every phrase is on screen (compared with ``flat``); return the screen text.
+
+    Fixed sleeps before a screen check are flaky on a loaded machine; this waits as long as
+    needed, up to ``timeout``, and fails naming the phrases that never appeared.
+    """
+    deadline = time.monotonic() + timeout
+    text = ""
+    while True:
+        text = screen_text(pilot)
+        shown = flat(text)
+        missing = [p for p in phrases if flat(p) not in shown]
+        if not missing:
+            return text
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not on screen within {timeout} s: {missing}\n{text}")
+        await pilot.pause(0.05)

@@ -13,7 +13,7 @@ from opsconsole.core.monitor import SupervisorMonitor
 from opsconsole.core.supervisor import READ_METHODS
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
-from tests.tui.helpers import flat, screen_text, stack_config, until
+from tests.tui.helpers import flat, screen_text, shows, stack_config, until
 
 
 def rows(app: OpsConsoleApp) -> dict[str, str]:
@@ -48,13 +48,9 @@ async def test_help_lists_every_binding(demo_stack: DemoStack) -> None:
     app = OpsConsoleApp(stack_config(demo_stack), audit=False)
     async with app.run_test(size=(80, 40)) as pilot:
         await pilot.press("question_mark")
-        await pilot.pause(0.2)
-        text = screen_text(pilot)
-        for words in ("Start", "Stop", "Restart", "Signal", "Filter", "Quit", "Mark"):
-            assert words in text
+        await shows(pilot, "Keys", "Start", "Stop", "Restart", "Signal", "Filter", "Quit", "Mark")
         await pilot.press("escape")
-        await pilot.pause(0.1)
-        assert "Keys" not in screen_text(pilot)
+        await until(pilot, lambda: "Keys" not in screen_text(pilot))
 
 
 async def test_read_only_refuses_before_any_request(demo_stack: DemoStack) -> None:
@@ -94,8 +90,7 @@ async def test_restart_from_the_console_with_confirmation(demo_stack: DemoStack)
             idx = next(i for i, r in enumerate(view.rows) if r.proc and r.proc.name == "idle")  # type: ignore[attr-defined]
             app.query_one("#program-table").move_cursor(row=idx)  # type: ignore[attr-defined]
             await pilot.press("r")
-            await pilot.pause(0.1)
-            assert "Restart idle?" in screen_text(pilot)
+            await shows(pilot, "Restart idle?")
             await pilot.press("n")  # declined: nothing happens
             await pilot.pause(0.3)
             assert rpc.supervisor.getProcessInfo("idle")["pid"] == before
@@ -208,8 +203,10 @@ async def test_notifications_show_hostile_text_literally(demo_stack: DemoStack) 
     app = OpsConsoleApp(stack_config(demo_stack), audit=False)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         app.query_one("ProgramsView").notify("no such program: [bold red]x[/] [link=http://e]y")
-        await pilot.pause(0.3)
-        assert "[bold red]x[/] [link=http://e]y" in flat(screen_text(pilot))
+        # On a loaded machine the first frames take a while: wait for the toast, do not sleep.
+        await until(
+            pilot, lambda: "[bold red]x[/] [link=http://e]y" in flat(screen_text(pilot)), 10
+        )
 
 
 async def test_server_info_key(demo_stack: DemoStack) -> None:
@@ -217,8 +214,7 @@ async def test_server_info_key(demo_stack: DemoStack) -> None:
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         await until(pilot, lambda: app.monitor.snapshots["demo"].info is not None)
         await pilot.press("i")
-        await pilot.pause(0.3)
-        text = flat(screen_text(pilot))
+        text = flat(await shows(pilot, "state RUNNING"))
         assert demo_stack.supervisord is not None
         assert f"pid {demo_stack.supervisord.pid}" in text and "state RUNNING" in text
         assert "supervisor 4." in text and ", up 0:" in text

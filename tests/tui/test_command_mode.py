@@ -8,7 +8,7 @@ from typing import Any
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
 from opsconsole.tui.widgets.commandbar import CommandBar
-from tests.tui.helpers import screen_text, stack_config, until
+from tests.tui.helpers import screen_text, shows, stack_config, until
 
 
 async def type_command(pilot: Any, text: str) -> None:
@@ -50,22 +50,24 @@ async def test_completion_theme_filter_and_errors(demo_stack: DemoStack) -> None
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await until(pilot, lambda: app.monitor.snapshots["demo"].ok)
         await pilot.press("colon", "r", "e", "s")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: app.query_one(CommandBar).value == ":res")
         await pilot.press("tab")
-        assert app.query_one(CommandBar).value == ":restart"
+        await until(pilot, lambda: app.query_one(CommandBar).value == ":restart")
         await pilot.press("escape")
         await type_command(pilot, "theme mono")
         assert app.theme == "opsconsole-mono"
         await type_command(pilot, "filter queue")
-        await pilot.pause(0.2)
+
+        def names() -> set[str]:
+            return {r.proc.fullname for r in app.query_one("ProgramsView").rows if r.proc}  # type: ignore[attr-defined]
+
+        queue = {"queue:queue_00", "queue:queue_01", "queue:queue_02"}
+        await until(pilot, lambda: names() == queue)
         assert app.focused is not None and app.focused.id == "program-table"
-        names = {r.proc.fullname for r in app.query_one("ProgramsView").rows if r.proc}  # type: ignore[attr-defined]
-        assert names == {"queue:queue_00", "queue:queue_01", "queue:queue_02"}
         await type_command(pilot, "restat web")
         await until(pilot, lambda: "unknown command :restat" in screen_text(pilot))
         await type_command(pilot, "audit")
-        await pilot.pause(0.2)
-        assert "Audit trail of this session" in screen_text(pilot)
+        await shows(pilot, "Audit trail of this session")
 
 
 async def test_palette_lists_actions_with_keys(demo_stack: DemoStack) -> None:
@@ -76,9 +78,7 @@ async def test_palette_lists_actions_with_keys(demo_stack: DemoStack) -> None:
         await pilot.pause(0.2)
         for ch in "restart":
             await pilot.press(ch)
-        await pilot.pause(0.5)
-        text = screen_text(pilot)
-        assert "Programs: Restart" in text and "key r" in text
+        text = await shows(pilot, "Programs: Restart", "key r")
         assert ":restart NAME…" in text
         await pilot.press("enter")  # the best hit: Programs: Restart, on the selected program
         await until(pilot, lambda: "Restart api?" in screen_text(pilot))

@@ -18,7 +18,7 @@ from opsconsole.core.procs import ProcIdentity
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
 from opsconsole.tui.widgets.gunicorn import GunicornView
-from tests.tui.helpers import screen_text, stack_config, until
+from tests.tui.helpers import screen_text, shows, stack_config, until
 
 
 class GunicornApp(App[None]):
@@ -98,8 +98,7 @@ async def test_tree_fits_80x24_and_shows_both_masters(demo_stack: DemoStack) -> 
         view = app.query_one(GunicornView)
         await until(pilot, lambda: master(app, web) and master(app, api), timeout=5)
         assert view.select(f"m:{web}")
-        await pilot.pause(0.1)
-        text = screen_text(pilot)
+        text = await shows(pilot, "web [demo] master")
         lines = text.splitlines()
         assert max(len(ln.rstrip()) for ln in lines) <= 80
         m = master(app, web)
@@ -115,9 +114,7 @@ async def test_tree_fits_80x24_and_shows_both_masters(demo_stack: DemoStack) -> 
         await pilot.press("G")
         await pilot.pause(0.1)
         assert view.select(f"m:{api}")
-        await pilot.pause(0.1)
-        text = screen_text(pilot)
-        assert "api [demo]" in text and "ctl ✗ (signals)" in text
+        await shows(pilot, "api [demo]", "ctl ✗ (signals)")
 
 
 async def test_scale_up_exact_and_refuse_below_one(
@@ -131,9 +128,7 @@ async def test_scale_up_exact_and_refuse_below_one(
             await until(pilot, lambda: master(app, api), timeout=5)
             view.select(f"m:{api}")
             await pilot.press("plus")
-            await pilot.pause(0.2)
-            text = screen_text(pilot)
-            assert f"Send TTIN to gunicorn master {api} (api): 2 -> 3 workers?" in text
+            await shows(pilot, f"Send TTIN to gunicorn master {api} (api): 2 -> 3 workers?")
             assert not sent  # nothing before the confirmation
             await pilot.press("y")
             await until(pilot, lambda: any("now runs 3 workers" in n for n in app.notes), 20)
@@ -147,8 +142,7 @@ async def test_scale_up_exact_and_refuse_below_one(
             await pilot.press("equals_sign")
             await pilot.pause(0.2)
             await pilot.press("1", "enter")
-            await pilot.pause(0.2)
-            assert "3 -> 1 workers" in screen_text(pilot)
+            await shows(pilot, "3 -> 1 workers")
             await pilot.press("y")
             await until(pilot, lambda: any("now runs 1 workers" in n for n in app.notes), 20)
             await until(pilot, lambda: (m := master(app, api)) and m.live == 1)
@@ -157,8 +151,7 @@ async def test_scale_up_exact_and_refuse_below_one(
             before = list(sent)
             view.select(f"m:{api}")
             await pilot.press("minus")
-            await pilot.pause(0.2)
-            assert any("Refused" in n and "at least 1" in n for n in app.notes)
+            await until(pilot, lambda: any("Refused" in n and "at least 1" in n for n in app.notes))
             assert sent == before
             assert sent == [(api, "TTIN"), (api, "TTOU"), (api, "TTOU")]
     finally:
@@ -176,8 +169,7 @@ async def test_reload_and_worker_term_from_the_keyboard(
         old = {w.pid for w in m.workers}
         view.select(f"m:{api}")
         await pilot.press("R")
-        await pilot.pause(0.2)
-        assert f"Send HUP to gunicorn master {api} (api)?" in screen_text(pilot)
+        await shows(pilot, f"Send HUP to gunicorn master {api} (api)?")
         await pilot.press("y")
         await until(pilot, lambda: any("old workers replaced" in n for n in app.notes), 40)
         m = await until(
@@ -192,8 +184,7 @@ async def test_reload_and_worker_term_from_the_keyboard(
         victim = m.workers[0].pid
         assert view.select(f"w:{victim}")
         await pilot.press("T")
-        await pilot.pause(0.2)
-        assert f"Send TERM to worker {victim} of gunicorn master {api} (api)?" in screen_text(pilot)
+        await shows(pilot, f"Send TERM to worker {victim} of gunicorn master {api} (api)?")
         await pilot.press("y")
         await until(pilot, lambda: any("replacement" in n for n in app.notes), 10)
         await until(
@@ -218,6 +209,7 @@ async def test_read_only_refuses_keys_without_sending(
             await pilot.press(key)
         view.select(f"w:{m.workers[0].pid}")
         await pilot.press("X", "y")
+        await until(pilot, lambda: sum("Refused" in n and "read-only" in n for n in app.notes) >= 3)
         await pilot.pause(0.3)
         assert sum("Refused" in n and "read-only" in n for n in app.notes) == 3
         assert sent == []

@@ -18,7 +18,7 @@ from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
 from opsconsole.tui.screens.confirm import ConfirmScreen
 from opsconsole.tui.widgets.nginx import ConfigViewer, NginxView
-from tests.tui.helpers import screen_text, stack_config, until
+from tests.tui.helpers import screen_text, shows, stack_config, until
 
 pytestmark = pytest.mark.integration
 
@@ -87,13 +87,10 @@ async def test_broken_config_diagnostic_opens_viewer_at_the_line(
         viewer = app.screen
         assert isinstance(viewer, ConfigViewer)
         assert viewer.path == str(bad) and viewer.line == 3
-        await pilot.pause(0.2)
-        text = screen_text(pilot)
-        assert "zz-tui-bad.conf:3" in text and "3     lisen 80;" in text.replace("│", " ")
+        await shows(pilot, "zz-tui-bad.conf:3", "3 lisen 80;")
         await pilot.press("slash", *"listen", "enter")
-        await pilot.pause(0.1)
+        await shows(pilot, "/listen 1/1")
         assert viewer.matches == [2] and viewer.line == 2
-        assert "/listen 1/1" in screen_text(pilot)
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, ConfigViewer))
 
@@ -141,9 +138,8 @@ async def test_topology_tree(demo_stack: DemoStack) -> None:
     async with nginx_app(demo_stack) as (app, pilot, view):
         await pilot.press("T")
         await until(pilot, lambda: view.inspection is not None)
-        await pilot.pause(0.1)
         tree = app.query_one("#nginx-topology")
-        assert tree.has_focus
+        await until(pilot, lambda: tree.has_focus)
         labels = [n.label for n in view.inspection.topology.walk()] if view.inspection else []
         assert "supervisor program web" in labels
         text = screen_text(pilot)
