@@ -19,7 +19,7 @@ from textual.css.query import NoMatches
 from textual.filter import LineFilter, Monochrome
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Tab, Tabs
+from textual.widgets import ContentSwitcher, Tab, Tabs
 
 from opsconsole import __version__
 from opsconsole.core.actions import ActionGate, AuditRecord, default_audit_path, operation
@@ -43,6 +43,7 @@ from opsconsole.tui.screens.pick import SIGNALS, PickScreen
 from opsconsole.tui.themes import MONO_THEME, load_themes, resolve_theme_name
 from opsconsole.tui.widgets.commandbar import CommandBar, CommandSuggester
 from opsconsole.tui.widgets.events import EventsView
+from opsconsole.tui.widgets.footer import Footer
 from opsconsole.tui.widgets.gunicorn import GunicornView
 from opsconsole.tui.widgets.logs import LogsView
 from opsconsole.tui.widgets.logview import LogView

@@ -1,0 +1,33 @@
+"""The key footer, without the leak of Textual's own.
+
+Textual's ``Footer`` recomposes whenever the active bindings change (every focus move and view
+switch). Each ``FooterKey`` it yields is ``data_bind``-ed to ``Footer.compact``, which adds a
+watcher ``(key, setter)`` to the footer. Textual prunes a watcher list only when the watched
+reactive changes, and ``compact`` never changes, so every removed key stayed reachable with its
+styles and caches: about 0.5 MB per view switch, the RSS growth seen in ``make soak``
+(Textual 8.2.8). After each recompose this footer drops the watchers of keys that are gone.
+"""
+
+from __future__ import annotations
+
+from textual.widgets import Footer as TextualFooter
+
+
+class Footer(TextualFooter):
+    async def recompose(self) -> None:
+        await super().recompose()
+        self.prune_watchers()
+
+    def prune_watchers(self) -> int:
+        """Forget watchers registered by widgets that have been removed; return how many."""
+        watchers: dict[str, list[tuple[object, object]]] = getattr(self, "__watchers", {})
+        dropped = 0
+        for entries in watchers.values():
+            alive = [
+                (node, callback)
+                for node, callback in entries
+                if not (getattr(node, "_closing", False) or getattr(node, "_closed", False))
+            ]
+            dropped += len(entries) - len(alive)
+            entries[:] = alive
+        return dropped
