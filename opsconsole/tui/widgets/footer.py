@@ -5,7 +5,8 @@ switch). Each ``FooterKey`` it yields is ``data_bind``-ed to ``Footer.compact``,
 watcher ``(key, setter)`` to the footer. Textual prunes a watcher list only when the watched
 reactive changes, and ``compact`` never changes, so every removed key stayed reachable with its
 styles and caches: about 0.5 MB per view switch, the RSS growth seen in ``make soak``
-(Textual 8.2.8). After each recompose this footer drops the watchers of keys that are gone.
+(Textual 8.2.8; reported upstream as Textualize/textual#6666). After each recompose this
+footer drops the watchers of keys that are gone.
 """
 
 from __future__ import annotations
