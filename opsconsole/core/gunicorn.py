@@ -24,7 +24,7 @@ import signal
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -551,6 +551,28 @@ def _process_table() -> dict[int, _Proc]:
     return table
 
 
+def _read_proc(pid: int) -> _Proc | None:
+    """One process as the discovery table has it, or None when it is gone or a zombie."""
+    try:
+        ps = psutil.Process(pid)
+        with ps.oneshot():
+            proc = _Proc(pid, ps.ppid(), tuple(ps.cmdline()), ps.create_time(), ps.status())
+    except psutil.Error:
+        return None
+    if proc.status in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+        return None
+    return proc
+
+
+@dataclass
+class _Known:
+    """A master as the last discovery described it, without its workers."""
+
+    template: Master
+    argv: tuple[str, ...]
+    ctl_workers: Mapping[int, Any]
+
+
 def _children(table: Mapping[int, _Proc]) -> dict[int, list[int]]:
     kids: dict[int, list[int]] = {}
     for proc in table.values():
@@ -586,7 +608,21 @@ def _role(pid: int, table: Mapping[int, _Proc], kids: Mapping[int, list[int]]) -
     proc = table[pid]
     parent = table.get(proc.ppid)
     same_kids = any(table[k].argv == proc.argv for k in kids.get(pid, []) if k in table)
-    return classify(proc.argv, parent.argv if parent else None, same_kids)
+    role = classify(proc.argv, parent.argv if parent else None, same_kids)
+    if role == "master" and parent is not None and _newborn(proc, parent.argv):
+        return None  # a worker forked a moment ago still wears its master's title
+    return role
+
+
+#: a child that still has its master's process title this soon after the fork is a worker
+#: that has not renamed itself yet, not a new master (USR2 exec's and keeps the title)
+NEWBORN_SECONDS = 2.0
+
+
+def _newborn(proc: _Proc, parent_argv: Sequence[str]) -> bool:
+    return (
+        tuple(proc.argv) == tuple(parent_argv) and time.time() - proc.create_time < NEWBORN_SECONDS
+    )
 
 
 def _resolve(path: str | None, cwd: str | None) -> str | None:
@@ -607,23 +643,82 @@ def _read_pidfile(path: str) -> int | None:
 
 def heartbeat_ctime(pid: int) -> float | None:
     """Change time of the worker's unlinked heartbeat file (seen through /proc), or None."""
+    return fd_facts(pid)[0]
+
+
+def fd_facts(pid: int) -> tuple[float | None, set[int] | None]:
+    """One pass over a process's open files: (heartbeat change time, socket inodes).
+
+    The heartbeat is the unlinked temp file gunicorn's worker touches. Either is None when it
+    cannot be known (the fds belong to another user, no heartbeat file).
+    """
     best: float | None = None
     base = f"/proc/{pid}/fd"
     try:
         entries = os.listdir(base)
     except OSError:
-        return None
+        return None, None
+    sockets: set[int] = set()
     for fd in entries:
         path = f"{base}/{fd}"
         try:
             target = os.readlink(path)
-            if not is_heartbeat_link(target):
-                continue
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inode = _to_int(target[8:-1])
+            if inode:
+                sockets.add(inode)
+            continue
+        if not is_heartbeat_link(target):
+            continue
+        try:
             ctime = os.stat(path).st_ctime
         except OSError:
             continue
         best = ctime if best is None else max(best, ctime)
-    return best
+    return best, sockets
+
+
+def open_tcp_inodes() -> set[int] | None:
+    """Inodes of this network namespace's TCP sockets that are not listening (one read of
+    /proc/net/tcp and tcp6), or None when neither table is readable (not Linux)."""
+    inodes: set[int] = set()
+    readable = False
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path, encoding="ascii", errors="replace") as fh:
+                next(fh, None)
+                for line in fh:
+                    parts = line.split()
+                    if len(parts) > 9 and parts[3] != "0A" and parts[9] != "0":
+                        inode = _to_int(parts[9])
+                        if inode:
+                            inodes.add(inode)
+        except OSError:
+            continue
+        readable = True
+    return inodes if readable else None
+
+
+def child_pids(pid: int) -> list[int] | None:
+    """Children of ``pid`` from the kernel's per-thread lists (``/proc/PID/task/*/children``):
+    no walk over every process. None when the kernel does not offer them."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    out: list[int] = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as fh:
+                out += [int(x) for x in fh.read().split()]
+        except FileNotFoundError:
+            if tid == str(pid):
+                return None  # no CONFIG_PROC_CHILDREN, or the process is gone
+        except (OSError, ValueError):
+            continue
+    return out
 
 
 def _format_addr(addr: Any) -> str:
@@ -642,7 +737,17 @@ class GunicornScanner:
     def __init__(self, *, use_control_socket: bool = True) -> None:
         self.use_control_socket = use_control_socket
         self._cpu: dict[tuple[int, float], psutil.Process] = {}
-        self._conns: dict[int, int] | None = None
+        #: open TCP socket inodes, read at most once per scan and only when needed
+        self._open_tcp: set[int] | None = None
+        self._tcp_read = False
+        #: socket inode → (an open TCP connection?, when that was read)
+        self._sockets: dict[int, tuple[bool, float]] = {}
+        #: what the last discovery learnt, per master: reused by the refreshes in between
+        self._known: dict[tuple[int, float], _Known] = {}
+        self._worker_procs: dict[int, _Proc] = {}
+        self._discovered_at = 0.0
+        self._programs_seen: frozenset[tuple[str | None, str, int]] | None = None
+        self.discoveries = 0
         #: master key → (when read, TCP listen addresses, unix socket paths)
         self._listen_cache: dict[Any, tuple[float, list[str], list[str]]] = {}
         self._under_since: dict[tuple[int, float], float] = {}
@@ -656,9 +761,15 @@ class GunicornScanner:
 
     def remember_target(self, master: Master, target: int) -> None:
         self.requested[self.key(master.identity)] = target
+        self.rediscover()
 
     def forget_target(self, master: Master) -> None:
         self.requested.pop(self.key(master.identity), None)
+        self.rediscover()
+
+    def rediscover(self) -> None:
+        """Make the next :meth:`scan` a full discovery (after an action changed a master)."""
+        self._discovered_at = 0.0
 
     # -- scan ----------------------------------------------------------------
 
@@ -666,14 +777,92 @@ class GunicornScanner:
         self,
         programs: Sequence[ProcessInfo] = (),
         commands: Mapping[str, str] | None = None,
+        *,
+        full: bool = False,
     ) -> list[Master]:
         """Every gunicorn master on this machine, each tied to its supervisor program when
         there is one. ``programs`` must come from supervisords on this machine; ``commands``
-        (program fullname → command=) helps when setproctitle hid the launch command."""
+        (program fullname → command=) helps when setproctitle hid the launch command.
+
+        A full discovery (every process on the machine, each master's environment, config
+        file, sockets and control socket) runs every ``DISCOVERY_SECONDS``, when the programs
+        changed, when a known master is gone or forked a new master, after an action, or with
+        ``full``. The scans in between only re-read the known masters' children and each
+        worker's usage, heartbeat and connections: the cost of a refresh is then close to one
+        psutil pass over the same pids. A master started by hand outside supervisor shows up
+        at the next discovery.
+        """
+        running = frozenset(
+            (info.server, info.fullname, info.pid)
+            for info in programs
+            if info.pid > 0 and info.state in (ProcessState.RUNNING, ProcessState.STARTING)
+        )
+        due = time.monotonic() - self._discovered_at >= DISCOVERY_SECONDS
+        if not (full or due or running != self._programs_seen):
+            refreshed = self._refresh()
+            if refreshed is not None:
+                return refreshed
+        masters = self._discover(programs, commands)
+        self._programs_seen = running
+        self._discovered_at = time.monotonic()
+        self.discoveries += 1
+        return masters
+
+    def _refresh(self) -> list[Master] | None:
+        """The known masters with fresh workers, or None when a full discovery is needed."""
+        now = time.time()
+        self._tcp_read = False
+        out: list[Master] = []
+        seen: set[int] = set()
+        for key, known in self._known.items():
+            template = known.template
+            pid = template.pid
+            if process_start(pid) != template.identity.create_time:
+                return None  # gone, or the pid is another process now
+            kids = child_pids(pid)
+            if kids is None:
+                return None
+            workers: list[_Proc] = []
+            for kid in kids:
+                proc = self._worker_procs.get(kid)
+                if proc is None:
+                    proc = _read_proc(kid)
+                    if proc is None:
+                        continue
+                    role = classify(proc.argv, known.argv)
+                    if role == "master" and _newborn(proc, known.argv):
+                        continue  # a worker not yet renamed: look again next time
+                    if role == "master":
+                        return None  # USR2 forked a new master: discover it
+                    if role != "worker":
+                        continue
+                    self._worker_procs[kid] = proc
+                seen.add(kid)
+                workers.append(proc)
+            master = replace(
+                template,
+                binds=list(template.binds),
+                flags=list(template.flags),
+                notes=list(template.notes),
+                workers=[],
+                uptime=max(0.0, now - template.identity.create_time),
+            )
+            self._finish(master, workers, known.ctl_workers, now, key)
+            out.append(master)
+        for pid in list(self._worker_procs):
+            if pid not in seen:
+                del self._worker_procs[pid]
+        return out
+
+    def _discover(
+        self, programs: Sequence[ProcessInfo], commands: Mapping[str, str] | None
+    ) -> list[Master]:
         table = _process_table()
         kids = _children(table)
         roles = {pid: _role(pid, table, kids) for pid in table}
-        self._conns = open_connections_by_pid()
+        self._tcp_read = False
+        self._known = {}
+        self._worker_procs = {}
         by_pid: dict[int, ProcessInfo] = {}
         for info in programs:
             if info.pid > 0 and info.state in (ProcessState.RUNNING, ProcessState.STARTING):
@@ -901,12 +1090,38 @@ class GunicornScanner:
                 master.notes.append(
                     f"pidfile {master.pidfile} names {named or 'nothing'}, not {pid}"
                 )
-        # Workers.
-        worker_pids = [k for k in kids.get(pid, []) if k in table and roles.get(k) == "worker"]
+        # What the refreshes until the next discovery reuse.
+        self._known[key] = _Known(
+            replace(
+                master, binds=list(master.binds), flags=list(master.flags), notes=list(master.notes)
+            ),
+            proc.argv,
+            ctl_workers,
+        )
+        workers = [table[k] for k in kids.get(pid, []) if k in table and roles.get(k) == "worker"]
+        self._worker_procs.update((w.pid, w) for w in workers)
+        self._finish(master, workers, ctl_workers, now, key)
+        return master
+
+    def _finish(
+        self,
+        master: Master,
+        workers: Sequence[_Proc],
+        ctl_workers: Mapping[int, Any],
+        now: float,
+        key: tuple[int, float],
+    ) -> None:
+        """Workers, their flags, the live and target counts, and the notes that follow."""
+        facts = [self._worker(p, master.timeout, now, ctl_workers.get(p.pid)) for p in workers]
+        # Connections: a worker's sockets that its master does not hold too (the listening
+        # sockets are inherited) and that the kernel's TCP table lists as not listening.
+        inherited = fd_facts(master.pid)[1] or set()
+        for worker, sockets in facts:
+            own = sockets - inherited if sockets is not None else None
+            worker.connections = None if own is None else self._count_tcp(own)
         master.workers = [
-            self._worker(table[k], master.timeout, now, ctl_workers.get(k)) for k in worker_pids
+            w for w, _ in facts if w.status not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
         ]
-        master.workers = [w for w in master.workers if w is not None]
         rss = [w.rss for w in master.workers if w.rss is not None]
         median_rss = statistics.median(rss) if len(rss) >= 2 else None
         for w in master.workers:
@@ -938,7 +1153,6 @@ class GunicornScanner:
         drift = master.drift_note
         if drift:
             master.notes.append(drift)
-        return master
 
     @staticmethod
     def _config_file(
@@ -957,7 +1171,35 @@ class GunicornScanner:
             return None
         return parse_config_py(text)
 
-    def _worker(self, proc: _Proc, timeout: int, now: float, ctl: Any) -> Worker:
+    def _count_tcp(self, inodes: set[int]) -> int | None:
+        """How many of these socket inodes are open TCP connections.
+
+        Reading the kernel's TCP table costs milliseconds on some kernels (it walks the whole
+        hash table), so what a socket is gets remembered: it is read at most once per scan, and
+        only when a socket is new or was not TCP when last looked at (a socket not yet
+        connected is not in the table) more than ``SOCKET_RECHECK`` seconds ago.
+        """
+        now = time.monotonic()
+        known = self._sockets
+        if any(
+            i not in known or (not known[i][0] and now - known[i][1] > SOCKET_RECHECK)
+            for i in inodes
+        ):
+            if not self._tcp_read:
+                self._open_tcp, self._tcp_read = open_tcp_inodes(), True
+            if self._open_tcp is None:
+                return None
+            for i in inodes:
+                if i not in known or not known[i][0]:
+                    known[i] = (i in self._open_tcp, now)
+        if len(known) > 4096:  # forget sockets long closed
+            for i in list(known)[:1024]:
+                del known[i]
+        return sum(1 for i in inodes if i in known and known[i][0])
+
+    def _worker(
+        self, proc: _Proc, timeout: int, now: float, ctl: Any
+    ) -> tuple[Worker, set[int] | None]:
         identity = ProcIdentity(proc.pid, proc.create_time, proc.argv)
         worker = Worker(
             pid=proc.pid,
@@ -968,28 +1210,22 @@ class GunicornScanner:
         key = (proc.pid, round(proc.create_time, 2))
         cached = self._cpu.get(key)
         try:
+            first = cached is None
             if cached is None:
-                cached = psutil.Process(proc.pid)
-                cached.cpu_percent(None)
-                self._cpu[key] = cached
-            else:
-                worker.cpu_percent = cached.cpu_percent(None)
-            with cached.oneshot():
+                cached = self._cpu[key] = psutil.Process(proc.pid)
+            with cached.oneshot():  # one read of /proc/PID/stat for CPU, status and identity
+                percent = cached.cpu_percent(None)
+                if not first:
+                    worker.cpu_percent = percent
                 worker.rss = cached.memory_info().rss
                 worker.threads = cached.num_threads()
                 worker.status = cached.status()
-            counts = self._conns
-            if counts is not None:
-                worker.connections = counts.get(proc.pid, 0)
-            else:
-                worker.connections = sum(
-                    1 for c in cached.net_connections(kind="tcp") if c.status != psutil.CONN_LISTEN
-                )
         except psutil.NoSuchProcess:
             self._cpu.pop(key, None)
+            worker.status = psutil.STATUS_DEAD
         except (psutil.AccessDenied, OSError):
             pass
-        beat = heartbeat_ctime(proc.pid)
+        beat, sockets = fd_facts(proc.pid)
         if beat is not None:
             worker.heartbeat_age = max(0.0, time.time() - beat)
         elif ctl is not None and ctl.last_heartbeat is not None:
@@ -997,32 +1233,26 @@ class GunicornScanner:
         if len(self._cpu) > 4096:  # forget processes long gone
             for k in list(self._cpu)[:1024]:
                 del self._cpu[k]
-        return worker
+        return worker, sockets
 
 
 #: a master's listening sockets are re-read this often (they change only on a reload)
 LISTEN_CACHE_SECONDS = 30.0
 
 
-def open_connections_by_pid() -> dict[int, int] | None:
-    """pid → open (non-listening) TCP connections, from one read of the kernel's tables.
+#: a full discovery of gunicorn masters runs at least this often (seconds); refreshes in
+#: between re-read only the known masters' workers
+DISCOVERY_SECONDS = 5.0
+#: a worker's socket that was not an open TCP connection is looked up again after this long
+SOCKET_RECHECK = 10.0
 
-    None when the system-wide table cannot be read with owners (not root): callers then ask
-    each process, which costs a /proc/net parse per worker.
-    """
+
+def process_start(pid: int) -> float | None:
+    """The start time psutil reports for ``pid`` (its identity), or None when it is gone."""
     try:
-        conns = psutil.net_connections(kind="tcp")
-    except (psutil.AccessDenied, OSError):
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
         return None
-    counts: dict[int, int] = {}
-    for c in conns:
-        if c.pid is None:
-            if os.geteuid() != 0:
-                return None  # sockets of other users hide their pid: not a full picture
-            continue
-        if c.status != psutil.CONN_LISTEN:
-            counts[c.pid] = counts.get(c.pid, 0) + 1
-    return counts
 
 
 def _cwd(pid: int) -> str | None:

@@ -224,8 +224,11 @@ class DemoOnlyScanner(GunicornScanner):
         self,
         programs: Sequence[ProcessInfo] = (),
         commands: Mapping[str, str] | None = None,
+        *,
+        full: bool = False,
     ) -> list[Master]:
-        return [m for m in super().scan(programs, commands) if m.program is not None]
+        masters = super().scan(programs, commands, full=full)
+        return [m for m in masters if m.program is not None]
 
 
 class Traffic:

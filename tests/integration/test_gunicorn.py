@@ -377,3 +377,70 @@ def test_term_worker_is_replaced(own_gunicorn: OwnGunicorn) -> None:
     assert result.exited and "replacement" in result.message
     after = _two_workers(own_gunicorn, scanner)
     assert worker.pid not in {w.pid for w in after.workers}
+
+
+# --------------------------------------------------------------------------- refresh
+
+
+def test_refreshes_between_discoveries_follow_workers_and_connections(
+    own_gunicorn: OwnGunicorn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cheap refresh (no walk over every process) still sees workers come and go and the
+    request a worker is serving; a full discovery is not needed for any of it."""
+    monkeypatch.setattr(gunicorn, "DISCOVERY_SECONDS", 3600.0)
+    scanner = gunicorn.GunicornScanner()
+    master = _two_workers(own_gunicorn, scanner)
+    discoveries = scanner.discoveries
+    assert all(w.connections == 0 for w in master.workers)
+    host, port = master.binds[0].rsplit(":", 1)
+
+    import http.client
+    import threading
+
+    def slow_request() -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=20)
+        conn.request("GET", "/slow?s=3")
+        conn.getresponse().read()
+        conn.close()
+
+    t = threading.Thread(target=slow_request)
+    t.start()
+    try:
+        busy = wait_for(
+            lambda: [w for w in own_gunicorn.master(scanner).workers if w.connections == 1],
+            timeout=5,
+        )
+        assert len(busy) == 1
+    finally:
+        t.join(timeout=20)
+    wait_for(lambda: all(w.connections == 0 for w in own_gunicorn.master(scanner).workers), 5)
+
+    os.kill(own_gunicorn.proc.pid, signal.SIGTTIN)
+    three = wait_for(lambda: (m := own_gunicorn.master(scanner)).live == 3 and m, timeout=20)
+    new = {w.pid for w in three.workers} - {w.pid for w in master.workers}
+    assert len(new) == 1 and all(psutil.Process(p).ppid() == master.pid for p in new)
+    os.kill(own_gunicorn.proc.pid, signal.SIGTTOU)
+    wait_for(lambda: own_gunicorn.master(scanner).live == 2, timeout=20)
+    assert scanner.discoveries == discoveries
+
+
+def test_a_gone_master_triggers_a_discovery(
+    demo_stack: DemoStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between discoveries, a master whose pid no longer is that process is not shown stale:
+    the next scan discovers again and finds the restarted program's new master."""
+    monkeypatch.setattr(gunicorn, "DISCOVERY_SECONDS", 3600.0)
+    scanner = gunicorn.GunicornScanner()
+    seen = programs(demo_stack)
+    old = next(m for m in scanner.scan(seen) if m.program == "api")
+    assert scanner.scan(seen) and scanner.discoveries == 1  # the second scan: a refresh
+    rpc = demo_stack.rpc()
+    rpc.supervisor.stopProcess("api")
+    try:
+        # the same (now stale) supervisor view: the dead master alone forces a discovery
+        masters = scanner.scan(seen)
+        assert old.pid not in {m.pid for m in masters}
+        assert scanner.discoveries == 2
+    finally:
+        rpc.supervisor.startProcess("api")
+    wait_for(lambda: master_of(demo_stack, "api", scanner).live == 2, timeout=20)
