@@ -1,17 +1,28 @@
-"""The event timeline and the action results, newest at the bottom."""
+"""The event timeline and the action results, newest at the bottom.
+
+Events are kept as they are (up to ``MAX_EVENTS``) and drawn only when on screen, like the log
+viewer's lines: a session with programs flapping for hours holds thousands of them, and a
+rendered line costs far more memory than the event itself.
+"""
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
-from textual.widgets import RichLog
+from textual.strip import Strip
 
 from opsconsole.core.events import Event
+from opsconsole.tui.widgets.logview import LogLines
 
 LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
 LEVEL_TAG = {"info": "   ", "warning": "WRN", "error": "ERR"}
+MAX_EVENTS = 5000
 
 
 def event_text(e: Event) -> Text:
@@ -24,7 +35,7 @@ def event_text(e: Event) -> Text:
     return t
 
 
-class EventsView(RichLog):
+class EventsView(LogLines):
     BINDINGS = [
         Binding("j", "scroll_down", "Down", show=False),
         Binding("k", "scroll_up", "Up", show=False),
@@ -33,9 +44,60 @@ class EventsView(RichLog):
     ]
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(max_lines=5000, wrap=True, markup=False, highlight=False, **kwargs)  # type: ignore[arg-type]
+        super().__init__(ring_size=MAX_EVENTS, **kwargs)
+        self.wrap = True
+        #: keep the newest in view; scrolling up stops that, G or scrolling to the end resumes
+        self.following = True
 
     def add(self, event: Event) -> None:
-        # wrap inside the visible width (the scrollbar's columns excluded)
-        width = self.scrollable_content_region.width
-        self.write(event_text(event), width=width - 1 if width > 20 else None)
+        """Append an event; the view follows the newest unless the operator scrolled up."""
+        self.append([event])  # type: ignore[list-item]
+        if self.following:
+            self.scroll_end(animate=False, x_axis=False)
+
+    def action_scroll_up(self) -> None:
+        self.following = False
+        super().action_scroll_up()
+
+    def action_scroll_home(self) -> None:
+        self.following = False
+        super().action_scroll_home()
+
+    def action_page_up(self) -> None:
+        self.following = False
+        super().action_page_up()
+
+    def action_scroll_down(self) -> None:
+        super().action_scroll_down()
+        self.following = self.scroll_target_y >= self.max_scroll_y - 1
+
+    def action_scroll_end(self) -> None:
+        self.following = True
+        super().action_scroll_end()
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.following = False
+        super()._on_mouse_scroll_up(event)
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return self.store  # type: ignore[return-value]
+
+    def _parts(self, line: Any) -> int:
+        return max(1, math.ceil(len(event_text(line)) / self._width()))
+
+    def _add_rows(self, index: int, line: Any) -> None:
+        for part in range(self._parts(line)):
+            self.rows.append((index, part))
+
+    def _strip(self, index: int) -> Strip:
+        strip = self._cache.get(index)
+        if strip is None:
+            text = event_text(self.line(index))  # type: ignore[arg-type]
+            strip = Strip(list(text.render(self.app.console, end="")))
+            self._cache[index] = strip
+            if len(self._cache) > 500:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(index)
+        return strip
