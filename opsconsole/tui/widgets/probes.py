@@ -25,6 +25,8 @@ class ProbeStrip(Static):
     ProbeStrip { height: 1; padding: 0 1; }
     """
 
+    _shown: Text | None = None
+
     def show(self, states: list[ProbeState]) -> None:
         self.display = bool(states)
         theme = app_theme(self.app)
@@ -43,4 +45,6 @@ class ProbeStrip(Static):
             else:
                 t.append(f"{last.status} {last.latency * 1000:.0f}ms")
             t.append(" " + sparkline(state.latencies_ms()), style="dim")
-        self.update(t)
+        if t != self._shown:  # one line: no layout pass, and no repaint when unchanged
+            self._shown = t
+            self.update(t, layout=False)

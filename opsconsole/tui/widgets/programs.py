@@ -124,6 +124,7 @@ class ProgramsView(Vertical):
         self.usage: dict[int, TreeUsage] = {}
         self.marked: set[str] = set()
         self.collapsed: set[str] = set()
+        self._errors_shown: Text | None = None
         self.sort_by = "group"
         self.filter_text = ""
         self.rows: list[Row] = []
@@ -225,7 +226,9 @@ class ProgramsView(Vertical):
                 errors.append("  (retrying)", style="dim")
         box = self.query_one("#server-errors", Static)
         box.display = bool(errors)
-        box.update(errors)
+        if errors != self._errors_shown:  # a layout pass re-renders the screen: only on change
+            self._errors_shown = errors
+            box.update(errors)
         self._render_rows()
 
     def _visible(self, p: ProcessInfo) -> bool:

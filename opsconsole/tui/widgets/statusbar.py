@@ -29,13 +29,21 @@ class StatusBar(Static):
         self.host = host
         self.read_only = read_only
         self.snapshots: list[ServerSnapshot] = []
+        self._shown: Text | None = None
 
     def show(self, snapshots: list[ServerSnapshot]) -> None:
         self.snapshots = snapshots
-        self.update(self.render_text())
+        self._show(self.render_text())
 
     def on_resize(self) -> None:
-        self.update(self.render_text())
+        self._show(self.render_text())
+
+    def _show(self, text: Text) -> None:
+        # One line of fixed height: a new text never changes the layout, and an unchanged
+        # one needs no repaint (a layout pass re-renders the whole screen, every refresh).
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
 
     def render_text(self) -> Text:
         """The full line if it fits the width, else a shorter form (counts matter most)."""
