@@ -125,6 +125,7 @@ class ProgramsView(Vertical):
         self.marked: set[str] = set()
         self.collapsed: set[str] = set()
         self._errors_shown: Text | None = None
+        self._theme: Theme | None = None
         self.sort_by = "group"
         self.filter_text = ""
         self.rows: list[Row] = []
@@ -260,7 +261,7 @@ class ProgramsView(Vertical):
         if key in self.marked:
             name.stylize("bold reverse")
         usage = self.usage.get(p.pid) if p.pid else None
-        theme = app_theme(self.app)
+        theme = self._theme
         return (
             name,
             state_text(p.statename, theme),
@@ -276,6 +277,7 @@ class ProgramsView(Vertical):
 
     def build_rows(self) -> list[Row]:
         rows: list[Row] = []
+        self._theme = app_theme(self.app)  # looked up once per refresh, not once per cell
         multi = len(self.snapshots) > 1
         for snap in self.snapshots:
             procs = [p for p in snap.processes if self._visible(p)]
