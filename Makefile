@@ -41,7 +41,7 @@ bench: $(STAMP) nginx
 	$(BIN)/python -m benchmarks.run_all
 
 soak: $(STAMP) nginx
-	$(BIN)/python -m benchmarks.soak
+	$(BIN)/python -u -m benchmarks.soak
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
