@@ -74,7 +74,7 @@ async def test_events_view_keeps_a_bounded_timeline_and_draws_only_what_is_visib
     import time
 
     from opsconsole.core.events import Event
-    from opsconsole.tui.widgets.events import MAX_EVENTS, EventsView
+    from opsconsole.tui.widgets.events import CACHED_LINES, MAX_EVENTS, EventsView
     from tests.tui.helpers import flat, screen_text
 
     cfg = fake_config()
@@ -94,4 +94,4 @@ async def test_events_view_keeps_a_bounded_timeline_and_draws_only_what_is_visib
         text = flat(screen_text(pilot))
         assert f"flap {MAX_EVENTS + 299}" in text  # following the newest
         assert "word0" in text and "word24" in text  # the long one wraps, nothing cut
-        assert len(view._cache) <= 500 < MAX_EVENTS  # rendered lines: only recent screens
+        assert len(view._cache) <= CACHED_LINES < MAX_EVENTS  # rendered: only recent screens

@@ -23,6 +23,8 @@ from opsconsole.tui.widgets.logview import LogLines
 LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
 LEVEL_TAG = {"info": "   ", "warning": "WRN", "error": "ERR"}
 MAX_EVENTS = 5000
+#: rendered events kept for repaints: a few screenfuls (an event is ~0.5 KB, its strip ~3 KB)
+CACHED_LINES = 200
 
 
 def event_text(e: Event) -> Text:
@@ -96,7 +98,7 @@ class EventsView(LogLines):
             text = event_text(self.line(index))  # type: ignore[arg-type]
             strip = Strip(list(text.render(self.app.console, end="")))
             self._cache[index] = strip
-            if len(self._cache) > 500:
+            if len(self._cache) > CACHED_LINES:
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(index)
