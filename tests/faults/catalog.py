@@ -265,8 +265,10 @@ CATALOG: list[Fault] = [
         "soak",
         "30 minutes of programs flapping every few seconds and a log growing fast",
         "RSS and open file descriptors are sampled; `make soak` fails when either grows (not in "
-        "`make test`). Last 30-minute run: fds flat; RSS grew 110 → 172 MB (first vs last "
-        "quarter): NOT FLAT yet; switching views is what makes it grow (open in issue 11).",
+        "`make test`). Last 30-minute run (1.8 M log lines, 6 rotations, 353 flaps, views "
+        "walked every 30 s): RSS 86.0 → 87.7 MB first vs last quarter (+1.9 %), fds 9 → 9: "
+        "FLAT. The two Textual leaks it found are worked around and tested "
+        "(`tests/tui/test_long_session_memory.py`).",
         ("make soak",),
     ),
 ]
