@@ -16,6 +16,7 @@ import platform
 import re
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -214,6 +215,17 @@ def wait_for_workers(stack: DemoStack, count: int, timeout: float = 120.0) -> No
     wait_until(lambda: len(master.children()) == count, timeout, f"web master with {count} workers")
 
 
+def exit_on_signals() -> None:
+    """SIGTERM and SIGHUP end a benchmark the way Ctrl+C does, so its ``finally`` blocks stop
+    the demo stack (the default action would leave supervisord and nginx running)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
 def start_scaled_stack() -> DemoStack:
     """The demo stack with 300 extra programs and 32 web workers, every worker up."""
     stack = DemoStack(extra_programs=SCALED_PROGRAMS, workers=SCALED_WORKERS)
@@ -267,6 +279,7 @@ def standalone(run: Callable[[BenchContext], list[Row]], *, needs_stack: bool) -
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, 30 s idle")
     args = parser.parse_args()
+    exit_on_signals()
     stack = start_scaled_stack() if needs_stack else None
     ctx = BenchContext(stack, quick=args.quick, idle_seconds=30.0 if args.quick else 60.0)
     try:

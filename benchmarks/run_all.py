@@ -29,6 +29,7 @@ from benchmarks import (
 from benchmarks.common import (
     BenchContext,
     Row,
+    exit_on_signals,
     machine_description,
     render_table,
     start_scaled_stack,
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run_all")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, 30 s idle")
     args = parser.parse_args(argv)
+    exit_on_signals()
     started = time.monotonic()
     machine = machine_description()
     _log("starting the scaled demo stack (300 extra programs, 32 web workers) ...")

@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
+    from benchmarks.common import exit_on_signals
+
+    exit_on_signals()
 
     from opsconsole.demo.stack import DemoStack
 
