@@ -7,7 +7,6 @@ rendered line costs far more memory than the event itself.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -85,21 +84,39 @@ class EventsView(LogLines):
     def events(self) -> Sequence[Event]:
         return self.store  # type: ignore[return-value]
 
+    def _wrapped(self, event: Event) -> list[Text]:
+        """The event's text word-wrapped at the view's width (what one event's rows show)."""
+        return list(event_text(event).wrap(self.app.console, self._width()))
+
     def _parts(self, line: Any) -> int:
-        return max(1, math.ceil(len(event_text(line)) / self._width()))
+        return max(1, len(self._wrapped(line)))
 
     def _add_rows(self, index: int, line: Any) -> None:
         for part in range(self._parts(line)):
             self.rows.append((index, part))
 
-    def _strip(self, index: int) -> Strip:
-        strip = self._cache.get(index)
-        if strip is None:
-            text = event_text(self.line(index))  # type: ignore[arg-type]
-            strip = Strip(list(text.render(self.app.console, end="")))
-            self._cache[index] = strip
+    def _strips(self, index: int) -> list[Strip]:
+        cached = self._cache.get(index)
+        if cached is None:
+            console = self.app.console
+            event: Any = self.line(index)
+            strips = [Strip(list(part.render(console, end=""))) for part in self._wrapped(event)]
+            self._cache[index] = strips  # type: ignore[assignment]
             if len(self._cache) > CACHED_LINES:
                 self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(index)
-        return strip
+            return strips
+        self._cache.move_to_end(index)
+        return cached  # type: ignore[return-value]
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width or self.size.width
+        row = self.scroll_offset.y + y
+        if not 0 <= row < len(self.rows):
+            return Strip.blank(width, self.rich_style)
+        index, part = self.rows[row]
+        if not 0 <= index - self.base < len(self.store):
+            return Strip.blank(width, self.rich_style)
+        strips = self._strips(index)
+        if part >= len(strips):
+            return Strip.blank(width, self.rich_style)
+        return strips[part].crop_extend(0, width, self.rich_style).apply_style(self.rich_style)
