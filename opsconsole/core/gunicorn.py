@@ -641,11 +641,6 @@ def _read_pidfile(path: str) -> int | None:
         return None
 
 
-def heartbeat_ctime(pid: int) -> float | None:
-    """Change time of the worker's unlinked heartbeat file (seen through /proc), or None."""
-    return fd_facts(pid)[0]
-
-
 def fd_facts(pid: int) -> tuple[float | None, set[int] | None]:
     """One pass over a process's open files: (heartbeat change time, socket inodes).
 
@@ -817,7 +812,7 @@ class GunicornScanner:
         for key, known in self._known.items():
             template = known.template
             pid = template.pid
-            if process_start(pid) != template.identity.create_time:
+            if procs.process_start_time(pid) != template.identity.create_time:
                 return None  # gone, or the pid is another process now
             kids = child_pids(pid)
             if kids is None:
@@ -1245,14 +1240,6 @@ LISTEN_CACHE_SECONDS = 30.0
 DISCOVERY_SECONDS = 5.0
 #: a worker's socket that was not an open TCP connection is looked up again after this long
 SOCKET_RECHECK = 10.0
-
-
-def process_start(pid: int) -> float | None:
-    """The start time psutil reports for ``pid`` (its identity), or None when it is gone."""
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
 
 
 def _cwd(pid: int) -> str | None:

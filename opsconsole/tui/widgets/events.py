@@ -91,10 +91,6 @@ class EventsView(LogLines):
     def _parts(self, line: Any) -> int:
         return max(1, len(self._wrapped(line)))
 
-    def _add_rows(self, index: int, line: Any) -> None:
-        for part in range(self._parts(line)):
-            self.rows.append((index, part))
-
     def _strips(self, index: int) -> list[Strip]:
         cached = self._cache.get(index)
         if cached is None:

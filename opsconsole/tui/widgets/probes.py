@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from opsconsole.core.probes import ProbeState
 from opsconsole.tui.styles import app_theme, role_style
+from opsconsole.tui.widgets.oneline import OneLine
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -20,12 +20,10 @@ def sparkline(values: list[float], width: int = 8, zero: str = "✖") -> str:
     return "".join(zero if v <= 0 else BARS[min(7, int(v / top * 7))] for v in tail)
 
 
-class ProbeStrip(Static):
+class ProbeStrip(OneLine):
     DEFAULT_CSS = """
     ProbeStrip { height: 1; padding: 0 1; }
     """
-
-    _shown: Text | None = None
 
     def show(self, states: list[ProbeState]) -> None:
         self.display = bool(states)
@@ -45,6 +43,4 @@ class ProbeStrip(Static):
             else:
                 t.append(f"{last.status} {last.latency * 1000:.0f}ms")
             t.append(" " + sparkline(state.latencies_ms()), style="dim")
-        if t != self._shown:  # one line: no layout pass, and no repaint when unchanged
-            self._shown = t
-            self.update(t, layout=False)
+        self.show_line(t)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from opsconsole.core.monitor import ServerSnapshot
 from opsconsole.core.supervisor import state_counts
 from opsconsole.tui.styles import app_theme, role_style, state_role
+from opsconsole.tui.widgets.oneline import OneLine
 
 STATUS_SYMBOL = {
     "connected": "●",
@@ -19,7 +19,7 @@ STATUS_SYMBOL = {
 }
 
 
-class StatusBar(Static):
+class StatusBar(OneLine):
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $panel; color: $foreground; }
     """
@@ -29,21 +29,13 @@ class StatusBar(Static):
         self.host = host
         self.read_only = read_only
         self.snapshots: list[ServerSnapshot] = []
-        self._shown: Text | None = None
 
     def show(self, snapshots: list[ServerSnapshot]) -> None:
         self.snapshots = snapshots
-        self._show(self.render_text())
+        self.show_line(self.render_text())
 
     def on_resize(self) -> None:
-        self._show(self.render_text())
-
-    def _show(self, text: Text) -> None:
-        # One line of fixed height: a new text never changes the layout, and an unchanged
-        # one needs no repaint (a layout pass re-renders the whole screen, every refresh).
-        if text != self._shown:
-            self._shown = text
-            self.update(text, layout=False)
+        self.show_line(self.render_text())
 
     def render_text(self) -> Text:
         """The full line if it fits the width, else a shorter form (counts matter most)."""
