@@ -105,11 +105,22 @@ def _events(app: Any) -> str:
     return "\n".join(f"{e.level} {e.text}" for e in app.timeline.events)
 
 
+async def _record_fault(pilot: Any, app: Any, out: dict[str, Any]) -> None:
+    """What the operator sees once the fault shows; then the keys still answer."""
+    from tests.faults.test_supervisord_faults import keys_still_work
+    from tests.tui.helpers import screen_text
+
+    await pilot.pause(0.2)
+    out["fault_screen"] = screen_text(pilot)
+    out["fault_events"] = _events(app)
+    await keys_still_work(pilot)
+    await pilot.press("3")
+
+
 async def _nginx(conf: str, mode: str) -> dict[str, Any]:
     from opsconsole.core.config import AppConfig, NginxSettings
     from opsconsole.tui.app import OpsConsoleApp
     from opsconsole.tui.widgets.nginx import NginxView
-    from tests.faults.test_supervisord_faults import keys_still_work
     from tests.tui.helpers import screen_text, until
 
     cfg = AppConfig(nginx=NginxSettings(config=conf), refresh=0.3)
@@ -123,11 +134,7 @@ async def _nginx(conf: str, mode: str) -> dict[str, Any]:
         if mode == "unreadable":
             await pilot.press("t")
             await until(pilot, lambda: "test config: error" in _events(app), 15)
-            await pilot.pause(0.2)
-            out["fault_screen"] = screen_text(pilot)
-            out["fault_events"] = _events(app)
-            await keys_still_work(pilot)
-            await pilot.press("3")
+            await _record_fault(pilot, app, out)
             out["status_after_fault"] = bool(view.status and view.status.running)
             await _step("fix")
             await pilot.press("t")
@@ -139,11 +146,7 @@ async def _nginx(conf: str, mode: str) -> dict[str, Any]:
             await until(pilot, lambda: "Reload nginx" in screen_text(pilot), 5)
             await pilot.press("y")
             await until(pilot, lambda: "reload: error" in _events(app), 20)
-            await pilot.pause(0.2)
-            out["fault_screen"] = screen_text(pilot)
-            out["fault_events"] = _events(app)
-            await keys_still_work(pilot)
-            await pilot.press("3")
+            await _record_fault(pilot, app, out)
             await pilot.pause(2.0)  # a refresh or two after the refusal
             out["status_after_fault"] = bool(view.status and view.status.running)
     return out

@@ -10,10 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -21,76 +19,13 @@ import pytest
 
 from opsconsole.core import gunicorn, procs
 from opsconsole.core.procs import ProcIdentity
-from opsconsole.demo.stack import DemoStack, free_port
+from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
 from opsconsole.tui.widgets.gunicorn import GunicornView
 from tests.conftest import wait_for
 from tests.faults.common import keys_still_work, words
+from tests.gunicorn_own import Own, start_own
 from tests.tui.helpers import flat, screen_text, shows, stack_config, until
-
-
-@dataclass
-class Own:
-    """A gunicorn master of our own: ``-w 2``, signals only (no control socket)."""
-
-    proc: subprocess.Popen[bytes]
-    dir: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def kill(self) -> None:
-        """SIGKILL the master and its workers; reap the master (as supervisord would)."""
-        children: list[psutil.Process] = []
-        if self.proc.poll() is None:
-            children = psutil.Process(self.pid).children()
-            for child in children:
-                try:
-                    child.send_signal(signal.SIGCONT)
-                except psutil.Error:
-                    pass
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.proc.wait(timeout=10)
-        # until the workers are reaped too, the master's pid is still their process group
-        psutil.wait_procs(children, timeout=10)
-
-
-def start_own(directory: Path, *, timeout: int = 10, name: str = "own") -> Own:
-    directory.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{free_port()}",
-            "--timeout",
-            str(timeout),
-            "--name",
-            name,
-            "--error-logfile",
-            "error.log",
-            "--no-control-socket",
-            "opsconsole.demo.wsgiapp:app",
-        ],
-        cwd=directory,
-        env=dict(os.environ, XDG_RUNTIME_DIR=str(directory)),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    own = Own(proc, directory)
-    try:
-        wait_for(lambda: len(psutil.Process(proc.pid).children()) == 2, timeout=20)
-    except BaseException:
-        own.kill()
-        raise
-    return own
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from opsconsole.tui.app import OpsConsoleApp
 from opsconsole.tui.widgets.nginx import NginxView
 from tests.faults import as_operator
 from tests.faults.common import events, keys_still_work, words
-from tests.integration.test_nginx import standalone_nginx
+from tests.integration.test_nginx import open_to_other_users, standalone_nginx
 from tests.tui.helpers import flat, screen_text, stack_config, until
 
 
@@ -69,10 +69,7 @@ def foreign_nginx() -> Iterator[tuple[Path, int, Path]]:
     try:
         directory.chmod(0o755)
         with standalone_nginx(directory) as (conf, pid):
-            for path in (directory / "logs", directory / "temp"):
-                path.chmod(0o777)
-            (directory / "logs" / "error.log").chmod(0o666)
-            (directory / "nginx.pid").chmod(0o666)
+            open_to_other_users(directory)
             yield conf, pid, directory
     finally:
         directory.chmod(0o755)

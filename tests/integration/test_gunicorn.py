@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -22,8 +21,9 @@ from opsconsole.core.errors import ProcessChanged, ReadOnlyError
 from opsconsole.core.gunicorn_ctl import ControlClient
 from opsconsole.core.procs import ProcIdentity
 from opsconsole.core.supervisor import ProcessInfo
-from opsconsole.demo.stack import DemoStack, free_port
+from opsconsole.demo.stack import DemoStack
 from tests.conftest import wait_for
+from tests.gunicorn_own import start_own
 
 
 @pytest.fixture
@@ -250,42 +250,11 @@ def own_gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnGunico
     """A gunicorn not under supervisor with a short --timeout, ours to break."""
     d = tmp_path_factory.mktemp("own-gunicorn")
     timeout = 6
-    env = dict(os.environ, XDG_RUNTIME_DIR=str(d))
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{free_port()}",
-            "--timeout",
-            str(timeout),
-            "--name",
-            "own",
-            "--error-logfile",
-            "error.log",
-            "--no-control-socket",
-            "opsconsole.demo.wsgiapp:app",
-        ],
-        cwd=d,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    own = OwnGunicorn(proc, d, timeout)
+    started = start_own(d, timeout=timeout)
     try:
-        wait_for(lambda: len(psutil.Process(proc.pid).children()) == 2, timeout=20)
-        yield own
+        yield OwnGunicorn(started.proc, d, timeout)
     finally:
-        for child in psutil.Process(proc.pid).children() if proc.poll() is None else []:
-            try:
-                child.send_signal(signal.SIGCONT)
-            except psutil.Error:
-                pass
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        started.kill()
 
 
 def _two_workers(own: OwnGunicorn, scanner: gunicorn.GunicornScanner) -> gunicorn.Master:

@@ -288,6 +288,15 @@ def _standalone_conf(directory: Path, port: int) -> Path:
     return conf
 
 
+def open_to_other_users(directory: Path) -> None:
+    """Let another user (``nobody``) run ``nginx -t`` on a standalone nginx's config: it must
+    open the log, temp and pid files."""
+    for path in (directory / "logs", directory / "temp"):
+        path.chmod(0o777)
+    (directory / "logs" / "error.log").chmod(0o666)
+    (directory / "nginx.pid").chmod(0o666)
+
+
 @contextlib.contextmanager
 def standalone_nginx(directory: Path) -> Iterator[tuple[Path, int]]:
     """A daemonized nginx (not under supervisor) in ``directory``; stopped afterwards."""
@@ -339,11 +348,7 @@ def test_reload_of_another_users_master_explains_and_suggests_sudo() -> None:
     try:
         directory.chmod(0o755)
         with standalone_nginx(directory) as (conf, pid):
-            # nginx -t as nobody must pass, so it can open the log and pid files
-            for path in (directory / "logs", directory / "temp"):
-                path.chmod(0o777)
-            (directory / "logs" / "error.log").chmod(0o666)
-            (directory / "nginx.pid").chmod(0o666)
+            open_to_other_users(directory)  # nginx -t as nobody must pass
             before = nginx.worker_pids(pid)
             out = subprocess.run(
                 [sys.executable, "-c", EPERM_SCRIPT, str(conf)],
