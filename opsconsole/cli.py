@@ -31,28 +31,92 @@ from opsconsole.core.supervisor import (
     perform,
 )
 
+_GLOBALS_TITLE = "connection and behaviour (also settable in config.toml; anywhere on the line)"
+_APPENDED_GLOBALS = ("supervisor_url",)
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("connection and behaviour (also settable in config.toml)")
-    g.add_argument("--config", metavar="FILE", help="opsconsole TOML config file")
-    g.add_argument("-c", "--supervisor-config", metavar="FILE", help="supervisord.conf to read")
+
+def _common(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    """The global options. A subcommand's copy has no defaults (``SUPPRESS``), so a value
+    given before the subcommand is kept when the same option is not repeated after it."""
+
+    def default(value: Any = None) -> Any:
+        return argparse.SUPPRESS if sub else value
+
+    g = parser.add_argument_group(_GLOBALS_TITLE)
+    g.add_argument(
+        "--config", metavar="FILE", default=default(), help="opsconsole TOML config file"
+    )
+    g.add_argument(
+        "-c",
+        "--supervisor-config",
+        metavar="FILE",
+        default=default(),
+        help="supervisord.conf to read",
+    )
     g.add_argument(
         "--supervisor-url",
         action="append",
         metavar="URL",
+        default=default(),
         help="unix:///path/supervisor.sock or http://host:port (repeat for several)",
     )
     g.add_argument(
-        "--user", help="supervisord username (password: config or OPSCONSOLE_SUPERVISOR_PASSWORD)"
+        "--user",
+        default=default(),
+        help="supervisord username (password: config or OPSCONSOLE_SUPERVISOR_PASSWORD)",
     )
-    g.add_argument("--read-only", action="store_true", default=None, help="monitoring only")
-    g.add_argument("--theme", help="theme name (see themes/)")
-    g.add_argument("--refresh", type=float, help="refresh interval in seconds (default 1)")
-    g.add_argument("--timeout", type=float, help="supervisord call timeout in seconds (default 5)")
+    g.add_argument("--read-only", action="store_true", default=default(), help="monitoring only")
+    g.add_argument("--theme", default=default(), help="theme name (see themes/)")
+    g.add_argument(
+        "--refresh", type=float, default=default(), help="refresh interval in seconds (default 1)"
+    )
+    g.add_argument(
+        "--timeout",
+        type=float,
+        default=default(),
+        help="supervisord call timeout in seconds (default 5)",
+    )
+
+
+class _SubcommandsAction(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Subcommands whose repeatable global options add to those given before them
+    (``--supervisor-url A status --supervisor-url B`` means both), not replace them."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        before = {key: getattr(namespace, key, None) for key in _APPENDED_GLOBALS}
+        super().__call__(parser, namespace, values, option_string)
+        for key, earlier in before.items():
+            later = getattr(namespace, key, None)
+            if earlier and later is not earlier:
+                setattr(namespace, key, [*earlier, *(later or [])])
+
+
+class _Parser(argparse.ArgumentParser):
+    """The parser class of ``opsconsole`` and (by inheritance) of every subcommand."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _SubcommandsAction)
+
+
+def _subcommand_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every subcommand parser below ``parser``, nested ones (``nginx test``) included."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases map to one parser
+                found += [child, *_subcommand_parsers(child)]
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="opsconsole",
         description="Keyboard-driven console for Nginx -> Gunicorn -> Supervisor stacks.",
     )
@@ -89,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     # Backends add their own subcommands; each sets ``handler(args, config) -> exit code``.
     for module in _backend_cli_modules():
         module.add_parsers(sub)
+    # The global options work anywhere on the line: after a subcommand as well as before it.
+    for subparser in _subcommand_parsers(parser):
+        _common(subparser, sub=True)
     return parser
 
 

@@ -156,3 +156,53 @@ def test_demo_tears_down_on_quit_and_signals(tmp_path: Path, how: str) -> None:
         os.close(master)
         teardown(stack_dir)  # whatever happened above, leave nothing running
         shutil.rmtree(stack_dir.parent, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- global options
+
+
+def test_global_options_work_after_the_subcommand(
+    demo_stack: DemoStack, stack_env: dict[str, str]
+) -> None:
+    """Issue 14: `opsconsole scale web +1 --supervisor-url URL` was refused (argparse only
+    knew the connection options before the subcommand)."""
+    from tests.integration.test_gunicorn import restore
+
+    conf, url = str(demo_stack.conf_path), demo_stack.socket_url
+    status = cli("status", "--json", "-c", conf)
+    assert status.returncode == 1, status.stderr  # flaky is FATAL: the stack was read
+    assert "web" in {p["name"] for p in json.loads(status.stdout)["servers"][0]["programs"]}
+
+    # a backend subcommand, the password from the environment as always
+    creds = ["--supervisor-url", url, "--user", demo_stack.username]
+    try:
+        scaled = cli("scale", "web", "+1", *creds, "--yes", "--wait", "--json", env=stack_env)
+        assert scaled.returncode == 0, scaled.stderr
+        assert json.loads(scaled.stdout)["live"] == 3
+    finally:
+        restore(demo_stack, "web")
+
+    # a nested subcommand: the nginx it reports is the one under this stack's supervisord
+    ngx = cli("nginx", "status", "--json", "-c", conf)
+    assert ngx.returncode == 0, ngx.stderr
+    assert json.loads(ngx.stdout)["instance"]["program"] == "nginx"
+
+    # before the subcommand still works; a repeated --supervisor-url adds a server
+    dead = f"unix://{demo_stack.dir}/none.sock"
+    both = cli(
+        *["--supervisor-url", dead, *creds[2:], "status", "--supervisor-url", url, "--json"],
+        env=stack_env,
+    )
+    servers = json.loads(both.stdout)["servers"]
+    assert [s["url"] for s in servers] == [dead, url] and both.returncode == 2
+    assert servers[1]["reachable"] and not servers[0]["reachable"]
+    # ... and a value given after the subcommand wins over the one before it
+    ro = cli("--timeout", "5", "stop", "idle", "-c", conf, "--yes", "--read-only")
+    assert ro.returncode == 2 and "read-only" in ro.stderr
+
+
+def test_subcommand_help_lists_the_global_options() -> None:
+    for argv in (["scale", "--help"], ["nginx", "test", "--help"], ["status", "--help"]):
+        out = cli(*argv)
+        assert out.returncode == 0
+        assert "--supervisor-url URL" in out.stdout and "--read-only" in out.stdout
