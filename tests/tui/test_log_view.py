@@ -146,3 +146,46 @@ async def test_logs_view_opens_program_output(
         assert "queue:queue_00" in text and "processed job" in text  # source column
         logs.open_sources([str(extra)])
         await until(pilot, lambda: "an extra file line" in screen_text(pilot))
+
+
+async def test_log_status_after_supervisord_killed_and_back() -> None:
+    """`l` on a program, supervisord SIGKILLed, then started again: while it is down the
+    status says so once (stdout and stderr fail with the same message), and once it answers
+    again the status is back to normal with no stale error."""
+    import time
+
+    from opsconsole.tui.app import OpsConsoleApp
+    from tests.tui.helpers import stack_config
+
+    stack = DemoStack(with_nginx=False).start()
+    try:
+        cfg = stack_config(stack)
+        cfg.supervisors[0].url = stack.http_url  # "cannot connect to supervisord at http://…"
+        app = OpsConsoleApp(cfg, audit=False)
+        async with app.run_test(size=(150, 30)) as pilot:
+            logs = app.query_one(LogsView)
+
+            def status() -> str:
+                return str(logs.log_view.query_one("#log-status").render())
+
+            await until(pilot, lambda: app.monitor.snapshots["demo"].ok, 10)
+            app.open_logs(["web"], "demo")
+            await until(pilot, lambda: "● follow web, web:err" in status(), 10)
+            assert stack.supervisord is not None
+            stack.supervisord.kill()
+            stack.supervisord.wait()
+            await until(pilot, lambda: "cannot connect to supervisord" in status(), 10)
+            line = next(ln for ln in screen_text(pilot).splitlines() if "● follow" in ln)
+            assert line.count("✖") == 1, line
+            assert status().count("cannot connect to supervisord") == 1, status()
+            stack.launch_supervisord()
+            await until(pilot, lambda: app.monitor.snapshots["demo"].ok, 15)
+            t0 = time.monotonic()
+            await until(pilot, lambda: "✖" not in status(), 5)
+            assert time.monotonic() - t0 < 3.0
+            assert "● follow web, web:err" in status()
+            lines = [ln for ln in screen_text(pilot).splitlines() if "● follow" in ln]
+            assert len(lines) == 1 and "✖" not in lines[0], lines
+            assert "supervisor 4" in screen_text(pilot).splitlines()[0]  # header: reachable
+    finally:
+        stack.stop()

@@ -25,12 +25,13 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Input, Static
+from textual.widgets import Input
 from textual.worker import Worker
 
 from opsconsole.core.errors import OpsError
 from opsconsole.core.logparse import LEVEL_TAG, LogLine, compile_filter, line_matches
 from opsconsole.core.logs import DEFAULT_RING, LogSource, LogStream
+from opsconsole.tui.widgets.oneline import OneLine
 
 LEVEL_STYLE: dict[str | None, str] = {
     "CRITICAL": "bold reverse red",
@@ -297,7 +298,10 @@ class LogView(Vertical):
 
     DEFAULT_CSS = """
     LogView { height: 1fr; }
-    LogView #log-status { height: 1; background: $boost; padding: 0 1; }
+    LogView #log-status {
+        height: 1; background: $boost; padding: 0 1;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
     LogView #log-prompt { dock: bottom; height: 3; display: none; }
     LogView #log-prompt.open { display: block; }
     """
@@ -326,7 +330,7 @@ class LogView(Vertical):
         self._loading_older = False
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="log-status")
+        yield OneLine("", id="log-status")
         yield LogLines(self.ring_size, id="log-lines")
         yield Input(id="log-prompt")
 
@@ -413,9 +417,11 @@ class LogView(Vertical):
                 t.append(f"  search: {self.search_expr}", style="cyan")
             if self.lines_widget.wrap:
                 t.append("  wrap", style="dim")
-            for error in stream.errors.values():
-                t.append(f"  ✖ {error.message}", style="bold red")
-        self.query_one("#log-status", Static).update(t)
+            # Sources of one supervisord fail together (stdout and stderr of a program):
+            # each distinct message once, not once per source.
+            for message in dict.fromkeys(e.message for e in stream.errors.values()):
+                t.append(f"  ✖ {message}", style="bold red")
+        self.query_one("#log-status", OneLine).show_line(t)
 
     # -- actions -----------------------------------------------------------------------
 
