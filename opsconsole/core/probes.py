@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from opsconsole import __version__
+from opsconsole.core import nginx
 from opsconsole.core.procs import children_map, descendants
 
 
@@ -150,19 +151,43 @@ def listening_addresses(
     return found
 
 
+def _probe_host(host: str) -> str:
+    """Where to connect for a socket bound to ``host`` (a wildcard means this machine)."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"  # nginx's ``listen [::]:80`` is IPv6-only by default
+    return host
+
+
+def _nginx_masters() -> list[tuple[str, int]]:
+    """("nginx", pid) of every running nginx master, under supervisor or not."""
+    return [("nginx", m.pid) for m in nginx.find_masters()]
+
+
 def default_probes(programs: list[tuple[str, int]]) -> list[Probe]:
-    """One probe per listening TCP address of each running (name, pid) program.
+    """One probe per listening TCP address of each running (name, pid) program, and of
+    every running nginx master (its listening servers), supervisor program or not.
 
     Nginx's listen ports probe the user's path; each gunicorn bind probes the app directly.
-    Any answer below 500 counts as healthy (a 404 on / still means the server works).
+    An address is probed once, named after the first owner that holds it (a supervised
+    nginx keeps its program name). Any answer below 500 counts as healthy (a 404 on / still
+    means the server works).
     """
     table = _listening_table()
     probes: list[Probe] = []
-    for name, pid in programs:
+    seen: set[tuple[str, int]] = set()
+    for name, pid in [*programs, *_nginx_masters()]:
         for host, port in listening_addresses(pid, table):
-            if host in ("0.0.0.0", "::", ""):
-                host = "127.0.0.1"
+            host = _probe_host(host)
+            if (host, port) in seen:
+                continue
+            seen.add((host, port))
             shown = f"[{host}]" if ":" in host else host
-            label = name if not any(p.name == name for p in probes) else f"{name}:{port}"
+            taken = {p.name for p in probes}
+            label = next(
+                (c for c in (name, f"{name}:{port}", f"{name}:{shown}:{port}") if c not in taken),
+                f"{name}:{shown}:{port}#{len(probes)}",
+            )
             probes.append(Probe(label, f"http://{shown}:{port}/", expect=0))
     return probes
