@@ -7,11 +7,18 @@ config (as supervisorctl does it), built-in defaults.
 from __future__ import annotations
 
 import configparser
+import io
 import os
+import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from supervisor.datatypes import inet_address
+from supervisor.options import ClientOptions, UnhosedConfigParser, normalize_path
 
 from opsconsole.core.errors import ConfigError
 
@@ -70,83 +77,228 @@ def default_config_path() -> Path:
 
 
 def supervisor_config_candidates(executable: str | None = None) -> list[Path]:
-    """Where supervisorctl looks for its config when no ``-c`` is given, in order."""
-    exe = Path(executable or sys.argv[0]).resolve()
-    prefix = exe.parent.parent
+    """Where supervisorctl looks for its config when no ``-c`` is given, in order.
+
+    The list is ``ClientOptions.searchpaths``: supervisorctl builds it from its own location
+    (``<prefix>/etc/supervisord.conf``, ``<prefix>/supervisord.conf`` for
+    ``<prefix>/bin/supervisorctl``), then the working directory, then ``/etc``. ``executable``
+    defaults to the ``supervisorctl`` the operator would run (the one on ``PATH``), else the one
+    installed next to this Python, else this program.
+    """
+    if executable is None:
+        sibling = Path(sys.executable).parent / "supervisorctl"
+        executable = (
+            shutil.which("supervisorctl")
+            or (str(sibling) if sibling.exists() else None)
+            or sys.argv[0]
+        )
+    here = os.path.dirname(os.path.dirname(executable))
     return [
-        prefix / "etc" / "supervisord.conf",
-        prefix / "supervisord.conf",
-        Path.cwd() / "supervisord.conf",
-        Path.cwd() / "etc" / "supervisord.conf",
+        Path(os.path.join(here, "etc", "supervisord.conf")),
+        Path(os.path.join(here, "supervisord.conf")),
+        Path("supervisord.conf"),
+        Path("etc", "supervisord.conf"),
         Path("/etc/supervisord.conf"),
         Path("/etc/supervisor/supervisord.conf"),
     ]
 
 
 def find_supervisor_config(executable: str | None = None) -> Path | None:
+    """The first candidate that exists (``os.path.exists``, as supervisorctl checks)."""
     for candidate in supervisor_config_candidates(executable):
-        if candidate.is_file():
+        if candidate.exists():
             return candidate
     return None
 
 
-def parse_supervisor_ini(text: str, path: Path) -> SupervisorTarget:
-    """Read ``[supervisorctl]`` (and the server sections as fallback) from supervisord.conf.
+class _ClientOptions(ClientOptions):  # type: ignore[misc]
+    """supervisorctl's own option reader, minus ``[ctlplugin:x]`` imports: opsconsole runs no
+    supervisorctl plugins, and reading a config must not import code named in it."""
 
-    ``%(here)s`` expands to the config file's directory. Raises ConfigError when the file
-    names no way to reach supervisord.
+    def get_plugins(self, parser: Any, factory_key: str, section_prefix: str) -> list[Any]:
+        return []
+
+
+@dataclass
+class _Server:
+    """One ``[unix_http_server]`` / ``[inet_http_server]`` section, read as supervisord does."""
+
+    section: str
+    url: str
+    username: str | None
+    password: str | None
+
+
+_LOOPBACK = {"", "*", "localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def _server_sections(parser: Any, here: str) -> list[_Server]:
+    """The HTTP server sections as supervisord reads them (``server_configs_from_parser``):
+    ``%(here)s`` and ``%(ENV_X)s`` expanded, a socket ``file`` normalised, ``*:port`` on every
+    interface (so reachable at localhost). Unix sockets first."""
+    found: list[_Server] = []
+    for kind in ("unix_http_server", "inet_http_server"):
+        for section in parser.sections():
+            if section != kind and not section.startswith(kind + ":"):
+                continue
+            user = parser.saneget(section, "username", None)
+            password = parser.saneget(section, "password", None)
+            if kind == "unix_http_server":
+                sfile = parser.saneget(section, "file", None, expansions={"here": here})
+                if not sfile or not sfile.strip():
+                    continue
+                url = "unix://" + normalize_path(sfile.strip())
+            else:
+                port = parser.saneget(section, "port", None)
+                if not port:
+                    continue
+                host, number = inet_address(port)
+                url = f"http://{host or 'localhost'}:{number}"
+            found.append(_Server(section, url, user, password))
+    return found
+
+
+def _same_server(url: str, server: _Server) -> bool:
+    """Does ``url`` (a serverurl) address this server section?"""
+    if url.startswith("unix://") or server.url.startswith("unix://"):
+        return url == server.url
+    ours, theirs = urlsplit(url), urlsplit(server.url)
+    try:
+        ports = ours.port, theirs.port
+    except ValueError:
+        return False
+    if ports[0] != ports[1]:
+        return False
+    a, b = ours.hostname or "", theirs.hostname or ""
+    return a == b or (a in _LOOPBACK and b in _LOOPBACK)
+
+
+def _redacted(message: str, secrets: list[str]) -> str:
+    """supervisor's expansion errors quote the raw value: never show a password that way, and
+    leave out the list of every environment variable name it appends."""
+    message = message.split(". Available names:")[0]
+    for secret in secrets:
+        if secret:
+            message = message.replace(repr(secret), "'***'").replace(secret, "***")
+    return message
+
+
+def parse_supervisor_ini(
+    text: str, path: Path, environ: Mapping[str, str] | None = None
+) -> SupervisorTarget:
+    """Read supervisord.conf the way ``supervisorctl -c path`` does, with supervisor's own code.
+
+    ``ClientOptions`` (what supervisorctl runs) reads ``[supervisorctl]``: inline ``;``
+    comments, ``%(here)s`` in serverurl, ``%(ENV_X)s`` everywhere, the default serverurl
+    ``http://localhost:9001``, a ``unix://`` path made absolute (``~`` expanded, relative to the
+    working directory). ``environ`` stands for ``os.environ`` in the ``%(ENV_X)s`` expansions.
+
+    Two fallbacks, each only where supervisorctl itself fails, each named in ``source``:
+
+    * no ``[supervisorctl]`` section (supervisorctl refuses the file): the server section,
+      a unix socket first;
+    * ``[supervisorctl]`` sends no credentials but the server section it addresses requires
+      some (supervisorctl gets "Server requires authentication"): that section's username and
+      password, unless the password is a ``{SHA}`` digest (then none: never a user without one).
+
+    Raises ConfigError for a file supervisorctl rejects (and the fallback cannot rescue).
     """
-    here = str(path.parent.resolve())
-    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    env = os.environ if environ is None else environ
+    here = os.path.dirname(normalize_path(str(path)))
+    parser = UnhosedConfigParser()
+    parser.expansions = {f"ENV_{k}": v for k, v in env.items()}
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as exc:
         raise ConfigError(
-            f"{path} is not a valid supervisord config: {exc.__class__.__name__}",
-            "fix the file or pass --supervisor-url",
-        ) from exc
-
-    def get(section: str, key: str) -> str | None:
-        if parser.has_option(section, key):
-            value = parser.get(section, key).replace("%(here)s", here).strip()
-            return value or None
-        return None
-
-    url = get("supervisorctl", "serverurl")
-    username = get("supervisorctl", "username")
-    password = get("supervisorctl", "password")
-    server_section = None
-    if url is None:
-        sock = get("unix_http_server", "file")
-        port = get("inet_http_server", "port")
-        if sock:
-            url = "unix://" + sock
-            server_section = "unix_http_server"
-        elif port:
-            host, _, portnum = port.rpartition(":")
-            url = f"http://{host or 'localhost'}:{portnum}"
-            server_section = "inet_http_server"
-        else:
-            url = "http://localhost:9001"
-    elif url.startswith("unix://"):
-        server_section = "unix_http_server"
-    else:
-        server_section = "inet_http_server"
-    if username is None and server_section:
-        username = get(server_section, "username")
-        server_password = get(server_section, "password")
-        if password is None and server_password and not server_password.startswith("{SHA}"):
-            password = server_password
+            f"{path} is not a valid supervisord config: {_syntax_problem(exc)}",
+            "supervisorctl -c refuses it too: fix the file, or pass --supervisor-url",
+        ) from None
+    secrets = [v for s in parser.sections() for k, v in parser.items(s) if k == "password"]
+    try:
+        if not parser.has_section("supervisorctl"):
+            return _fallback_target(path, _server_sections(parser, here))
+        options = _ClientOptions()
+        options.environ_expansions = dict(parser.expansions)
+        options.here = here
+        options.configfile = io.StringIO(text)
+        options.process_config(do_usage=False)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{path} is not a valid supervisord config: {_redacted(str(exc), secrets)}",
+            "supervisorctl -c refuses it too: fix the file, or pass --supervisor-url",
+        ) from None
+    url: str = options.serverurl
+    username: str | None = options.username
+    password: str | None = options.password
+    source = f"[supervisorctl] in {path}"
+    if username is None or password is None:
+        # supervisorctl sends credentials only when it has both: a server that wants some
+        # refuses it. Then, and only then, the server section's own (if it can be read).
+        try:
+            servers = _server_sections(parser, here)
+        except ValueError:
+            servers = []
+        server = next((s for s in servers if _same_server(url, s)), None)
+        if server is not None and _plain_password(server):
+            username, password = server.username, server.password
+            source = (
+                f"[{server.section}] in {path} (fallback: [supervisorctl] has no "
+                "username/password, so supervisorctl is refused)"
+            )
     return SupervisorTarget(
-        name=path.stem if path.stem != "supervisord" else "local",
-        url=url,
-        username=username,
-        password=password,
-        source=f"[supervisorctl] in {path}",
+        name=_target_name(path), url=url, username=username, password=password, source=source
     )
 
 
-def load_supervisor_config(path: Path) -> SupervisorTarget:
+def _plain_password(server: _Server) -> bool:
+    """Credentials we can send: a username and a password that is not a ``{SHA}`` digest."""
+    return (
+        server.username is not None
+        and server.password is not None
+        and not server.password.startswith("{SHA}")
+    )
+
+
+def _syntax_problem(exc: configparser.Error) -> str:
+    """Where the file is broken, by line number only (the line may hold a password)."""
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"line {exc.lineno} comes before any [section] header"
+    if isinstance(exc, configparser.ParsingError):
+        lines = ", ".join(str(lineno) for lineno, _ in exc.errors[:5])
+        return f"line(s) {lines} are neither [section] nor key=value"
+    return exc.__class__.__name__
+
+
+def _target_name(path: Path) -> str:
+    return path.stem if path.stem != "supervisord" else "local"
+
+
+def _fallback_target(path: Path, servers: list[_Server]) -> SupervisorTarget:
+    """No ``[supervisorctl]`` section: supervisorctl stops there. We use the server section."""
+    if not servers:
+        raise ConfigError(
+            f"{path} has no [supervisorctl] section and no [unix_http_server] or "
+            "[inet_http_server] to reach supervisord by",
+            "supervisorctl -c refuses it too: add [supervisorctl] serverurl=..., "
+            "or pass --supervisor-url",
+        )
+    server = servers[0]
+    plain = _plain_password(server)
+    return SupervisorTarget(
+        name=_target_name(path),
+        url=server.url,
+        username=server.username if plain else None,
+        password=server.password if plain else None,
+        source=f"[{server.section}] in {path} (fallback: no [supervisorctl] section, "
+        "which supervisorctl requires)",
+    )
+
+
+def load_supervisor_config(
+    path: Path, environ: Mapping[str, str] | None = None
+) -> SupervisorTarget:
+    """Read a supervisord.conf as ``supervisorctl -c path`` does (see parse_supervisor_ini)."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -154,7 +306,7 @@ def load_supervisor_config(path: Path) -> SupervisorTarget:
             f"cannot read supervisord config {path}: {exc.strerror}",
             "check the path given with -c, or its permissions",
         ) from exc
-    return parse_supervisor_ini(text, path)
+    return parse_supervisor_ini(text, path, environ)
 
 
 def _as_float(value: Any, key: str) -> float:
@@ -287,7 +439,7 @@ def build_config(
         default = default_config_path()
         cfg = load_toml(default) if default.is_file() else AppConfig()
     if supervisor_conf:
-        cfg.supervisors = [load_supervisor_config(Path(supervisor_conf).expanduser())]
+        cfg.supervisors = [load_supervisor_config(Path(supervisor_conf).expanduser(), env)]
     if supervisor_urls:
         cfg.supervisors = [
             SupervisorTarget(
@@ -300,7 +452,7 @@ def build_config(
     if not cfg.supervisors:
         found = find_supervisor_config()
         if found is not None:
-            cfg.supervisors = [load_supervisor_config(found)]
+            cfg.supervisors = [load_supervisor_config(found, env)]
         else:
             cfg.supervisors = [
                 SupervisorTarget(

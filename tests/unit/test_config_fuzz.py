@@ -11,20 +11,48 @@ from hypothesis import strategies as st
 from opsconsole.core.config import parse_supervisor_ini, parse_toml_config
 from opsconsole.core.errors import ConfigError
 
-SECTIONS = ["[supervisorctl]", "[unix_http_server]", "[inet_http_server]", "[include]", "["]
-KEYS = ["serverurl", "username", "password", "file", "port", "%(here)s", "=", ":"]
+SECTIONS = [
+    "[supervisorctl]",
+    "[unix_http_server]",
+    "[inet_http_server]",
+    "[ctlplugin:x]",
+    "[include]",
+    "[",
+]
+KEYS = [
+    "serverurl",
+    "username",
+    "password",
+    "file",
+    "port",
+    "%(here)s",
+    "%(ENV_HOME)s",
+    "%(ENV_X",
+    "=",
+    ":",
+    ";",
+    " ;",
+    "*:",
+    "unix://",
+    "~",
+    "{SHA}",
+    "supervisor.ctl_factory",
+]
+SECRET = "Pw%q3cr"  # a password supervisor cannot expand: its error would quote it
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(SECTIONS + KEYS), st.text(max_size=20)), max_size=30))
 def test_supervisor_ini_any_text(parts: list[str]) -> None:
-    text = "\n".join(parts)
+    text = "\n".join([*parts, f"password={SECRET}"])
     try:
-        target = parse_supervisor_ini(text, Path("/etc/supervisord.conf"))
+        target = parse_supervisor_ini(text, Path("/etc/supervisord.conf"), {"HOME": "/root"})
     except ConfigError as exc:
         assert exc.message
+        assert SECRET not in str(exc)
     else:
-        assert target.url.startswith(("unix://", "http://", "https://")) or target.url
+        assert target.url
+        assert SECRET not in repr(target)
 
 
 toml_values = st.recursive(
