@@ -92,7 +92,7 @@ def format_tree(masters: list[gunicorn.Master]) -> str:
         lines.append(
             f"{owner}  master {m.pid}  {m.worker_class}  {', '.join(m.binds)}  "
             f"workers {m.live}/{target} (configured {configured})  up {_duration(m.uptime)}  "
-            f"timeout {m.timeout}s"
+            f"timeout {m.timeout_text}"
         )
         extra = [f"control socket {m.control_socket}" if m.control_socket else "no control socket"]
         if m.error_log:

@@ -17,11 +17,13 @@ checks the pid still belongs to the process that was shown.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import re
 import shlex
 import signal
 import statistics
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,6 +47,8 @@ from opsconsole.core.supervisor import ProcessInfo, ProcessState
 DEFAULT_TIMEOUT = 30
 DEFAULT_WORKER_CLASS = "sync"
 DEFAULT_BIND = "127.0.0.1:8000"
+#: shown for a setting that cannot be read without running code (never gunicorn's default)
+UNKNOWN = "unknown"
 #: A worker's heartbeat is refreshed at least every timeout/2 (gunicorn passes timeout/2 to
 #: the worker as its select timeout), so "older than timeout/2" needs a little slack.
 STUCK_GRACE = 1.0
@@ -98,38 +102,56 @@ class LaunchArgs:
     config: str | None = None
     name: str | None = None
     threads: int | None = None
-    #: settings a config file assigns in a way we cannot read (``workers = cpu_count()``)
+    #: settings set in a way that cannot be read without running code (``workers =
+    #: cpu_count()``): their value is unknown, not gunicorn's default
     opaque: list[str] = field(default_factory=list)
 
 
 _PYTHON = re.compile(r"^(python[0-9.]*|pypy[0-9.]*)$")
+#: gunicorn's console script as distributions name it: ``gunicorn``, Debian/Ubuntu's
+#: ``gunicorn3`` (python3-gunicorn before 20.x), Fedora/RHEL/EPEL's ``gunicorn-3`` (and
+#: ``gunicorn-3.6``-style versioned names)
+_GUNICORN_SCRIPT = re.compile(r"^gunicorn(-?3(\.\d+)?)?$")
+#: ``python -m gunicorn`` and ``python -m gunicorn.app.wsgiapp`` (both run gunicorn's CLI)
+_GUNICORN_MODULES = {"gunicorn", "gunicorn.app.wsgiapp"}
 _PY_FLAGS_WITH_VALUE = {"-X", "-W", "-Q"}
+
+
+def _is_script(arg: str) -> bool:
+    return _GUNICORN_SCRIPT.match(os.path.basename(arg)) is not None
 
 
 def launch_index(argv: Sequence[str]) -> int | None:
     """Where gunicorn's own options start in ``argv``, or None if this is not a gunicorn
-    launch command (``gunicorn ...``, ``python .../gunicorn ...``, ``python -m gunicorn``)."""
+    launch command (``gunicorn ...``, ``gunicorn3``/``gunicorn-3 ...``, ``python
+    .../gunicorn ...``, ``python -m gunicorn``)."""
     if not argv:
         return None
-    first = os.path.basename(argv[0])
-    if first == "gunicorn":
+    if _is_script(argv[0]):
         return 1
-    if not _PYTHON.match(first):
+    if not _PYTHON.match(os.path.basename(argv[0])):
         return None
     i = 1
     while i < len(argv):
         arg = argv[i]
         if arg == "-m":
-            return i + 2 if i + 1 < len(argv) and argv[i + 1] == "gunicorn" else None
-        if arg.startswith("-m"):
-            return i + 1 if arg[2:] == "gunicorn" else None
+            return i + 2 if i + 1 < len(argv) and argv[i + 1] in _GUNICORN_MODULES else None
+        if arg.startswith("-") and not arg.startswith("--") and "m" in arg[1:]:
+            # ``-mgunicorn`` or combined flags such as ``-Im gunicorn`` / ``-um gunicorn``
+            flags, _, module = arg[1:].partition("m")
+            if all(f.isalpha() for f in flags) and not any(f in "XWQc" for f in flags):
+                if module:
+                    return i + 1 if module in _GUNICORN_MODULES else None
+                if i + 1 < len(argv):
+                    return i + 2 if argv[i + 1] in _GUNICORN_MODULES else None
+                return None
         if arg in _PY_FLAGS_WITH_VALUE:
             i += 2
             continue
         if arg.startswith("-") and arg != "-":
             i += 1
             continue
-        return i + 1 if os.path.basename(arg) == "gunicorn" else None
+        return i + 1 if _is_script(arg) else None
     return None
 
 
@@ -159,93 +181,8 @@ def _to_int(value: str) -> int | None:
         return None
 
 
-#: option → (field, takes a value)
-_OPTIONS: dict[str, tuple[str, bool]] = {
-    "-w": ("workers", True),
-    "--workers": ("workers", True),
-    "-k": ("worker_class", True),
-    "--worker-class": ("worker_class", True),
-    "-b": ("binds", True),
-    "--bind": ("binds", True),
-    "-t": ("timeout", True),
-    "--timeout": ("timeout", True),
-    "-p": ("pidfile", True),
-    "--pid": ("pidfile", True),
-    "--control-socket": ("control_socket", True),
-    "--no-control-socket": ("control_socket_disabled", False),
-    "--error-logfile": ("error_log", True),
-    "--log-file": ("error_log", True),
-    "-c": ("config", True),
-    "--config": ("config", True),
-    "-n": ("name", True),
-    "--name": ("name", True),
-    "--threads": ("threads", True),
-}
-
-
-def parse_options(args: Sequence[str]) -> LaunchArgs:
-    """Gunicorn options (after the program name) into :class:`LaunchArgs` (pure).
-
-    Understands ``--opt value``, ``--opt=value``, ``-w4`` and ``-w 4``; ignores options it does
-    not know and values that are not valid (e.g. ``-w many``).
-    """
-    out = LaunchArgs()
-    i = 0
-    n = len(args)
-    while i < n:
-        arg = args[i]
-        i += 1
-        if arg == "--":
-            break
-        key: str | None = None
-        value: str | None = None
-        if arg.startswith("--"):
-            name, eq, inline = arg.partition("=")
-            if name in _OPTIONS:
-                key = name
-                value = inline if eq else None
-        elif arg.startswith("-") and len(arg) >= 2:
-            short = arg[:2]
-            if short in _OPTIONS:
-                key = short
-                if len(arg) > 2:
-                    value = arg[2:].removeprefix("=")
-        if key is None:
-            continue
-        fname, takes = _OPTIONS[key]
-        if not takes:
-            setattr(out, fname, True)
-            continue
-        if value is None:
-            if i >= n:
-                break
-            value = args[i]
-            i += 1
-        _set_field(out, fname, value)
-    return out
-
-
-def _set_field(out: LaunchArgs, fname: str, value: str) -> None:
-    if fname in ("workers", "timeout", "threads"):
-        number = _to_int(value)
-        if number is not None:
-            setattr(out, fname, number)
-    elif fname == "binds":
-        out.binds.append(value)
-    else:
-        setattr(out, fname, value)
-
-
-def parse_argv(argv: Sequence[str]) -> LaunchArgs | None:
-    """:class:`LaunchArgs` from a full launch command line, or None if it is not gunicorn's."""
-    start = launch_index(argv)
-    if start is None:
-        return None
-    return parse_options(argv[start:])
-
-
-#: Names in a gunicorn.conf.py → LaunchArgs fields.
-_CONFIG_NAMES = {
+#: gunicorn setting name (its argparse ``dest`` and its config-file name) → LaunchArgs field
+_SETTINGS: dict[str, str] = {
     "workers": "workers",
     "worker_class": "worker_class",
     "bind": "binds",
@@ -254,70 +191,416 @@ _CONFIG_NAMES = {
     "control_socket": "control_socket",
     "control_socket_disable": "control_socket_disabled",
     "errorlog": "error_log",
+    "config": "config",
     "proc_name": "name",
     "threads": "threads",
 }
+#: what a config file may set (``config`` itself is only read from the command line and env)
+_FILE_SETTINGS = {k: v for k, v in _SETTINGS.items() if k != "config"}
+
+
+class _ParseFailed(Exception):
+    """gunicorn's argument parser refused the command line (gunicorn would exit too)."""
+
+
+def _refuse(*_args: object, **_kwargs: object) -> None:
+    raise _ParseFailed
+
+
+@dataclass
+class _Gunicorn:
+    """gunicorn's own argument parser and setting validators, built once."""
+
+    parser: Any
+    validators: dict[str, Callable[[Any], Any]]
+    lock: Any
+
+
+@functools.lru_cache(maxsize=1)
+def _gunicorn() -> _Gunicorn | None:
+    """gunicorn's ``Config`` parser (gunicorn is a dependency; it is imported, never run),
+    with its exits and messages turned into an exception. None if gunicorn cannot load."""
+    try:
+        from gunicorn.config import Config
+    except Exception:  # e.g. WEB_CONCURRENCY=abc in our own environment
+        return None
+    cfg = Config(prog="gunicorn")
+    parser = cfg.parser()
+    # an older gunicorn than the masters it looks at: still read their control socket options
+    known = {a.dest for a in parser._actions}
+    if "control_socket" not in known:
+        parser.add_argument("--control-socket", dest="control_socket", default=None)
+    if "control_socket_disable" not in known:
+        parser.add_argument(
+            "--no-control-socket", dest="control_socket_disable", action="store_true", default=None
+        )
+    parser.error = _refuse
+    parser.exit = _refuse
+    parser._print_message = lambda *_a, **_k: None  # -h / -v: never print
+    validators = {name: cfg.settings[name].validator for name in _SETTINGS if name in cfg.settings}
+    return _Gunicorn(parser, validators, threading.Lock())
+
+
+def _store(out: LaunchArgs, setting: str, value: Any) -> bool:
+    """Set one gunicorn setting on ``out`` after gunicorn's own validator; a value gunicorn
+    would refuse (it would not have started) is not stored, and a value it cannot hold (a
+    class object, ``None``) is left "not given". False when gunicorn would refuse it."""
+    g = _gunicorn()
+    validate = g.validators.get(setting) if g is not None else None
+    try:
+        if validate is not None:
+            value = validate(value)
+    except Exception:  # gunicorn's validators raise anything
+        return False
+    fname = _SETTINGS[setting]
+    if fname in ("workers", "timeout", "threads"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            setattr(out, fname, value)
+    elif fname == "binds":
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            out.binds = list(value)
+    elif fname == "control_socket_disabled":
+        out.control_socket_disabled = bool(value)
+    elif isinstance(value, str):
+        setattr(out, fname, value)
+    return True
+
+
+def parse_options(args: Sequence[str]) -> LaunchArgs:
+    """Gunicorn options (after the program name) into :class:`LaunchArgs` (pure).
+
+    Parsed by gunicorn's own argparse parser (``Config.parser()``), so every spelling
+    gunicorn accepts (``-w4``, ``--workers=4``, ``--work 4``) reads the same; values go through
+    gunicorn's validators. A command line gunicorn would refuse gives no settings.
+    """
+    g = _gunicorn()
+    if g is None:
+        return LaunchArgs()
+    try:
+        with g.lock:
+            namespace, _ = g.parser.parse_known_args(list(args))
+    except (_ParseFailed, ValueError, TypeError, RecursionError):
+        return LaunchArgs()
+    out = LaunchArgs()
+    for setting in _SETTINGS:
+        value = getattr(namespace, setting, None)
+        if value is not None:
+            _store(out, setting, value)
+    return out
+
+
+def _parse_argv(argv: tuple[str, ...]) -> LaunchArgs | None:
+    start = launch_index(argv)
+    if start is None:
+        return None
+    return parse_options(argv[start:])
+
+
+_parse_argv_cached = functools.lru_cache(maxsize=256)(_parse_argv)
+
+
+def parse_argv(argv: Sequence[str]) -> LaunchArgs | None:
+    """:class:`LaunchArgs` from a full launch command line, or None if it is not gunicorn's."""
+    args = _parse_argv_cached(tuple(argv))
+    return None if args is None else replace(args, binds=list(args.binds), opaque=[])
+
+
+# --------------------------------------------------------------------------- config files
+
+#: bounds on what the constant folder builds (``2 ** 10 ** 10`` must not hang a scan)
+_MAX_INT = 2**63
+_MAX_LEN = 10_000
+
+
+class _Unknown(Exception):
+    """An expression whose value cannot be known without running code."""
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT:
+        raise _Unknown
+    if isinstance(value, float) and (value != value or abs(value) > _MAX_INT):
+        raise _Unknown
+    if isinstance(value, (str, list, tuple)) and len(value) > _MAX_LEN:
+        raise _Unknown
+    return value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.FloorDiv: lambda a, b: a // b,
+    ast.Mod: lambda a, b: a % b,
+    ast.Pow: lambda a, b: a**b,
+}
+
+
+def _binop(op: ast.operator, a: Any, b: Any) -> Any:
+    fn = _ARITH.get(type(op))
+    if fn is None:
+        raise _Unknown
+    if _number(a) and _number(b):
+        if isinstance(op, ast.Pow) and (abs(b) > 64 or abs(a) > _MAX_INT):
+            raise _Unknown
+    elif isinstance(op, ast.Add) and type(a) is type(b) and isinstance(a, (str, list, tuple)):
+        if len(a) + len(b) > _MAX_LEN:
+            raise _Unknown
+    elif isinstance(op, ast.Mult) and isinstance(a, (str, list, tuple)) and _number(b):
+        if not isinstance(b, int) or len(a) * max(b, 0) > _MAX_LEN:
+            raise _Unknown
+    elif isinstance(op, ast.Mult) and isinstance(b, (str, list, tuple)) and _number(a):
+        return _binop(op, b, a)
+    else:
+        raise _Unknown  # no "%" formatting, no mixed types: a runtime error or too open
+    try:
+        return _bounded(fn(a, b))
+    except (ArithmeticError, ValueError, TypeError) as exc:
+        raise _Unknown from exc
+
+
+def _fold(node: ast.expr, names: Mapping[str, Any]) -> Any:
+    """The value of a constant expression (pure, bounded): literals, tuples and lists,
+    ``+ - * / // % **`` on numbers, ``+``/``*`` on strings and lists, f-strings of those,
+    and names the module assigned such a value before. Anything else raises _Unknown."""
+    if isinstance(node, ast.Constant):
+        if node.value is None or isinstance(node.value, (bool, int, float, str)):
+            return _bounded(node.value)
+        raise _Unknown
+    if isinstance(node, (ast.Tuple, ast.List)):
+        items = [_fold(e, names) for e in node.elts if not isinstance(e, ast.Starred)]
+        if len(items) != len(node.elts):
+            raise _Unknown
+        return _bounded(tuple(items) if isinstance(node, ast.Tuple) else items)
+    if isinstance(node, ast.Name):
+        if node.id in names:
+            value = names[node.id]
+            return list(value) if isinstance(value, list) else value
+        raise _Unknown
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = _fold(node.operand, names)
+        if not _number(operand):
+            raise _Unknown
+        return -operand if isinstance(node.op, ast.USub) else +operand
+    if isinstance(node, ast.BinOp):
+        return _binop(node.op, _fold(node.left, names), _fold(node.right, names))
+    if isinstance(node, ast.JoinedStr):
+        parts: list[str] = []
+        for part in node.values:
+            if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                parts.append(part.value)
+            elif (
+                isinstance(part, ast.FormattedValue)
+                and part.conversion == -1
+                and part.format_spec is None
+            ):
+                value = _fold(part.value, names)
+                if not isinstance(value, (str, int)) or isinstance(value, bool):
+                    raise _Unknown
+                parts.append(str(value))
+            else:
+                raise _Unknown
+        return _bounded("".join(parts))
+    raise _Unknown
+
+
+def _bound_names(node: ast.AST) -> list[str]:
+    """Every module-level name a statement may bind (assignments, imports, loops, ``with``,
+    walrus, ``def``/``class``), for statements whose effect is not read precisely."""
+    found: list[str] = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+            found.append(sub.id)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            found += [(a.asname or a.name).split(".")[0] for a in sub.names]
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.append(sub.name)
+        elif isinstance(sub, (ast.Global, ast.Nonlocal)):
+            found += sub.names
+    return found
+
+
+_STAR = "*"
+#: names through which a module can set its globals without a plain assignment
+_DYNAMIC = {"exec", "eval", "globals", "vars", "locals", "setattr", "__import__", "compile"}
+
+
+def _read_module(tree: ast.Module) -> tuple[dict[str, Any], set[str]]:
+    """Module-level names → folded values, and the names whose value is unknown. Statements
+    run in order and the last binding wins, as when gunicorn executes the file."""
+    known: dict[str, Any] = {}
+    unknown: set[str] = set()
+
+    def bind(name: str, value: Any) -> None:
+        known[name] = value
+        unknown.discard(name)
+
+    def lose(name: str) -> None:
+        known.pop(name, None)
+        unknown.add(name)
+
+    def assign(target: ast.expr, value: ast.expr | None, folded: Any = None) -> None:
+        if isinstance(target, ast.Name):
+            try:
+                bind(target.id, _fold(value, known) if value is not None else folded)
+            except _Unknown:
+                lose(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)):
+            if len(target.elts) == len(value.elts) and not any(
+                isinstance(e, ast.Starred) for e in (*target.elts, *value.elts)
+            ):
+                for t, v in zip(target.elts, value.elts):
+                    assign(t, v)
+            else:
+                for name in _bound_names(target):
+                    lose(name)
+        else:
+            for name in _bound_names(target):
+                lose(name)  # ``x.y = ...`` binds nothing; ``a, *b = f()`` is unknown
+
+    for node in tree.body:
+        if any(isinstance(n, ast.Name) and n.id in _DYNAMIC for n in ast.walk(node)):
+            # ``globals()["workers"] = ...``, ``exec(...)``: anything may change
+            for name in _bound_names(node):
+                lose(name)
+            known.clear()
+            unknown.add(_STAR)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # a hook's body runs later (its locals are not settings); ``global`` names it
+            # declares may be set whenever it is called
+            lose(node.name)
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Global):
+                    for name in sub.names:
+                        lose(name)
+        elif isinstance(node, ast.Assign):
+            if len(node.targets) > 1 or not isinstance(node.targets[0], ast.Name):
+                for target in node.targets:
+                    assign(target, node.value)
+            else:
+                assign(node.targets[0], node.value)
+        elif isinstance(node, ast.AnnAssign):
+            if node.value is not None:  # ``workers: int`` alone binds nothing
+                assign(node.target, node.value)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            name = node.target.id
+            try:
+                if name not in known:
+                    raise _Unknown
+                bind(name, _binop(node.op, known[name], _fold(node.value, known)))
+            except _Unknown:
+                lose(name)
+        elif isinstance(node, ast.Delete):
+            for name in _bound_names(node):
+                known.pop(name, None)
+                unknown.discard(name)  # deleted: not set at all
+        elif isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            known.clear()
+            unknown.add(_STAR)  # ``from settings import *`` may set anything
+        elif isinstance(node, (ast.Expr, ast.Pass)):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.NamedExpr):
+                    lose(sub.target.id)
+        else:
+            # if/try/for/while/with/match/def/class/import: whatever they bind is not
+            # known from reading them (a branch may or may not run)
+            for name in _bound_names(node):
+                lose(name)
+    return known, unknown
 
 
 def parse_config_py(text: str) -> LaunchArgs:
-    """Top-level literal assignments of a gunicorn config file (pure; never executes it).
+    """The settings a gunicorn config file sets, read statically (pure; never executes it).
 
-    ``workers = 4`` is read; ``workers = cpu_count() * 2`` is not (left unknown). A file that
-    is not valid Python gives empty settings.
+    Module-level ``name = value`` and ``name: type = value`` are read in order, the last
+    binding winning, as gunicorn's ``exec`` of the file would leave them; constant
+    expressions are folded (``timeout = 5 * 60``, ``bind = f"0.0.0.0:{PORT}"`` with ``PORT``
+    a constant set above). A value that needs code to run (``workers = cpu_count() * 2``,
+    ``os.environ.get(...)``, an assignment under ``if``) is unknown: listed in ``opaque``,
+    never replaced by gunicorn's default. A file that is not valid Python gives no settings.
     """
     out = LaunchArgs()
     try:
         tree = ast.parse(text)
+        known, unknown = _read_module(tree)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return out
-    for node in tree.body:
-        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
-            continue
-        target = node.targets[0]
-        if not isinstance(target, ast.Name) or target.id not in _CONFIG_NAMES:
-            continue
-        fname = _CONFIG_NAMES[target.id]
-        try:
-            value = ast.literal_eval(node.value)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+    for setting, fname in _FILE_SETTINGS.items():
+        if setting in unknown or (_STAR in unknown and setting not in known):
             out.opaque.append(fname)
             continue
-        if fname == "binds":
-            if isinstance(value, str):
-                out.binds = [value]
-            elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-                out.binds = list(value)
-        elif fname in ("workers", "timeout", "threads"):
-            if isinstance(value, int) and not isinstance(value, bool):
-                setattr(out, fname, value)
-        elif fname == "control_socket_disabled":
-            if isinstance(value, bool):
-                out.control_socket_disabled = value
-        elif isinstance(value, str):
-            setattr(out, fname, value)
+        if setting not in known:
+            continue
+        if not _store(out, setting, known[setting]):
+            out.opaque.append(fname)  # a value gunicorn itself would refuse
     return out
 
 
 def merge_args(*layers: LaunchArgs | None) -> LaunchArgs:
-    """Later layers win (gunicorn: config file < GUNICORN_CMD_ARGS < command line)."""
+    """Later layers win, as gunicorn loads them: config file < ``GUNICORN_CMD_ARGS`` <
+    command line. A layer's unknown (``opaque``) setting hides what earlier layers said."""
     out = LaunchArgs()
     for layer in layers:
         if layer is None:
             continue
         for name in LaunchArgs.__dataclass_fields__:
+            if name == "opaque":
+                continue
             value = getattr(layer, name)
-            if name == "binds":
-                if value:
-                    out.binds = list(value)
-            elif name == "opaque":
-                out.opaque = [v for v in out.opaque if getattr(layer, v, None) is None] + list(
-                    value
+            given = (
+                bool(value) if name in ("binds", "control_socket_disabled") else (value is not None)
+            )
+            if given:
+                setattr(out, name, list(value) if name == "binds" else value)
+                if name in out.opaque:
+                    out.opaque.remove(name)
+            elif name in layer.opaque:
+                setattr(
+                    out,
+                    name,
+                    []
+                    if name == "binds"
+                    else (False if name == "control_socket_disabled" else None),
                 )
-            elif name == "control_socket_disabled":
-                out.control_socket_disabled = out.control_socket_disabled or bool(value)
-            elif value is not None:
-                setattr(out, name, value)
+                if name not in out.opaque:
+                    out.opaque.append(name)
     return out
+
+
+def _unknown_settings(args: LaunchArgs, command_line_known: bool) -> list[str]:
+    """Which of ``workers``, ``worker_class`` and ``timeout`` cannot be read from ``args``
+    (merged from every layer): all three when the master's command line is not known (a
+    setproctitle title and no supervisor command to read it from)."""
+    if not command_line_known:
+        return ["workers", "worker_class", "timeout"]
+    out: list[str] = [name for name in ("workers", "timeout") if name in args.opaque]
+    if effective_worker_class(args) is None:
+        out.append("worker_class")
+    return out
+
+
+def _is_sync(value: str) -> bool:
+    return value == "sync" or value.endswith("SyncWorker")
+
+
+def effective_worker_class(args: LaunchArgs) -> str | None:
+    """The worker class gunicorn runs for these settings, short (``sync``, ``gthread``), or
+    None when it cannot be known. As gunicorn's ``Config.worker_class``: the default ``sync``
+    class with ``threads`` > 1 runs ``gthread``."""
+    if "worker_class" in args.opaque:
+        return None
+    value = args.worker_class or DEFAULT_WORKER_CLASS
+    if _is_sync(value):
+        if "threads" in args.opaque:
+            return None  # sync or gthread, depending on a value we cannot read
+        if (args.threads or 1) > 1:
+            return "gthread"
+    return short_worker_class(value)
 
 
 _CLASS_ALIASES = {
@@ -449,7 +732,9 @@ class Master:
     target: int | None = None
     target_source: str = "configured"  # control socket | requested | configured | unknown
     uptime: float = 0.0
-    timeout: int = DEFAULT_TIMEOUT
+    timeout: int = DEFAULT_TIMEOUT  # what waits use; gunicorn's default when unknown
+    #: settings that cannot be read (``worker_class``, ``timeout``): shown as unknown
+    unknown: list[str] = field(default_factory=list)
     control_socket: str | None = None
     error_log: str | None = None
     pidfile: str | None = None
@@ -464,6 +749,16 @@ class Master:
     def label(self) -> str:
         """``gunicorn master 1234 (web)`` — how messages name it."""
         return f"gunicorn master {self.pid} ({self.program or self.name})"
+
+    @property
+    def timeout_text(self) -> str:
+        """``"30s"``, or ``"unknown"`` when the master's timeout cannot be read."""
+        return UNKNOWN if "timeout" in self.unknown else f"{self.timeout}s"
+
+    @property
+    def unknown_settings(self) -> list[str]:
+        """Every setting shown as unknown, the worker count included."""
+        return (["workers"] if self.configured is None else []) + list(self.unknown)
 
     @property
     def scale_base(self) -> int:
@@ -497,7 +792,8 @@ class Master:
             "target": self.target,
             "target_source": self.target_source,
             "uptime": round(self.uptime, 1),
-            "timeout": self.timeout,
+            "timeout": None if "timeout" in self.unknown else self.timeout,
+            "unknown": self.unknown_settings,
             "control_socket": self.control_socket,
             "error_log": self.error_log,
             "pidfile": self.pidfile,
@@ -984,16 +1280,18 @@ class GunicornScanner:
                 cmd_args = None
         env_args: LaunchArgs | None = None
         web_concurrency: int | None = None
+        env_read = False
         try:
             env = ps.environ()
+            env_read = True
             if env.get("GUNICORN_CMD_ARGS"):
                 env_args = parse_options(shlex.split(env["GUNICORN_CMD_ARGS"]))
-            if env.get("WEB_CONCURRENCY"):
-                web_concurrency = _to_int(env["WEB_CONCURRENCY"])
+            web_concurrency = _to_int(env.get("WEB_CONCURRENCY", "1"))  # gunicorn's default -w
         except (psutil.Error, ValueError, OSError):
             pass
         file_args = self._config_file(cmd_args, env_args, cwd)
         args = merge_args(file_args, env_args, cmd_args)
+        unknown = _unknown_settings(args, cmd_args is not None)
         titled = title_of(proc.argv)
         name = args.name or (titled[1] if titled else "") or (program.name if program else "")
         master = Master(
@@ -1002,19 +1300,19 @@ class GunicornScanner:
             name=name or "gunicorn",
             program=program.fullname if program else None,
             server=program.server if program else None,
-            worker_class=short_worker_class(args.worker_class),
-            configured=args.workers if args.workers is not None else web_concurrency,
+            worker_class=effective_worker_class(args) or UNKNOWN,
+            configured=args.workers,
             uptime=max(0.0, now - proc.create_time),
             timeout=args.timeout if args.timeout is not None else DEFAULT_TIMEOUT,
+            unknown=[u for u in unknown if u != "workers"],
             pidfile=_resolve(args.pidfile, cwd),
             cwd=cwd,
             found_by=how,
         )
-        if master.configured is None:
-            if file_args is not None and "workers" in file_args.opaque:
-                master.configured = None  # the config file computes it: unknown
-            elif cmd_args is not None:
-                master.configured = 1  # gunicorn's default -w
+        if "workers" in unknown:
+            master.configured = None  # computed, or from a command line we cannot see
+        elif master.configured is None and env_read:
+            master.configured = web_concurrency  # set nowhere: $WEB_CONCURRENCY, else 1
         # Listening sockets.
         unix_binds = {b[len("unix:") :] for b in args.binds if b.startswith("unix:")}
         unix_listen: list[str] = []
@@ -1071,6 +1369,16 @@ class GunicornScanner:
                 if failures >= 2:
                     master.flags.append("ctl-down")
                     master.notes.append(exc.message)
+        # What the master itself said on its control socket is no longer unknown.
+        answered = self._ctl_config.get(key) if master.stats is not None else None
+        if answered is not None and master.unknown:
+            said = answered[1]
+            if isinstance(said.get("worker_class"), str):
+                master.worker_class = short_worker_class(said["worker_class"])
+                master.unknown = [u for u in master.unknown if u != "worker_class"]
+            if isinstance(said.get("timeout"), int) and not isinstance(said["timeout"], bool):
+                master.timeout = said["timeout"]
+                master.unknown = [u for u in master.unknown if u != "timeout"]
         # Error log.
         err = args.error_log
         if err and err != "-":
@@ -1120,7 +1428,9 @@ class GunicornScanner:
         rss = [w.rss for w in master.workers if w.rss is not None]
         median_rss = statistics.median(rss) if len(rss) >= 2 else None
         for w in master.workers:
-            w.flags = worker_flags(w.heartbeat_age, master.timeout, w.rss, median_rss, w.status)
+            # a timeout we cannot read cannot say a heartbeat is late
+            timeout = float("inf") if "timeout" in master.unknown else master.timeout
+            w.flags = worker_flags(w.heartbeat_age, timeout, w.rss, median_rss, w.status)
             cw = ctl_workers.get(w.pid)
             if cw is not None and cw.aborted:
                 w.flags.append("aborted")
@@ -1153,17 +1463,28 @@ class GunicornScanner:
     def _config_file(
         cmd_args: LaunchArgs | None, env_args: LaunchArgs | None, cwd: str | None
     ) -> LaunchArgs | None:
+        """The settings of the config file gunicorn loaded: ``-c`` on the command line, else
+        ``-c`` in ``GUNICORN_CMD_ARGS``, else ``gunicorn.conf.py`` in its directory; read
+        statically. A named file that cannot be read leaves every setting unknown."""
         path = (cmd_args.config if cmd_args else None) or (env_args.config if env_args else None)
+        unreadable = LaunchArgs(opaque=list(_FILE_SETTINGS.values()))
         if path and path.startswith("python:"):
-            return None  # a module: not "easily readable"
+            return unreadable  # a module: found on gunicorn's sys.path, not read here
+        path = path.removeprefix("file:") if path else None
+        if not cwd and not os.path.isabs(path or "gunicorn.conf.py"):
+            return unreadable  # relative to a directory we cannot see
         candidate = _resolve(path or "gunicorn.conf.py", cwd)
         if not candidate:
-            return None
+            return unreadable if path else None
         try:
             with open(candidate, encoding="utf-8", errors="replace") as fh:
-                text = fh.read(256 * 1024)
+                text = fh.read(256 * 1024 + 1)
+        except FileNotFoundError:
+            return unreadable if path else None  # no gunicorn.conf.py: nothing set
         except OSError:
-            return None
+            return unreadable
+        if len(text) > 256 * 1024:
+            return unreadable  # bounded work: a config this large is not read
         return parse_config_py(text)
 
     def _count_tcp(self, inodes: set[int]) -> int | None:

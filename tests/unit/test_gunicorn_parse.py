@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,11 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opsconsole.core.gunicorn import (
+    DEFAULT_TIMEOUT,
     STUCK_GRACE,
     GunicornError,
+    LaunchArgs,
     Master,
     ScaleRefused,
     classify,
+    effective_worker_class,
     flag_label,
     is_gunicorn,
     is_heartbeat_link,
@@ -392,3 +396,187 @@ def test_answer_parsers_never_raise(data: dict[str, Any]) -> None:
     parse_stats(data)
     parse_workers(data)
     parse_workers({"workers": [data]})
+
+
+# --------------------------------------------------------------------------- issue 20: read
+# settings exactly as gunicorn does (its own parser, static config files, unknown said so)
+
+CORPUS = Path(__file__).resolve().parents[1] / "configs" / "gunicorn"
+
+
+def corpus_expectation(path: Path) -> dict[str, str]:
+    """The ``# expect: key=value ...`` line of a corpus file."""
+    for line in path.read_text().splitlines():
+        if line.startswith("# expect:"):
+            return dict(item.split("=", 1) for item in line.removeprefix("# expect:").split())
+    raise AssertionError(f"{path.name} has no '# expect:' line")
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.py")), ids=lambda p: p.stem)
+def test_corpus_configs_read_statically_as_gunicorn_runs_them(path: Path) -> None:
+    expect = corpus_expectation(path)
+    args = parse_config_py(path.read_text())
+    workers = expect["workers"]
+    if workers == "unknown":
+        assert args.workers is None and "workers" in args.opaque
+    elif workers == "default":
+        assert args.workers is None and "workers" not in args.opaque
+    else:
+        assert args.workers == int(workers) and "workers" not in args.opaque
+    if expect["timeout"] == "unknown":
+        assert args.timeout is None and "timeout" in args.opaque
+    else:
+        assert (args.timeout or DEFAULT_TIMEOUT) == int(expect["timeout"])
+        assert "timeout" not in args.opaque
+    assert effective_worker_class(args) == expect["worker_class"]
+    if "bind" in expect:
+        assert args.binds == [expect["bind"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "workers", "timeout"),
+    [
+        # annotated assignments are assignments
+        ("workers: int = 4\ntimeout: int = 60\n", 4, 60),
+        # an annotation without a value sets nothing
+        ("workers: int\n", None, None),
+        # the last assignment wins, literal or not
+        ("workers = 2\nworkers = 5\n", 5, None),
+        ("workers = 2\nimport os\nworkers = int(os.environ['W'])\n", "?", None),
+        ("workers = cpu_count()\nworkers = 3\n", 3, None),
+        # constant folding: arithmetic, names bound above, augmented assignment
+        ("timeout = 5 * 60\n", None, 300),
+        ("T = 2\ntimeout = T ** 3 + 1\nworkers = 3\nworkers += 1\n", 4, 9),
+        ("timeout = -(-90)\n", None, 90),
+        # gunicorn's validators: "4" becomes 4; a float is refused by gunicorn itself
+        ("workers = '4'\n", 4, None),
+        ("workers = 2.5\n", "?", None),
+        # a branch, a loop, a hook's globals or exec: unknown
+        ("workers = 2\nif DEBUG:\n    workers = 1\n", "?", None),
+        ("for workers in range(3):\n    pass\n", "?", None),
+        ("def post_fork(server, worker):\n    global timeout\n    timeout = 1\n", None, "?"),
+        ("exec('workers = 9')\n", "?", "?"),
+        # a hook's local variable is not a setting
+        ("def when_ready(server):\n    workers = 9\nworkers = 2\n", 2, None),
+        # bounded: no 2 ** 10 ** 10, no 'a' * 10 ** 9
+        ("timeout = 2 ** 10 ** 10\n", None, "?"),
+        ("workers = len('a' * 10 ** 9)\n", "?", None),
+    ],
+)
+def test_config_files_are_read_in_order_with_constants_folded(
+    text: str, workers: int | str | None, timeout: int | str | None
+) -> None:
+    args = parse_config_py(text)
+    for name, want in (("workers", workers), ("timeout", timeout)):
+        if want == "?":
+            assert getattr(args, name) is None and name in args.opaque, (name, args)
+        else:
+            assert getattr(args, name) == want and name not in args.opaque, (name, args)
+
+
+@pytest.mark.parametrize(
+    ("options", "file_text", "env", "worker_class"),
+    [
+        # gunicorn switches the default sync class to gthread when threads > 1
+        ("--threads 4", "", "", "gthread"),
+        ("--threads=4 -k sync", "", "", "gthread"),
+        ("--threads 4 -k gunicorn.workers.sync.SyncWorker", "", "", "gthread"),
+        ("--threads 1", "", "", "sync"),
+        ("", "threads = 4\n", "", "gthread"),
+        ("", "", "--threads 2", "gthread"),
+        # the class is explicit and not sync: threads do not change it
+        ("-k gevent --threads 4", "", "", "gevent"),
+        # threads computed with the sync class: sync or gthread, unknown
+        ("", "import os\nthreads = int(os.environ['T'])\n", "", None),
+        ("-k gthread", "import os\nthreads = int(os.environ['T'])\n", "", "gthread"),
+        # the command line's threads override a computed one in the file
+        ("--threads 3", "import os\nthreads = int(os.environ['T'])\n", "", "gthread"),
+    ],
+)
+def test_worker_class_is_the_one_gunicorn_runs(
+    options: str, file_text: str, env: str, worker_class: str | None
+) -> None:
+    merged = merge_args(
+        parse_config_py(file_text), parse_options(env.split()), parse_options(options.split())
+    )
+    assert effective_worker_class(merged) == worker_class
+
+
+def test_precedence_is_gunicorns_file_then_env_then_command_line() -> None:
+    file_args = parse_config_py("import os\nworkers = os.cpu_count()\ntimeout = 5 * 60\n")
+    env_args = parse_options(["--workers", "3"])
+    # GUNICORN_CMD_ARGS settles the file's computed count; the file's timeout stands
+    merged = merge_args(file_args, env_args, parse_options(["app:app"]))
+    assert (merged.workers, merged.timeout, merged.opaque) == (3, 300, [])
+    # the command line beats both
+    merged = merge_args(file_args, env_args, parse_options(["-w", "5", "-t", "7"]))
+    assert (merged.workers, merged.timeout) == (5, 7)
+    # nothing settles it: unknown, not a default
+    merged = merge_args(file_args, None, parse_options(["app:app"]))
+    assert merged.workers is None and "workers" in merged.opaque
+
+
+def test_command_lines_are_parsed_by_gunicorns_own_parser() -> None:
+    # abbreviations gunicorn's argparse accepts; an ambiguous one makes gunicorn exit
+    assert parse_options(["--timeo", "12", "app:app"]).timeout == 12
+    assert parse_options(["--work", "3", "app:app"]) == parse_options([])
+    # options after the app, and options gunicorn has that we do not read
+    args = parse_options(["--preload", "app:app", "--max-requests", "100", "-w", "3"])
+    assert args.workers == 3
+    # gunicorn's validators: a negative count is refused (gunicorn would not start)
+    assert parse_options(["-w", "-1", "app:app"]).workers is None
+    # -h / --version never print or exit from inside the console
+    assert parse_options(["--version"]) == LaunchArgs()
+    assert parse_options(["-h"]) == LaunchArgs()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["/usr/bin/gunicorn-3", "-w", "3", "app:app"],  # Fedora/RHEL/EPEL python3-gunicorn
+        ["/usr/bin/gunicorn-3.6", "-w", "3", "app:app"],  # EPEL's versioned name
+        ["/usr/bin/gunicorn3", "-w", "3", "app:app"],  # Debian/Ubuntu python3-gunicorn < 20
+        ["/usr/bin/python3", "/usr/bin/gunicorn3", "-w", "3", "app:app"],
+        ["python3", "-m", "gunicorn", "-w", "3", "app:app"],
+        ["python3.11", "-m", "gunicorn", "-w", "3", "app:app"],
+        ["/usr/bin/python3", "-Im", "gunicorn", "-w", "3", "app:app"],
+        ["python3", "-m", "gunicorn.app.wsgiapp", "-w", "3", "app:app"],
+    ],
+)
+def test_distribution_launchers_are_gunicorn(argv: list[str]) -> None:
+    assert is_gunicorn(argv)
+    args = parse_argv(argv)
+    assert args is not None and args.workers == 3
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["gunicornc", "-s", "/run/web.ctl"],
+        ["gunicorn-4", "app:app"],
+        ["python3", "-m", "gunicornish"],
+        ["python3", "-c", "import gunicorn"],
+        ["python3", "-W", "gunicorn", "manage.py"],
+    ],
+)
+def test_near_misses_are_not_gunicorn(argv: list[str]) -> None:
+    assert not is_gunicorn(argv)
+
+
+def test_unknown_settings_are_said_not_defaulted() -> None:
+    identity = ProcIdentity(1, 0.0, ("gunicorn",))
+    master = Master(
+        pid=1,
+        identity=identity,
+        name="web",
+        configured=None,
+        worker_class="unknown",
+        unknown=["worker_class", "timeout"],
+    )
+    data = master.to_json()
+    assert data["configured"] is None and data["timeout"] is None
+    assert data["worker_class"] == "unknown"
+    assert set(data["unknown"]) == {"workers", "worker_class", "timeout"}
+    assert master.timeout_text == "unknown"
+    # a timeout it cannot read never marks a worker stuck
+    assert worker_flags(10_000.0, float("inf"), None, None) == []

@@ -393,7 +393,7 @@ class GunicornView(Vertical):
         target = "?" if m.target is None else str(m.target)
         text.append(
             f"\nworkers {m.live} live / {target} target (configured {configured})"
-            f"  timeout {m.timeout}s  "
+            f"  timeout {m.timeout_text}  "
         )
         text.append("ctl ✓" if m.control_socket else "ctl ✗ (signals)")
         if m.notes:
