@@ -94,7 +94,11 @@ def format_tree(masters: list[gunicorn.Master]) -> str:
             f"workers {m.live}/{target} (configured {configured})  up {_duration(m.uptime)}  "
             f"timeout {m.timeout_text}"
         )
-        extra = [f"control socket {m.control_socket}" if m.control_socket else "no control socket"]
+        if "ctl-shared" in m.flags:
+            ctl = f"ctl: shared path, not used ({m.control_socket}; signals)"
+        else:
+            ctl = f"control socket {m.control_socket}" if m.control_socket else "no control socket"
+        extra = [ctl]
         if m.error_log:
             extra.append(f"error log {m.error_log}")
         lines.append("  " + "  ".join(extra))

@@ -17,7 +17,8 @@ from tests.conftest import wait_for
 
 @dataclass
 class Own:
-    """A gunicorn master of our own: ``-w 2``, signals only (no control socket)."""
+    """A gunicorn master of our own: ``-w 2`` and signals only (no control socket) unless
+    :func:`start_own` was told otherwise."""
 
     proc: subprocess.Popen[bytes]
     dir: Path
@@ -45,13 +46,23 @@ class Own:
         psutil.wait_procs(children, timeout=10)
 
 
-def start_own(directory: Path, *, timeout: int = 10, name: str = "own") -> Own:
+def start_own(
+    directory: Path,
+    *,
+    timeout: int = 10,
+    name: str = "own",
+    workers: int = 2,
+    control_socket: Path | None = None,
+) -> Own:
+    """Start a master in ``directory`` and wait for its ``workers``; ``control_socket`` is
+    the path it binds its control socket to (default: none)."""
     directory.mkdir(parents=True, exist_ok=True)
+    ctl = ["--control-socket", str(control_socket)] if control_socket else ["--no-control-socket"]
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
             "-w",
-            "2",
+            str(workers),
             "-b",
             f"127.0.0.1:{free_port()}",
             "--timeout",
@@ -60,7 +71,7 @@ def start_own(directory: Path, *, timeout: int = 10, name: str = "own") -> Own:
             name,
             "--error-logfile",
             "error.log",
-            "--no-control-socket",
+            *ctl,
             "opsconsole.demo.wsgiapp:app",
         ],
         cwd=directory,
@@ -72,7 +83,7 @@ def start_own(directory: Path, *, timeout: int = 10, name: str = "own") -> Own:
     )
     own = Own(proc, directory)
     try:
-        wait_for(lambda: len(psutil.Process(proc.pid).children()) == 2, timeout=20)
+        wait_for(lambda: len(psutil.Process(proc.pid).children()) == workers, timeout=20)
     except BaseException:
         own.kill()
         raise

@@ -38,6 +38,7 @@ from opsconsole.core.gunicorn_ctl import (
     ControlClient,
     ControlSocketError,
     CtlStats,
+    NotTheMaster,
     parse_stats,
     parse_workers,
 )
@@ -65,6 +66,7 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
     "under-target": ("▼", "below target"),
     "pidfile-stale": ("≠", "pidfile stale"),
     "ctl-down": ("✗", "control socket down"),
+    "ctl-shared": ("⇄", "ctl: shared path, not used"),
     "aborted": ("†", "aborted"),
 }
 
@@ -751,6 +753,13 @@ class Master:
         return f"gunicorn master {self.pid} ({self.program or self.name})"
 
     @property
+    def ctl_usable(self) -> bool:
+        """A control socket proven to be this master's at the last scan (and not down)."""
+        return self.control_socket is not None and not (
+            {"ctl-down", "ctl-shared"} & set(self.flags)
+        )
+
+    @property
     def timeout_text(self) -> str:
         """``"30s"``, or ``"unknown"`` when the master's timeout cannot be read."""
         return UNKNOWN if "timeout" in self.unknown else f"{self.timeout}s"
@@ -1343,7 +1352,11 @@ class GunicornScanner:
             master.flags.append("ctl-down")
         if master.control_socket and self.use_control_socket and not skip_ctl:
             try:
-                client = ControlClient(master.control_socket, timeout=1.0, retry_for=0.3)
+                # The client checks that this master is the one listening before each
+                # command: another master may have bound the same path (NotTheMaster).
+                client = ControlClient(
+                    master.control_socket, expect=identity, timeout=1.0, retry_for=0.3
+                )
                 master.stats = parse_stats(client.command("show", ["stats"]))
                 ctl_workers = {w.pid: w for w in parse_workers(client.command("show", ["workers"]))}
                 # The configuration only changes on reload: ask again when reloads moves.
@@ -1361,6 +1374,13 @@ class GunicornScanner:
                     master.worker_class = short_worker_class(cfg["worker_class"])
                 if isinstance(cfg.get("proc_name"), str) and not args.name and not titled:
                     master.name = cfg["proc_name"] or master.name
+            except NotTheMaster as exc:
+                # Another master answers on this path: nothing of its answers is this
+                # master's. Stats come from /proc, scaling uses signals; said so.
+                master.stats, ctl_workers = None, {}
+                self._ctl_failures.pop(key, None)
+                master.flags.append("ctl-shared")
+                master.notes.append(exc.message)
             except ControlSocketError as exc:
                 # Gunicorn restarts its control server around every fork, so one miss
                 # while workers spawn is normal; two in a row is not.
@@ -1693,8 +1713,7 @@ def plan_scale(master: Master, spec: str | tuple[str, int], base: int | None = N
             f"{master.label} already has a target of {before} workers; nothing to do",
         )
     delta = target - before
-    use_ctl = master.control_socket is not None and "ctl-down" not in master.flags
-    if use_ctl:
+    if master.ctl_usable:
         verb = f"worker add {delta}" if delta > 0 else f"worker remove {-delta}"
         action = f"'{verb}'"
         how = f"send {action} on control socket {master.control_socket} to {master.label}"
@@ -1709,13 +1728,20 @@ def plan_scale(master: Master, spec: str | tuple[str, int], base: int | None = N
 
 def _fresh_base(master: Master, scanner: GunicornScanner | None) -> tuple[int, bool]:
     """The master's target right now (control socket), else what we asked, else live count.
-    Returns (base, control socket answered)."""
-    if master.control_socket and "ctl-down" not in master.flags:
+    Returns (base, control socket answered).
+
+    When another master now answers on the path (rebound since the scan), ``master`` is
+    marked ``ctl-shared`` so the plan that follows uses signals."""
+    if master.ctl_usable and master.control_socket:
         try:
-            stats = ControlClient(master.control_socket, timeout=2.0).command("show", ["stats"])
+            client = ControlClient(master.control_socket, expect=master.identity, timeout=2.0)
+            stats = client.command("show", ["stats"])
             target = stats.get("workers_target")
             if isinstance(target, int) and not isinstance(target, bool):
                 return target, True
+        except NotTheMaster as exc:
+            master.flags.append("ctl-shared")
+            master.notes.append(exc.message)
         except ControlSocketError:
             pass
     if scanner is not None:
@@ -1744,10 +1770,13 @@ def scale(
     """
     actions.assert_writable(f"scale {master.label}")
     master.identity.verify()
+    master = replace(master, flags=list(master.flags), notes=list(master.notes))
     base, _ = _fresh_base(master, scanner)
     plan = plan_scale(master, spec, base)
     if plan.method == "control socket" and master.control_socket:
-        client = ControlClient(master.control_socket, timeout=5.0)
+        # checks the peer again on the connection that carries the command: the path may
+        # have been rebound by another master since _fresh_base (NotTheMaster, nothing sent)
+        client = ControlClient(master.control_socket, expect=master.identity, timeout=5.0)
         if plan.delta > 0:
             client.command("worker", ["add", str(plan.delta)])
         else:

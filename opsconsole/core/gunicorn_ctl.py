@@ -7,7 +7,9 @@ Requests are ``{"id": n, "command": "show", "args": ["workers"]}``; the server j
 "data": {...}}`` or ``{"id": n, "status": "error", "error": "..."}``.
 
 The frame functions are pure (no I/O) so they can be fuzzed. The client refuses commands that
-change anything in read-only mode before it connects.
+change anything in read-only mode before it connects, and sends nothing on a connection until
+the kernel has shown that the master it was made for is the one listening (see
+:func:`peer_pid`): several masters can share one control-socket path.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from opsconsole.core import actions
+from opsconsole.core import actions, procs
 from opsconsole.core.errors import OpsError
+from opsconsole.core.procs import ProcIdentity
 
 #: Largest frame we accept. Gunicorn itself allows 16 MB; its answers are a few KB, so a
 #: length beyond this is a broken or hostile peer, not a big answer.
@@ -45,6 +48,15 @@ class FrameError(ControlSocketError):
 
 class CommandFailed(ControlSocketError):
     """Gunicorn answered the command with ``status: error``."""
+
+
+class NotTheMaster(ControlSocketError):
+    """The process listening on the control socket is not the master the client was made for
+    (several masters bound the same path: the last one to bind answers). Nothing was sent."""
+
+    def __init__(self, message: str, hint: str = "", *, peer: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.peer = peer
 
 
 # --------------------------------------------------------------------------- frames (pure)
@@ -210,23 +222,103 @@ def parse_workers(data: dict[str, Any]) -> list[CtlWorker]:
     return out
 
 
+# --------------------------------------------------------------------------- peer proof
+
+_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def peer_pid(sock: socket.socket) -> int | None:
+    """The pid of the process that listens on the other end of a connected unix socket, from
+    the kernel (``SO_PEERCRED``); None when the kernel cannot say (not Linux, or the listener
+    is in a pid namespace this process cannot see: the kernel reports pid 0).
+
+    Why this and not the path: gunicorn's control server (a thread of the master, so the
+    kernel reports the master's pid) unlinks the path and binds it again around every fork,
+    and so does every other master configured with the same path (gunicorn's default
+    ``~/.gunicorn/gunicorn.ctl`` for every master of one user, or a shared config). The path
+    reaches whichever master bound it last, and that changes whenever any of them forks a
+    worker. Comparing inodes does not settle it either: ``os.stat(path).st_ino`` is the
+    inode of the file in the directory, not of the socket the master holds in /proc/PID/fd
+    (``socket:[N]``), and /proc/net/unix lists every socket ever bound to that path, the
+    replaced ones included, so it cannot tell which one the path leads to now. And any check
+    made before connecting can be outdated by a rebind before the connect. ``SO_PEERCRED``
+    is read from the connection itself: the kernel recorded who called ``listen()`` on the
+    socket this connection reached, so it proves who answers on exactly this connection.
+    """
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, option, _UCRED.size)
+    except OSError:
+        return None
+    pid = int(_UCRED.unpack(raw)[0])
+    return pid if pid > 0 else None
+
+
+def _describe(pid: int) -> str:
+    """``pid 1234 ('gunicorn: master [web]')`` for messages: who answers instead."""
+    try:
+        argv = ProcIdentity.of(pid).cmdline
+    except OpsError:
+        return f"pid {pid}"
+    return f"pid {pid} ({' '.join(argv)[:60]!r})"
+
+
 # --------------------------------------------------------------------------- client
 
 
 class ControlClient:
-    """Blocking client for one control socket; one connection per command.
+    """Blocking client for the control socket of one master; one connection per command.
+
+    ``expect`` is the master the client may talk to: every connection is checked (see
+    :func:`peer_pid`) and refused with :class:`NotTheMaster` before anything is sent when
+    another process listens there. No command, reading or changing, goes to a peer that is
+    not proven to be that master.
 
     Gunicorn stops and restarts its control server around every fork (to stay fork-safe), so
     the socket can be missing for a moment while workers are spawned: connecting retries for
     up to ``retry_for`` seconds.
     """
 
-    def __init__(self, path: str, *, timeout: float = 3.0, retry_for: float = 1.5) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        expect: ProcIdentity,
+        timeout: float = 3.0,
+        retry_for: float = 1.5,
+    ) -> None:
         self.path = path
+        self.expect = expect
         self.timeout = timeout
         self.retry_for = retry_for
         self._next_id = 0
         self.sent: list[str] = []  # every command line sent, in order
+
+    def _check_peer(self, sock: socket.socket) -> None:
+        """Raise NotTheMaster unless the expected master (same pid, same start time) is the
+        process listening on the other end of ``sock``."""
+        want = self.expect
+        peer = peer_pid(sock)
+        if peer == want.pid:
+            started = procs.process_start_time(peer)
+            if started is not None and abs(started - want.create_time) <= 0.01:
+                return
+            raise NotTheMaster(
+                f"gunicorn control socket {self.path}: pid {peer} is not the master "
+                f"started at {want.create_time:.0f} any more; nothing was sent",
+                "refresh and look again",
+                peer=peer,
+            )
+        who = "a process opsconsole cannot see" if peer is None else _describe(peer)
+        raise NotTheMaster(
+            f"control socket {self.path} is answered by {who}, not gunicorn master "
+            f"{want.pid}: several masters share this path; nothing was sent",
+            "opsconsole reads this master from /proc and scales it with signals; "
+            "give each master its own --control-socket",
+            peer=peer,
+        )
 
     def _connect(self) -> socket.socket:
         deadline = time.monotonic() + self.retry_for
@@ -235,7 +327,6 @@ class ControlClient:
             sock.settimeout(self.timeout)
             try:
                 sock.connect(self.path)
-                return sock
             except OSError as exc:
                 sock.close()
                 transient = exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN)
@@ -253,11 +344,18 @@ class ControlClient:
                     f"cannot connect to gunicorn control socket {self.path}: {exc.strerror}",
                     "is the master still running? opsconsole falls back to signals",
                 ) from exc
+            try:
+                self._check_peer(sock)
+            except BaseException:
+                sock.close()
+                raise
+            return sock
 
     def command(self, command: str, args: list[str] | None = None) -> dict[str, Any]:
         """Send one command (``"show"``, ``["stats"]``); return the answer's data.
 
         Raises ReadOnlyError before connecting for a changing command in read-only mode,
+        NotTheMaster (before sending) when another process listens on the path,
         ControlSocketError when the socket cannot be used, CommandFailed when gunicorn refuses.
         """
         words = command.split()

@@ -1,5 +1,6 @@
 """Gunicorn failing under the console: a master killed while a scale waits, a worker stuck
-(SIGSTOP) until the master's timeout kills it, a master's pid reused before an action.
+(SIGSTOP) until the master's timeout kills it, a master's pid reused before an action,
+several masters bound to one control-socket path.
 
 Each test breaks a gunicorn of its own (not under supervisor, found by the scan); the shared
 stack's masters are only looked at, to show the console loses nothing else.
@@ -7,8 +8,10 @@ stack's masters are only looked at, to show the console loses nothing else.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,7 +20,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from opsconsole import cli
 from opsconsole.core import gunicorn, procs
+from opsconsole.core.gunicorn_ctl import peer_pid
 from opsconsole.core.procs import ProcIdentity
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
@@ -211,3 +216,143 @@ def take_pid(pid: int, attempts: int = 50) -> subprocess.Popen[bytes]:
             pytest.skip(f"another process took pid {pid} first")
         time.sleep(0.05)  # the pid may still name a process group of dying processes
     pytest.skip(f"could not start a process with pid {pid}")
+
+
+# --------------------------------------------------------------------------- shared control socket
+
+#: three masters of one user on one control-socket path, each with its own worker count
+SHARED = (("shared-a", 1), ("shared-b", 2), ("shared-c", 3))
+
+
+def listener(path: Path) -> int | None:
+    """The pid of the master the path leads to now (the one that bound it last)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return None
+        return peer_pid(sock)
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Iterator[tuple[Path, list[Own]]]:
+    """Three real masters, one user, the same ``--control-socket``; the last one started
+    holds the path (each binds it again, taking it over, after it forks a worker)."""
+    path = tmp_path / "gunicorn.ctl"
+    started: list[Own] = []
+    try:
+        for name, workers in SHARED:
+            own = start_own(tmp_path / name, name=name, workers=workers, control_socket=path)
+            started.append(own)
+            wait_for(lambda: listener(path) == own.pid, timeout=10)  # noqa: B023
+        yield path, started
+    finally:
+        for own in started:
+            own.kill()
+
+
+def counts(owns: list[Own]) -> dict[int, int]:
+    """Each master's live worker count, from the processes themselves."""
+    return {o.pid: len(gunicorn.worker_pids(ProcIdentity.of(o.pid))) for o in owns}
+
+
+def test_cli_scales_only_its_own_master_on_a_shared_control_socket(
+    demo_stack: DemoStack,
+    shared: tuple[Path, list[Own]],
+    capsys: pytest.CaptureFixture[str],
+    sent: list[tuple[int, str]],
+) -> None:
+    path, owns = shared
+    a, b, c = owns
+    conf = str(demo_stack.conf_path)
+    expected = {o.pid: workers for o, (_, workers) in zip(owns, SHARED, strict=True)}
+    names = {o.pid: name for o, (name, _) in zip(owns, SHARED, strict=True)}
+    assert counts(owns) == expected
+    # c holds the path first: its own socket is used; then a and b, whose path leads to
+    # another master (the one scaled before them took it over when it forked a worker)
+    for own in (c, a, b):
+        holder = listener(path)
+        signals_before = len(sent)
+        assert (
+            cli.main(["-c", conf, "scale", names[own.pid], "+1", "--wait", "--yes", "--json"]) == 0
+        )
+        result = json.loads(capsys.readouterr().out)
+        expected[own.pid] += 1
+        assert result["converged"] and result["live"] == expected[own.pid], result
+        assert result["before"] == expected[own.pid] - 1, result  # its own count, no other's
+        if holder == own.pid:
+            assert result["method"] == "control socket"
+            assert sent[signals_before:] == []
+        else:
+            assert result["method"] == "signal"
+            assert sent[signals_before:] == [(own.pid, "TTIN")]
+        time.sleep(1.0)  # a command that reached another master shows within this
+        assert counts(owns) == expected  # only its own worker count moved
+
+        # the tree shows each master's own counts, and why a shared path is not used
+        assert cli.main(["-c", conf, "tree", "--json"]) == 0
+        tree = {m["pid"]: m for m in json.loads(capsys.readouterr().out)["masters"]}
+        holder = listener(path)
+        for o, (_, configured) in zip(owns, SHARED, strict=True):
+            m = tree[o.pid]
+            assert m["live"] == expected[o.pid] and m["configured"] == configured, m
+            if o.pid == holder:
+                assert (m["target"], m["target_source"]) == (expected[o.pid], "control socket")
+                assert "ctl-shared" not in m["flags"]
+            else:
+                assert m["target_source"] == "configured" and m["target"] == configured, m
+                assert "ctl-shared" in m["flags"]
+                assert any(f"answered by pid {holder} " in n for n in m["notes"]), m["notes"]
+        assert cli.main(["-c", conf, "tree"]) == 0
+        text = capsys.readouterr().out
+        assert text.count("ctl: shared path, not used (") == 2, text
+    assert counts(owns) == {a.pid: 2, b.pid: 3, c.pid: 4}
+
+
+async def test_tui_scales_only_its_own_master_on_a_shared_control_socket(
+    demo_stack: DemoStack, shared: tuple[Path, list[Own]], sent: list[tuple[int, str]]
+) -> None:
+    path, owns = shared
+    a, b, c = owns
+    expected = {o.pid: workers for o, (_, workers) in zip(owns, SHARED, strict=True)}
+    names = {o.pid: name for o, (name, _) in zip(owns, SHARED, strict=True)}
+    app = OpsConsoleApp(stack_config(demo_stack), audit=False)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.press("2")
+        view = app.query_one(GunicornView)
+
+        def own_counts() -> bool:
+            """every shared master shows its own live count and target"""
+            for o in owns:
+                m = shown(app, o.pid)
+                if m is None or (m.live, m.target) != (expected[o.pid], expected[o.pid]):
+                    return False
+            return True
+
+        await until(pilot, own_counts, 15)
+        for own in (c, a, b):
+            holder = listener(path)
+            assert view.select(f"m:{own.pid}")
+            n = expected[own.pid]
+            if holder != own.pid:
+                await shows(pilot, "ctl: shared path, not used")
+            await pilot.press("plus")
+            action = "'worker add 1'" if holder == own.pid else "TTIN"
+            # its own count, planned with its own socket or with signals (the line may be cut)
+            await shows(
+                pilot, f"Send {action} to gunicorn master {own.pid} ({names[own.pid]}): {n} -> "
+            )
+            signals_before = len(sent)
+            await pilot.press("y")
+            expected[own.pid] += 1
+            await until(pilot, lambda: counts(owns) == expected, 15)
+            await until(pilot, own_counts, 10)
+            await pilot.pause(1.0)  # a command that reached another master shows within this
+            assert counts(owns) == expected
+            assert sent[signals_before:] == ([] if holder == own.pid else [(own.pid, "TTIN")])
+            # the selected master's summary line: its own live count and target
+            assert view.select(f"m:{own.pid}")
+            m = expected[own.pid]
+            await shows(pilot, f"workers {m} live / {m} target")
+        await keys_still_work(pilot)
+    assert counts(owns) == {a.pid: 2, b.pid: 3, c.pid: 4}

@@ -18,7 +18,7 @@ import pytest
 from opsconsole import cli
 from opsconsole.core import actions, gunicorn, procs
 from opsconsole.core.errors import ProcessChanged, ReadOnlyError
-from opsconsole.core.gunicorn_ctl import ControlClient
+from opsconsole.core.gunicorn_ctl import ControlClient, NotTheMaster
 from opsconsole.core.procs import ProcIdentity
 from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.demo.stack import DemoStack
@@ -151,9 +151,9 @@ def test_hup_replaces_every_worker(demo_stack: DemoStack, sent: list[tuple[int, 
 
 
 def test_control_socket_reports_stats(demo_stack: DemoStack) -> None:
-    client = ControlClient(str(demo_stack.dir / "web.ctl"))
-    snap = client.snapshot()
     web_pid = next(p.pid for p in programs(demo_stack) if p.name == "web")
+    client = ControlClient(str(demo_stack.dir / "web.ctl"), expect=ProcIdentity.of(web_pid))
+    snap = client.snapshot()
     assert snap.stats.pid == web_pid
     assert snap.stats.workers_current == 2 and snap.stats.workers_target == 2
     assert sorted(w.pid for w in snap.workers) == sorted(
@@ -178,7 +178,7 @@ def test_read_only_refuses_everything_before_sending(
             gunicorn.reopen_logs(master)
         with pytest.raises(ReadOnlyError):
             gunicorn.signal_worker(master, master.workers[0], "KILL")
-    client = ControlClient(web.control_socket or "")
+    client = ControlClient(web.control_socket or "", expect=web.identity)
     with pytest.raises(ReadOnlyError):
         client.command("worker", ["add", "1"])
     assert client.sent == [] and sent == []
@@ -187,6 +187,23 @@ def test_read_only_refuses_everything_before_sending(
     assert [w.pid for w in master_of(demo_stack, "api", scanner).workers] == [
         w.pid for w in api.workers
     ]
+
+
+def test_control_socket_of_another_master_is_refused_before_sending(
+    demo_stack: DemoStack,
+) -> None:
+    """A client made for api never talks to web's socket, reading or changing: the kernel
+    names the listening process (SO_PEERCRED) and it is not api."""
+    scanner = gunicorn.GunicornScanner()
+    web = master_of(demo_stack, "web", scanner)
+    api = master_of(demo_stack, "api", scanner)
+    client = ControlClient(str(demo_stack.dir / "web.ctl"), expect=api.identity)
+    for command, args in (("show", ["stats"]), ("worker", ["add", "1"])):
+        with pytest.raises(NotTheMaster, match=f"answered by pid {web.pid} .*nothing was sent"):
+            client.command(command, args)
+    assert client.sent == []
+    after = master_of(demo_stack, "web", scanner)
+    assert after.live == 2 and after.stats is not None and after.stats.workers_target == 2
 
 
 # --------------------------------------------------------------------------- CLI

@@ -395,7 +395,10 @@ class GunicornView(Vertical):
             f"\nworkers {m.live} live / {target} target (configured {configured})"
             f"  timeout {m.timeout_text}  "
         )
-        text.append("ctl ✓" if m.control_socket else "ctl ✗ (signals)")
+        if "ctl-shared" in m.flags:
+            text.append("ctl: shared path, not used (signals)", style="yellow")
+        else:
+            text.append("ctl ✓" if m.control_socket else "ctl ✗ (signals)")
         if m.notes:
             text.append("\n! " + m.notes[-1], style="yellow")
         box.update(text)
