@@ -25,6 +25,7 @@ from typing import Any
 import crossplane  # type: ignore[import-untyped]
 import psutil
 
+from opsconsole.core import gunicorn
 from opsconsole.core.supervisor import ProcessInfo
 
 # --------------------------------------------------------------------------- diagnostics
@@ -961,8 +962,15 @@ def program_for(
     return None, None
 
 
-def _is_gunicorn(facts: ProcFacts) -> bool:
-    return any("gunicorn" in part for part in facts.cmdline) or "gunicorn" in facts.name
+def _gunicorn_role(chain: list[ProcFacts], i: int) -> str | None:
+    """``master``/``worker``/``other`` for ``chain[i]`` as the gunicorn tree classifies it
+    (its parent is ``chain[i + 1]``), None when it is not gunicorn. A shell that starts
+    gunicorn (``sh -c 'gunicorn …; …'``) is not gunicorn: its command line only mentions it."""
+    facts = chain[i]
+    if not facts.cmdline:  # another user's process: only its name is visible
+        return "other" if "gunicorn" in facts.name else None
+    parent = chain[i + 1].cmdline if i + 1 < len(chain) else None
+    return gunicorn.classify(facts.cmdline, parent or None)
 
 
 def _short_cmd(facts: ProcFacts, width: int = 60) -> str:
@@ -976,11 +984,15 @@ def process_chain_node(pid: int, programs: list[ProcessInfo], facts: Facts) -> T
     if not chain:
         return TopoNode("process", f"pid {pid}", "warn", "process details not visible", pid=pid)
     holder = chain[0]
+    # Up from the listener through gunicorn processes to the first master (the one the
+    # gunicorn tree names), never into the wrapper or supervisord above it.
     gunicorn_idx = None
-    for i, f in enumerate(chain):
-        if _is_gunicorn(f):
-            gunicorn_idx = i
-        elif gunicorn_idx is not None:
+    for i in range(len(chain)):
+        role = _gunicorn_role(chain, i)
+        if role is None:
+            break
+        gunicorn_idx = i
+        if role == "master":
             break
     if gunicorn_idx is not None:
         master = chain[gunicorn_idx]

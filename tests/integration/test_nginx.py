@@ -27,6 +27,7 @@ import pytest
 from opsconsole.core import actions, nginx
 from opsconsole.core.config import NginxSettings
 from opsconsole.core.errors import ReadOnlyError
+from opsconsole.core.gunicorn import GunicornScanner
 from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.demo.stack import DemoStack, find_nginx, free_port
 from tests.conftest import wait_for
@@ -421,3 +422,83 @@ def test_stack_unchanged_after_nginx_tests(demo_stack: DemoStack) -> None:
     assert list((demo_stack.nginx_dir / "conf.d").glob("zz-*")) == []
     assert httpx.get(demo_stack.url("nginx", "/static/index.html"), timeout=5).status_code == 200
     assert os.path.exists(demo_stack.nginx_dir / "nginx.pid")
+
+
+# --------------------------------------------------------------------------- shell wrapper
+
+
+@pytest.fixture
+def shell_wrapped_program(demo_stack: DemoStack) -> Iterator[tuple[str, int]]:
+    """A supervisor program that starts gunicorn through a shell that stays (no ``exec``):
+    supervisord's pid for the program is the shell, gunicorn's master is its child.
+    Yields (program name, gunicorn port); removed again afterwards."""
+    name, port = "zzshweb", free_port()
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    d, logs = demo_stack.dir, demo_stack.logs_dir
+    conf = d / "conf.d" / f"{name}.conf"
+    launch = f"{gunicorn} -w 2 -b 127.0.0.1:{port} --name {name} opsconsole.demo.wsgiapp:app"
+    conf.write_text(
+        textwrap.dedent(
+            f"""\
+            [program:{name}]
+            command=/bin/sh -c '{launch}; echo "gunicorn exited $?"'
+            environment=DEMO_APP_NAME="{name}",DEMO_STATE_DIR="{d}"
+            directory={d}
+            startsecs=1
+            stopasgroup=true
+            killasgroup=true
+            stdout_logfile={logs}/{name}.out.log
+            stderr_logfile={logs}/{name}.err.log
+            """
+        )
+    )
+    rpc = demo_stack.rpc().supervisor
+    try:
+        rpc.reloadConfig()
+        rpc.addProcessGroup(name)
+        wait_for(lambda: rpc.getProcessInfo(name)["statename"] == "RUNNING", timeout=20)
+        wait_for(lambda: _answers(port), timeout=20)
+        yield name, port
+    finally:
+        with contextlib.suppress(Exception):
+            rpc.stopProcess(name)
+        with contextlib.suppress(Exception):
+            rpc.removeProcessGroup(name)
+        conf.unlink()
+        rpc.reloadConfig()
+
+
+def _answers(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+        return True
+    return False
+
+
+def test_topology_names_the_gunicorn_master_below_a_shell_wrapper(
+    conf_d: Path,
+    demo_stack: DemoStack,
+    settings: NginxSettings,
+    shell_wrapped_program: tuple[str, int],
+) -> None:
+    name, port = shell_wrapped_program
+    listen = free_port()
+    (conf_d / "zz-shweb.conf").write_text(
+        f"upstream shweb_app {{ server 127.0.0.1:{port}; }}\n"
+        f"server {{ listen 127.0.0.1:{listen};\n"
+        "    location / { proxy_pass http://shweb_app; } }\n"
+    )
+    result = asyncio.run(nginx.reload(nginx.discover(settings)))
+    assert result.took_effect, result.message
+    reply = httpx.get(f"http://127.0.0.1:{listen}/", timeout=10)
+    assert reply.status_code == 200  # nginx really proxies to the wrapped gunicorn
+    programs = _programs(demo_stack)
+    shell_pid = next(p.pid for p in programs if p.name == name)
+    # the gunicorn tree names the master below the shell
+    tree = next(m for m in GunicornScanner().scan(programs) if m.program == name)
+    assert tree.pid != shell_pid and psutil.Process(tree.pid).ppid() == shell_pid
+    root = nginx.inspect(nginx.discover(settings, programs), programs).topology
+    upstream = next(n for n in root.walk() if n.label == "upstream shweb_app")
+    master = upstream.children[0].children[0]
+    assert master.kind == "gunicorn"
+    assert (master.pid, master.label) == (tree.pid, f"gunicorn master {tree.pid}")
+    assert master.children[0].label == f"supervisor program {name}"
