@@ -3,7 +3,8 @@
 Each operation is registered once (id, title, key, mutating, needs confirmation). The gate
 refuses mutating operations in read-only mode *before* any request leaves the process,
 requires an explicit confirmation for dangerous ones, and records every attempt (done,
-failed or refused) in memory and in the audit file.
+failed or refused) in memory and in the audit file (0600 in a 0700 directory, whatever the
+umask: it says who did what).
 
 Lower layers (the XML-RPC transport, the signal sender, the nginx reload) call
 :func:`assert_writable` as a second line of defence, so a code path that forgot the gate
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from opsconsole.core.errors import ConfirmationRequired, OpsError, ReadOnlyError
+from opsconsole.core.private_files import open_private_append, private_dir
 
 T = TypeVar("T")
 
@@ -153,8 +155,8 @@ class ActionGate:
         self.history.append(record)
         if self.audit_path is not None:
             try:
-                self.audit_path.parent.mkdir(parents=True, exist_ok=True)
-                with self.audit_path.open("a", encoding="utf-8") as fh:
+                private_dir(self.audit_path.parent)
+                with open_private_append(self.audit_path) as fh:
                     fh.write(json.dumps(asdict(record), default=str) + "\n")
             except OSError:
                 pass  # auditing must never break the action; the in-memory record remains

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from opsconsole.core.actions import AuditRecord
 from opsconsole.core.events import Event
+from opsconsole.core.private_files import write_private
 
 
 def _ts(t: float) -> str:
@@ -75,3 +76,10 @@ def incident_markdown(
 def default_export_path(now: float | None = None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now if now is not None else time.time()))
     return Path.cwd() / f"opsconsole-incident-{stamp}.md"
+
+
+def write_note(path: Path, text: str) -> None:
+    """Write an incident note that only its owner can read (0600, whatever the umask): it
+    names who did what and quotes log lines, which may carry secrets. It is written aside and
+    renamed into place, so a full disk leaves no half-written note. Raises OSError."""
+    write_private(path, text)

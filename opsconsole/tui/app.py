@@ -28,7 +28,7 @@ from opsconsole.core.commands import parse as parse_command
 from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Event, Timeline, process_changes
-from opsconsole.core.export import default_export_path, incident_markdown
+from opsconsole.core.export import default_export_path, incident_markdown, write_note
 from opsconsole.core.logparse import gunicorn_log_paths
 from opsconsole.core.logs import SourceSpec, make_source
 from opsconsole.core.monitor import SupervisorMonitor
@@ -701,12 +701,9 @@ class OpsConsoleApp(App[None]):
         target = Path(path).expanduser() if path else default_export_path()
         audit = [r for r in self.gate.history]
         text = incident_markdown(list(self.timeline.events), audit, host=self.host)
-        partial = target.with_name(f".{target.name}.partial")
-        try:  # write aside, then rename: a full disk leaves no half-written note behind
-            partial.write_text(text, encoding="utf-8")
-            partial.replace(target)
+        try:
+            write_note(target, text)  # 0600; a full disk leaves no half-written note behind
         except OSError as exc:
-            partial.unlink(missing_ok=True)
             self.notify(f"cannot write {target}: {exc.strerror}", severity="error")
             return
         self.notify(f"incident note written to {target}", title="Export")

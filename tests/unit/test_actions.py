@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,22 @@ async def test_audit_records_results_without_secrets(tmp_path: Path) -> None:
 def test_every_registered_operation_has_a_title() -> None:
     for op in actions.OPERATIONS.values():
         assert op.title and op.id.count(".") == 1
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o277])
+async def test_audit_trail_modes_do_not_depend_on_the_umask(tmp_path: Path, umask: int) -> None:
+    path = tmp_path / "state" / "opsconsole" / "audit.jsonl"
+
+    async def ok() -> None:
+        return None
+
+    old = os.umask(umask)
+    try:
+        gate = ActionGate(audit_path=path)
+        await gate.run("supervisor.start", "web", ok)
+        await gate.run("supervisor.start", "api", ok)  # the second append finds it private
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [json.loads(x)["target"] for x in path.read_text().splitlines()] == ["web", "api"]
