@@ -118,12 +118,24 @@ async def run_tail(args: argparse.Namespace, config: AppConfig, out: TextIO) -> 
             out.write(line.text + "\n")
         out.flush()
 
+    said = False
+
+    def say_notice() -> None:
+        """Why part of the log is not shown as written (on stderr, once)."""
+        nonlocal said
+        notice = getattr(source, "notice", None)
+        if isinstance(notice, OpsError) and not said:
+            print(f"opsconsole: {notice.message}; {notice.hint}", file=sys.stderr, flush=True)
+            said = True
+
     try:
         lines = await _initial(source, args.lines, since)
         show(lines)
+        say_notice()
         while args.follow:
             await asyncio.sleep(max(0.05, args.interval))
             show(await source.poll())
+            say_notice()
     finally:
         await source.aclose()
         for client in clients.values():

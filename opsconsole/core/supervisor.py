@@ -126,6 +126,9 @@ class AuthFailed(SupervisorError):
 class ProtocolError(SupervisorError):
     """The answer was not valid XML-RPC, or too large."""
 
+    #: the HTTP status when supervisord answered with one other than 200 (else 0)
+    status = 0
+
 
 class RPCFault(SupervisorError):
     """supervisord answered with an XML-RPC fault."""
@@ -460,10 +463,12 @@ class SupervisorClient:
                         "check username= and password= (or OPSCONSOLE_SUPERVISOR_PASSWORD)",
                     )
                 if response.status_code != 200:
-                    raise ProtocolError(
+                    error = ProtocolError(
                         f"supervisord at {where} answered HTTP {response.status_code}",
                         "is this URL really supervisord's XML-RPC server?",
                     )
+                    error.status = response.status_code
+                    raise error
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in response.aiter_bytes():
