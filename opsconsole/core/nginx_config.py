@@ -497,10 +497,20 @@ class Location:
     root_explicit: bool = False
     stub_status: bool = False
     handler: str | None = None  # the directive that answers (proxy_pass, return, ...)
+    try_files: tuple[str, ...] = ()
+    try_files_at: tuple[str, int] | None = None  # file and line of the try_files directive
 
     @property
     def label(self) -> str:
+        if self.modifier == "@":  # a named location: its path carries the @ already
+            return f"location {self.path}"
         return f"location {self.modifier + ' ' if self.modifier else ''}{self.path}"
+
+    @property
+    def named_fallback(self) -> str | None:
+        """The named location (``@name``) the last ``try_files`` parameter falls back to."""
+        last = self.try_files[-1] if len(self.try_files) >= 2 else ""
+        return last if last.startswith("@") and len(last) > 1 else None
 
 
 @dataclass
@@ -777,6 +787,9 @@ class _Walker:
             elif name == "root" and value:
                 loc.root, loc.root_explicit = value, True
                 inherit.root, inherit.root_explicit = value, True
+            elif name == "try_files":
+                loc.try_files = tuple(str(a) for a in ld.get("args") or [])
+                loc.try_files_at = (lf, int(ld.get("line", 0)))
             elif name in self._HANDLERS:
                 loc.handler = loc.handler or str(name)
                 if name == "proxy_pass" and value:
@@ -1093,40 +1106,65 @@ def build_topology(
         root.status, root.detail = "warn", "no running master found"
     for server in cfg.servers:
         snode = root.add(TopoNode("server", server.label, file=server.file, line=server.line))
+        named = {loc.path: loc for loc in server.locations if loc.modifier == "@"}
         for loc in server.locations:
             lnode = snode.add(TopoNode("location", loc.label, file=loc.file, line=loc.line))
-            if loc.proxy_pass:
-                target = parse_proxy_pass(loc.proxy_pass)
-                upstream = None if target.port or target.unix else cfg.upstreams.get(target.host)
-                if upstream is not None:
-                    unode = lnode.add(
-                        TopoNode(
-                            "upstream",
-                            f"upstream {upstream.name}",
-                            file=upstream.file,
-                            line=upstream.line,
-                        )
-                    )
-                    if not upstream.servers:
-                        unode.status, unode.detail = "error", "upstream has no servers"
-                    for us in upstream.servers:
-                        node = _target_node(
-                            parse_upstream_server(us.address), us.address, programs, facts
-                        )
-                        node.file, node.line = us.file, us.line
-                        unode.add(node)
-                else:
-                    node = _target_node(target, f"proxy_pass {loc.proxy_pass}", programs, facts)
-                    node.file, node.line = loc.file, loc.line
-                    lnode.add(node)
-            elif loc.stub_status:
-                lnode.add(TopoNode("static", "stub_status", detail="nginx status page"))
-            else:
-                static = _static_node(cfg, loc, facts)
-                if static is not None:
-                    lnode.add(static)
+            for child in _location_nodes(cfg, loc, programs, facts):
+                lnode.add(child)
+            fallback = loc.named_fallback
+            if fallback is not None:
+                lnode.add(_fallback_node(cfg, loc, fallback, named.get(fallback), programs, facts))
     _propagate(root)
     return root
+
+
+def _location_nodes(
+    cfg: NginxConfig, loc: Location, programs: list[ProcessInfo], facts: Facts
+) -> list[TopoNode]:
+    """What answers a location: its proxy target (through its upstream), the status page, or
+    the static files of its root/alias."""
+    if loc.proxy_pass:
+        target = parse_proxy_pass(loc.proxy_pass)
+        upstream = None if target.port or target.unix else cfg.upstreams.get(target.host)
+        if upstream is None:
+            node = _target_node(target, f"proxy_pass {loc.proxy_pass}", programs, facts)
+            node.file, node.line = loc.file, loc.line
+            return [node]
+        unode = TopoNode(
+            "upstream", f"upstream {upstream.name}", file=upstream.file, line=upstream.line
+        )
+        if not upstream.servers:
+            unode.status, unode.detail = "error", "upstream has no servers"
+        for us in upstream.servers:
+            node = _target_node(parse_upstream_server(us.address), us.address, programs, facts)
+            node.file, node.line = us.file, us.line
+            unode.add(node)
+        return [unode]
+    if loc.stub_status:
+        return [TopoNode("static", "stub_status", detail="nginx status page")]
+    static = _static_node(cfg, loc, facts)
+    return [static] if static is not None else []
+
+
+def _fallback_node(
+    cfg: NginxConfig,
+    loc: Location,
+    name: str,
+    target: Location | None,
+    programs: list[ProcessInfo],
+    facts: Facts,
+) -> TopoNode:
+    """``try_files … @name``: what the named location does, linked under this location."""
+    file, line = loc.try_files_at or (loc.file, loc.line)
+    node = TopoNode("location", f"try_files → location {name}", file=file, line=line)
+    if target is None:
+        node.status = "error"
+        node.detail = f"no location {name} in this server (requests falling back get 500)"
+        return node
+    node.detail = f"{target.file}:{target.line}"
+    for child in _location_nodes(cfg, target, programs, facts):
+        node.add(child)
+    return node
 
 
 def _propagate(node: TopoNode) -> str:
@@ -1201,21 +1239,27 @@ def run_checks(
             if f is not None:
                 findings.append(f)
     if topology is not None:
+        seen: set[Finding] = set()  # a target reached twice (try_files → @name) is one finding
         for node in topology.walk():
             if node.kind == "target" and node.status == "error":
-                findings.append(
-                    Finding(
-                        "dead-upstream",
-                        "warning",
-                        f"{node.label}: {node.detail}",
-                        node.file,
-                        node.line,
-                    )
+                found = Finding(
+                    "dead-upstream", "warning", f"{node.label}: {node.detail}", node.file, node.line
                 )
             elif node.kind == "static" and node.status == "error":
-                findings.append(
-                    Finding("missing-path", "warning", node.detail, node.file, node.line)
+                found = Finding("missing-path", "warning", node.detail, node.file, node.line)
+            elif node.kind == "location" and node.status == "error":
+                found = Finding(
+                    "missing-named-location",
+                    "warning",
+                    f"{node.label}: {node.detail}",
+                    node.file,
+                    node.line,
                 )
+            else:
+                continue
+            if found not in seen:
+                seen.add(found)
+                findings.append(found)
     if cfg.servers:
         if cfg.http_server_tokens in (None, "on"):
             file, line = cfg.http_server_tokens_where or (cfg.conf_path, None)

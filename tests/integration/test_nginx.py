@@ -502,3 +502,34 @@ def test_topology_names_the_gunicorn_master_below_a_shell_wrapper(
     assert master.kind == "gunicorn"
     assert (master.pid, master.label) == (tree.pid, f"gunicorn master {tree.pid}")
     assert master.children[0].label == f"supervisor program {name}"
+
+
+def test_try_files_falls_back_to_a_named_location_upstream(
+    conf_d: Path, demo_stack: DemoStack, settings: NginxSettings, tmp_path: Path
+) -> None:
+    listen = free_port()
+    (conf_d / "zz-named.conf").write_text(
+        f"upstream app_server {{ server 127.0.0.1:{demo_stack.ports['web']}; }}\n"
+        f"server {{ listen 127.0.0.1:{listen}; root {tmp_path};\n"
+        "    location / { try_files $uri @proxy_to_app; }\n"
+        "    location @proxy_to_app { proxy_pass http://app_server; } }\n"
+    )
+    result = asyncio.run(nginx.reload(nginx.discover(settings)))
+    assert result.took_effect, result.message
+    # for real: a path with no file behind it is answered by gunicorn through @proxy_to_app
+    reply = httpx.get(f"http://127.0.0.1:{listen}/no-such-file", timeout=10)
+    assert reply.status_code == 200 and "web" in reply.text
+    programs = _programs(demo_stack)
+    root = nginx.inspect(nginx.discover(settings, programs), programs).topology
+    server = next(n for n in root.walk() if n.kind == "server" and str(listen) in n.label)
+    labels = [n.label for n in server.children]
+    assert labels == ["location /", "location @proxy_to_app"]
+    slash = server.children[0]
+    link = next(n for n in slash.children if n.label == "try_files → location @proxy_to_app")
+    assert (link.file, link.line) == (str(conf_d / "zz-named.conf"), 3)
+    upstream = link.children[0]
+    assert upstream.label == "upstream app_server"
+    web_pid = next(p.pid for p in programs if p.name == "web")
+    gunicorn = upstream.children[0].children[0]
+    assert (gunicorn.kind, gunicorn.pid) == ("gunicorn", web_pid)
+    assert gunicorn.children[0].label == "supervisor program web"

@@ -453,3 +453,46 @@ def test_find_listener_wildcards() -> None:
     assert found is not None and found.pid == 7
     assert find_listener(listeners, "localhost", 81) is not None
     assert find_listener(listeners, "127.0.0.1", 82) is None
+
+
+NAMED = """\
+    events {}
+    http {
+        upstream app_server { server 127.0.0.1:9001; }
+        server {
+            listen 127.0.0.1:8080;
+            root WWW;
+            location / {
+                try_files $uri @proxy_to_app;
+            }
+            location /gone { try_files $uri @nowhere; }
+            location @proxy_to_app { proxy_pass http://app_server; }
+        }
+    }
+"""
+
+
+def test_named_location_label_and_try_files_link(tmp_path: Path) -> None:
+    conf = _write(tmp_path, {"nginx.conf": NAMED.replace("WWW", str(tmp_path))})
+    cfg = parse_config(str(conf), str(tmp_path))
+    locations = {loc.label: loc for loc in cfg.servers[0].locations}
+    assert set(locations) == {"location /", "location /gone", "location @proxy_to_app"}
+    assert locations["location /"].named_fallback == "@proxy_to_app"
+    assert locations["location /"].try_files == ("$uri", "@proxy_to_app")
+    root = build_topology(cfg, master_pid=50, programs=_programs(), facts=_facts(tmp_path))
+    slash = next(n for n in root.walk() if n.label == "location /")
+    link = next(n for n in slash.children if n.label == "try_files → location @proxy_to_app")
+    assert (link.file, link.line) == (str(conf), 8) and link.status == "ok"
+    # / -> @proxy_to_app -> upstream app_server -> 127.0.0.1:9001 -> gunicorn 100 -> web
+    upstream = link.children[0]
+    assert upstream.label == "upstream app_server"
+    gunicorn = upstream.children[0].children[0]
+    assert gunicorn.label == "gunicorn master 100"
+    assert gunicorn.children[0].label == "supervisor program web"
+    # a fallback to a named location that does not exist: nginx -t passes, requests get 500
+    gone = next(n for n in root.walk() if n.label == "location /gone")
+    missing = gone.children[-1]
+    assert missing.status == "error" and "no location @nowhere" in missing.detail
+    assert gone.status == "warn"
+    findings = [f for f in run_checks(cfg, topology=root) if f.check == "missing-named-location"]
+    assert len(findings) == 1 and findings[0].line == 10
