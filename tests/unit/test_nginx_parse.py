@@ -496,3 +496,26 @@ def test_named_location_label_and_try_files_link(tmp_path: Path) -> None:
     assert gone.status == "warn"
     findings = [f for f in run_checks(cfg, topology=root) if f.check == "missing-named-location"]
     assert len(findings) == 1 and findings[0].line == 10
+
+
+def test_process_chain_skips_a_shell_wrapper_and_names_the_master() -> None:
+    from opsconsole.core.nginx_config import process_chain_node
+
+    argv = ("/venv/bin/python", "/venv/bin/gunicorn", "-w", "2", "app:app")
+    shell = ("/bin/sh", "-c", "/venv/bin/gunicorn -w 2 app:app; echo exited")
+    table = {
+        1: ProcFacts(1, 0, "supervisord", ("/venv/bin/python", "/venv/bin/supervisord")),
+        200: ProcFacts(200, 1, "sh", shell),
+        201: ProcFacts(201, 200, "gunicorn", argv),
+        202: ProcFacts(202, 201, "gunicorn", argv),
+    }
+    programs = [ProcessInfo("web", "web", ProcessState.RUNNING, "RUNNING", 200, server="demo")]
+    facts = Facts(proc=table.get)
+    for listener in (202, 201):  # the socket is seen on a worker or on the master
+        node = process_chain_node(listener, programs, facts)
+        assert (node.kind, node.pid, node.label) == ("gunicorn", 201, "gunicorn master 201")
+        assert node.children[0].label == "supervisor program web"
+    # another user's processes: no command line, only the name says gunicorn
+    hidden = {pid: ProcFacts(p.pid, p.ppid, p.name, ()) for pid, p in table.items()}
+    node = process_chain_node(202, programs, Facts(proc=hidden.get))
+    assert node.kind == "gunicorn" and node.pid == 201
