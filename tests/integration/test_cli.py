@@ -63,7 +63,7 @@ def test_verbs_need_yes_and_respect_read_only(demo_stack: DemoStack) -> None:
         refused = cli("-c", conf, "stop", "idle")
         assert refused.returncode == 2 and "--yes" in refused.stderr
         ro = cli("-c", conf, "--read-only", "stop", "idle", "--yes")
-        assert ro.returncode == 2 and "read-only" in ro.stderr
+        assert ro.returncode == 2 and "read-only" in ro.stderr, ro.stderr
         assert demo_stack.rpc().supervisor.getProcessInfo("idle")["statename"] == "RUNNING"
     finally:
         out = cli("-c", conf, "stop", "idle", "--yes", "--json")
@@ -178,14 +178,14 @@ def test_global_options_work_after_the_subcommand(
     try:
         scaled = cli("scale", "web", "+1", *creds, "--yes", "--wait", "--json", env=stack_env)
         assert scaled.returncode == 0, scaled.stderr
-        assert json.loads(scaled.stdout)["live"] == 3
+        assert json.loads(scaled.stdout)["live"] == 3, scaled.stdout
     finally:
         restore(demo_stack, "web")
 
     # a nested subcommand: the nginx it reports is the one under this stack's supervisord
     ngx = cli("nginx", "status", "--json", "-c", conf)
     assert ngx.returncode == 0, ngx.stderr
-    assert json.loads(ngx.stdout)["instance"]["program"] == "nginx"
+    assert json.loads(ngx.stdout)["instance"]["program"] == "nginx", ngx.stdout
 
     # before the subcommand still works; a repeated --supervisor-url adds a server
     dead = f"unix://{demo_stack.dir}/none.sock"
@@ -194,11 +194,11 @@ def test_global_options_work_after_the_subcommand(
         env=stack_env,
     )
     servers = json.loads(both.stdout)["servers"]
-    assert [s["url"] for s in servers] == [dead, url] and both.returncode == 2
-    assert servers[1]["reachable"] and not servers[0]["reachable"]
+    assert [s["url"] for s in servers] == [dead, url] and both.returncode == 2, both.stdout
+    assert servers[1]["reachable"] and not servers[0]["reachable"], both.stdout
     # ... and a value given after the subcommand wins over the one before it
     ro = cli("--timeout", "5", "stop", "idle", "-c", conf, "--yes", "--read-only")
-    assert ro.returncode == 2 and "read-only" in ro.stderr
+    assert ro.returncode == 2 and "read-only" in ro.stderr, ro.stderr
 
 
 def test_subcommand_help_lists_the_global_options() -> None:
