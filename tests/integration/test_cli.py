@@ -196,7 +196,10 @@ def test_global_options_work_after_the_subcommand(
     servers = json.loads(both.stdout)["servers"]
     assert [s["url"] for s in servers] == [dead, url] and both.returncode == 2, both.stdout
     assert servers[1]["reachable"] and not servers[0]["reachable"], both.stdout
-    # ... and a value given after the subcommand wins over the one before it
+    # ... a value given after the subcommand wins over the one before it
+    later = cli("-c", str(demo_stack.dir / "missing.conf"), "status", "-c", conf, "--json")
+    assert later.returncode == 1 and json.loads(later.stdout)["servers"][0]["reachable"]
+    # ... and --read-only after the subcommand is honoured: nothing is stopped
     ro = cli("--timeout", "5", "stop", "idle", "-c", conf, "--yes", "--read-only")
     assert ro.returncode == 2 and "read-only" in ro.stderr, ro.stderr
 
