@@ -179,6 +179,21 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A reader that goes away (``| head``) ends any command quietly, as it
+    ends ps or grep: no traceback, and the status of a process ended by SIGPIPE (141)."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # the last output fails here, not in the interpreter's exit
+    except BrokenPipeError:
+        try:  # later writes, and the flush at exit, go nowhere instead of failing again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 128 + signal.SIGPIPE
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command = args.command or "tui"
