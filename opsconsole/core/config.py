@@ -104,10 +104,11 @@ def supervisor_config_candidates(executable: str | None = None) -> list[Path]:
 
 
 def find_supervisor_config(executable: str | None = None) -> Path | None:
-    """The first candidate that exists (``os.path.exists``, as supervisorctl checks)."""
+    """The first candidate that exists (``os.path.exists``, as supervisorctl checks), made
+    absolute so that messages name it unambiguously."""
     for candidate in supervisor_config_candidates(executable):
         if candidate.exists():
-            return candidate
+            return Path(os.path.abspath(candidate))
     return None
 
 

@@ -232,4 +232,5 @@ def test_discovers_supervisord_conf_in_cwd(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "supervisord.conf").write_text(INI)
     monkeypatch.chdir(tmp_path)
     cfg = build_config(environ={})
-    assert cfg.supervisors[0].url.endswith("/run/supervisor.sock")
+    assert cfg.supervisors[0].url == f"unix://{os.getcwd()}/run/supervisor.sock"
+    assert f"in {os.getcwd()}/supervisord.conf" in cfg.supervisors[0].source
