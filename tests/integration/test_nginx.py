@@ -308,6 +308,8 @@ def standalone_nginx(directory: Path) -> Iterator[tuple[Path, int]]:
         subprocess.run([binary, "-p", str(directory), "-c", str(conf)], check=True, timeout=20)
         pid_file = directory / "nginx.pid"
         pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip()))
+        # the pid file is written before the workers are forked: tests compare worker sets
+        wait_for(lambda: nginx.worker_pids(pid))
         yield conf, pid
     finally:
         for master in nginx.find_masters():
