@@ -138,6 +138,18 @@ CATALOG: list[Fault] = [
         ),
     ),
     Fault(
+        "gunicorn",
+        "a supervisor program that starts gunicorn through a shell (`sh -c 'gunicorn …; …'`)",
+        "The topology names the real master (the shell's child, the pid the gunicorn tree "
+        "shows) with the supervisor program below it; the shell is never called a master.",
+        (
+            "tests/integration/test_nginx.py::"
+            "test_topology_names_the_gunicorn_master_below_a_shell_wrapper",
+            "tests/unit/test_nginx_parse.py::"
+            "test_process_chain_skips_a_shell_wrapper_and_names_the_master",
+        ),
+    ),
+    Fault(
         "nginx",
         "its binary missing from PATH",
         "Status still shows master and workers; the summary says *nginx binary nginx not "
@@ -174,6 +186,18 @@ CATALOG: list[Fault] = [
         ),
     ),
     Fault(
+        "nginx",
+        "`try_files … @name` falling back to a named location, or to one that does not exist",
+        "The topology shows *location @name* and links the location through *try_files → "
+        "location @name* to the upstream, gunicorn master and program behind it; a missing "
+        "named location (nginx -t passes, requests get 500) is flagged with file:line.",
+        (
+            "tests/integration/test_nginx.py::"
+            "test_try_files_falls_back_to_a_named_location_upstream",
+            "tests/unit/test_nginx_parse.py::test_named_location_label_and_try_files_link",
+        ),
+    ),
+    Fault(
         "logs",
         "a log file it may not read",
         "The log's status line shows *✖ no permission to read …*; keys keep working; once "
@@ -194,6 +218,14 @@ CATALOG: list[Fault] = [
         "`:export` on the full disk says *cannot write …: No space left on device*; when space "
         "returns the log goes on, nothing lost or repeated.",
         (f"{LOG}::test_log_on_a_full_filesystem",),
+    ),
+    Fault(
+        "logs",
+        "supervisord SIGKILLed and started again while a program's log is open",
+        "The log's status line says *✖ cannot connect to supervisord at …* once (not once per "
+        "stream); within 3 s of supervisord answering again it is back to *● follow web, "
+        "web:err*, one row, no stale error.",
+        ("tests/tui/test_log_view.py::test_log_status_after_supervisord_killed_and_back",),
     ),
     Fault(
         "terminal",
