@@ -37,6 +37,9 @@ GUN = "tests/faults/test_gunicorn_faults.py"
 NGX = "tests/faults/test_nginx_faults.py"
 LOG = "tests/faults/test_log_faults.py"
 APP = "tests/tui/test_app.py"
+CLI = "tests/integration/test_cli.py"
+PRB = "tests/integration/test_probes.py"
+FIL = "tests/faults/test_file_faults.py"
 
 CATALOG: list[Fault] = [
     Fault(
@@ -198,6 +201,14 @@ CATALOG: list[Fault] = [
         ),
     ),
     Fault(
+        "nginx",
+        "not a supervisor program (run by systemd or by hand)",
+        "Every address its master listens on gets a health probe named `nginx` (each address "
+        "once; a supervised nginx keeps its program's name): HTTP 200 while it serves, *no "
+        "answer* once it is stopped.",
+        (f"{PRB}::test_an_nginx_outside_supervisor_is_probed",),
+    ),
+    Fault(
         "logs",
         "a log file it may not read",
         "The log's status line shows *✖ no permission to read …*; keys keep working; once "
@@ -238,6 +249,33 @@ CATALOG: list[Fault] = [
         "started at 40x10",
         "State counts squeeze into the header; keys and `?` help work.",
         (f"{SUP}::test_starts_at_40x10",),
+    ),
+    Fault(
+        "command line",
+        "global options (`-c`, `--supervisor-url`, `--user`, `--read-only`, …) after the "
+        "subcommand: `opsconsole scale web +1 --supervisor-url URL --yes`",
+        "Accepted anywhere on the line, nested subcommands too (`nginx status -c FILE`); given "
+        "on both sides the later value wins, repeated `--supervisor-url`s add up; every "
+        "subcommand's `--help` lists them (they were refused: *unrecognized arguments*).",
+        (
+            f"{CLI}::test_global_options_work_after_the_subcommand",
+            f"{CLI}::test_subcommand_help_lists_the_global_options",
+        ),
+    ),
+    Fault(
+        "files",
+        "umask 022: new files readable by every user of the server",
+        "The audit trail is created 0600 in a 0700 `$XDG_STATE_HOME/opsconsole/`, `:export` "
+        "notes 0600, whatever the umask; an audit trail or note left world-readable (an older "
+        "version) is made private by the next write when it is ours. The directory a note is "
+        "written to is left as it is.",
+        (
+            f"{FIL}::test_console_session_writes_private_audit_and_note",
+            f"{FIL}::test_cli_action_makes_an_older_world_readable_audit_trail_private",
+            f"{FIL}::test_export_over_a_world_readable_note_leaves_it_private",
+            "tests/unit/test_actions.py::test_audit_trail_modes_do_not_depend_on_the_umask",
+            "tests/unit/test_export.py::test_note_is_private_whatever_the_umask",
+        ),
     ),
     Fault(
         "outside text",
