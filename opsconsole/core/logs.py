@@ -262,7 +262,7 @@ class _RemoteLog:
         self._step = chunk  # bytes asked for per call; smaller near bytes that fail
         self._bad = False  # has supervisord answered HTTP 500 for this log?
         self._bad_here = False  # did the last bytes read hold some it cannot send?
-        self._behind = False  # did the last poll stop on its budget?
+        self._behind = False  # did the last poll stop on its budget among bad bytes?
         self._fragment = False  # is the next line read a fragment after a skip?
         self._splitter = LineSplitter(0, max_line)
         self._annotator = Annotator("")
@@ -653,9 +653,9 @@ class ProgramLogSource(_RemoteLog):
                 self.offset += used
                 out.extend(self._splitter.feed(data))
                 self.offset = rewind(out, self.batch_lines, self._splitter, self.offset)
-        except _Spent:
+        except _Spent:  # behind only if bad bytes are dense here, not for one now and then
             self.spent += 1
-            self._behind = True
+            self._behind = self._bad_here
         self._drop_fragment(out, first)
         return self._lines(out)
 

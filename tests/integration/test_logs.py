@@ -34,6 +34,7 @@ from opsconsole.core.config import SupervisorTarget
 from opsconsole.core.logfile import LogFile
 from opsconsole.core.logparse import LogLine, parse_level, parse_timestamp
 from opsconsole.core.logs import (
+    RPC_BUDGET,
     FileSource,
     LogStream,
     MainLogSource,
@@ -300,23 +301,33 @@ async def _poll_until(
     pytest.fail(f"not seen in time; got {got[-10:]!r}")
 
 
+def _restarts_and_offset(src: ProgramLogSource) -> tuple[int, int]:
+    """How often the source started over (log cleared or rotated) and where it reads."""
+    if src.file is not None:
+        return src.file.gen, src.file.state.offset
+    return src.truncations, src.offset
+
+
+@pytest.mark.parametrize("prefer_file", [True, False], ids=["file", "xmlrpc"])
 def test_program_output_is_followed_and_survives_clear(
-    demo_stack: DemoStack, stack_target: SupervisorTarget
+    demo_stack: DemoStack, stack_target: SupervisorTarget, prefer_file: bool
 ) -> None:
     name = "queue:queue_01"
 
     async def run() -> None:
         async with SupervisorClient(stack_target, read_only=True) as c:
-            src = ProgramLogSource(c, name)
+            src = ProgramLogSource(c, name, prefer_file=prefer_file)
             first = await src.open_tail(5)
+            assert (src.file is not None) == prefer_file  # root may read the file
             assert first and all("queue_01: processed job" in line.text for line in first)
             last = int(first[-1].text.rsplit(" ", 1)[1])
             got = await _poll_until(src, lambda g: len(g) >= 1)
             assert got[0] == f"queue_01: processed job {last + 1}"
-            offset_before = src.offset
+            _, offset_before = _restarts_and_offset(src)
             demo_stack.rpc().supervisor.clearProcessLogs(name)
             after = await _poll_until(src, lambda g: len(g) >= 1)
-            assert src.truncations == 1 and src.offset < offset_before + 200
+            restarts, offset = _restarts_and_offset(src)
+            assert restarts == 1 and offset < offset_before + 200
             jobs = [int(t.rsplit(" ", 1)[1]) for t in got + after]
             assert jobs == list(range(last + 1, last + 1 + len(jobs)))  # none lost, none twice
 
@@ -340,11 +351,12 @@ def test_web_app_log_lines_arrive_on_stderr(
     asyncio.run(run())
 
 
+@pytest.mark.parametrize("prefer_file", [False, True], ids=["xmlrpc", "file"])
 def test_hostile_program_output_over_xmlrpc(
-    demo_stack: DemoStack, stack_target: SupervisorTarget
+    demo_stack: DemoStack, stack_target: SupervisorTarget, prefer_file: bool
 ) -> None:
     """supervisord answers HTTP 500 to invalid UTF-8 and sends invalid XML for ESC/NUL:
-    the source still shows every line, inert."""
+    the source still shows every line, inert (and the same when it reads the file)."""
     log = Path(demo_stack.logs_dir / "idle.out.log")  # idle is STOPPED: nobody else writes
     saved = log.read_bytes() if log.exists() else b""
     try:
@@ -352,7 +364,7 @@ def test_hostile_program_output_over_xmlrpc(
 
         async def run() -> None:
             async with SupervisorClient(stack_target, read_only=True) as c:
-                src = ProgramLogSource(c, "idle", chunk=16)
+                src = ProgramLogSource(c, "idle", chunk=16, prefer_file=prefer_file)
                 await src.open_tail(5)
                 with log.open("ab") as fh:
                     fh.write(
@@ -366,6 +378,42 @@ def test_hostile_program_output_over_xmlrpc(
                     "[bold red]x\u2400 bad \ufffd\ufffd end",
                     "last",
                 ]
+
+        asyncio.run(run())
+    finally:
+        log.write_bytes(saved)
+
+
+def test_one_bad_byte_in_a_big_log_over_xmlrpc(
+    demo_stack: DemoStack, stack_target: SupervisorTarget
+) -> None:
+    """One byte that is not UTF-8 in 600 KB (with multibyte characters): over XML-RPC every
+    line arrives, the bad byte as U+FFFD, nothing skipped, each poll within its budget."""
+    log = Path(demo_stack.logs_dir / "idle.out.log")  # idle is STOPPED: nobody else writes
+    saved = log.read_bytes() if log.exists() else b""
+    lines = [f"line {i} caf\u00e9 \u20ac {'x' * (i % 40)}" for i in range(12000)]
+    data = "".join(f"{t}\n" for t in lines).encode()
+    bad = data.index(b"line 6000 ") + 5
+    data = data[:bad] + b"\xff" + data[bad + 1 :]
+    lines[6000] = lines[6000][:5] + "\ufffd" + lines[6000][6:]
+    try:
+        log.write_bytes(b"")
+
+        async def run() -> None:
+            async with SupervisorClient(stack_target, read_only=True) as c:
+                src = ProgramLogSource(c, "idle", prefer_file=False)
+                await src.open_tail(5)
+                log.write_bytes(data)
+                got: list[str] = []
+                for _ in range(100):
+                    calls = src.rpc_calls
+                    got += [line.text for line in await src.poll()]
+                    assert src.rpc_calls - calls <= RPC_BUDGET + 1
+                    if len(got) >= len(lines):
+                        break
+                assert got == lines
+                assert src.unsendable == 1 and src.skipped == 0
+                assert src.notice is not None and "1 shown as \ufffd" in src.notice.message
 
         asyncio.run(run())
     finally:
