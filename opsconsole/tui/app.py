@@ -212,7 +212,8 @@ class OpsConsoleApp(App[None]):
             wake.clear()
 
     async def _probe_loop(self) -> None:
-        """Probe every few seconds; configured probes, else one per listening program."""
+        """Probe every few seconds; configured probes, else one per listening program and per
+        address of any running nginx (core.probes.default_probes)."""
         configured = probes_from_config(self.config.probes)
         discovered_for: list[tuple[str, int]] | None = None
         rounds = 0
