@@ -132,6 +132,13 @@ def test_no_supervisorctl_section_falls_back_and_says_so(tmp_path: Path) -> None
     assert "fallback" in target.source and "[inet_http_server]" in target.source
 
 
+def test_fallback_socket_file_expands_env_and_here(tmp_path: Path) -> None:
+    text = "[unix_http_server]\nfile=%(ENV_RUN)s/%(here)s.sock ; comment\n"
+    target = parse_supervisor_ini(text, Path("/etc/x/s.conf"), {"RUN": "/run"})
+    assert target.url == "unix:///run/etc/x.sock"  # /run + /etc/x, normalised
+    assert "fallback" in target.source
+
+
 def test_sha_password_sends_no_user(tmp_path: Path) -> None:
     text = "[inet_http_server]\nport=127.0.0.1:9101\nusername=a\npassword={SHA}abc\n"
     target = parse_supervisor_ini(text, tmp_path / "x.conf", {})
