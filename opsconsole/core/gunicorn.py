@@ -1771,6 +1771,7 @@ def scale(
     actions.assert_writable(f"scale {master.label}")
     master.identity.verify()
     master = replace(master, flags=list(master.flags), notes=list(master.notes))
+    shared_before = "ctl-shared" in master.flags
     base, _ = _fresh_base(master, scanner)
     plan = plan_scale(master, spec, base)
     if plan.method == "control socket" and master.control_socket:
@@ -1799,6 +1800,8 @@ def scale(
     note = ""
     if configured is not None and plan.target != configured:
         note = f" (configured {configured}: restarting the program returns to {configured})"
+    if "ctl-shared" in master.flags and not shared_before:
+        note += f" (signals: {master.control_socket} now answers for another master)"
     if not wait:
         live_now = len(worker_pids(master.identity))
         return ScaleResult(

@@ -266,16 +266,13 @@ def test_cli_scales_only_its_own_master_on_a_shared_control_socket(
     a, b, c = owns
     conf = str(demo_stack.conf_path)
     expected = {o.pid: workers for o, (_, workers) in zip(owns, SHARED, strict=True)}
-    names = {o.pid: name for o, (name, _) in zip(owns, SHARED, strict=True)}
     assert counts(owns) == expected
     # c holds the path first: its own socket is used; then a and b, whose path leads to
     # another master (the one scaled before them took it over when it forked a worker)
     for own in (c, a, b):
         holder = listener(path)
         signals_before = len(sent)
-        assert (
-            cli.main(["-c", conf, "scale", names[own.pid], "+1", "--wait", "--yes", "--json"]) == 0
-        )
+        assert cli.main(["-c", conf, "scale", str(own.pid), "+1", "--wait", "--yes", "--json"]) == 0
         result = json.loads(capsys.readouterr().out)
         expected[own.pid] += 1
         assert result["converged"] and result["live"] == expected[own.pid], result
@@ -304,8 +301,11 @@ def test_cli_scales_only_its_own_master_on_a_shared_control_socket(
                 assert "ctl-shared" in m["flags"]
                 assert any(f"answered by pid {holder} " in n for n in m["notes"]), m["notes"]
         assert cli.main(["-c", conf, "tree"]) == 0
-        text = capsys.readouterr().out
-        assert text.count("ctl: shared path, not used (") == 2, text
+        lines = capsys.readouterr().out.splitlines()
+        for o in owns:
+            head = next(i for i, ln in enumerate(lines) if f" master {o.pid} " in ln)
+            shared_line = f"ctl: shared path, not used ({path}; signals)"
+            assert (shared_line in lines[head + 1]) == (o.pid != holder), lines[head : head + 2]
     assert counts(owns) == {a.pid: 2, b.pid: 3, c.pid: 4}
 
 
@@ -356,3 +356,24 @@ async def test_tui_scales_only_its_own_master_on_a_shared_control_socket(
             await shows(pilot, f"workers {m} live / {m} target")
         await keys_still_work(pilot)
     assert counts(owns) == {a.pid: 2, b.pid: 3, c.pid: 4}
+
+
+def test_scale_checks_the_socket_again_right_before_sending(
+    shared: tuple[Path, list[Own]], sent: list[tuple[int, str]]
+) -> None:
+    path, owns = shared
+    a, b, c = owns
+    scanner = gunicorn.GunicornScanner()
+    masters = {m.pid: m for m in scanner.scan()}
+    planned = masters[c.pid]
+    assert planned.ctl_usable  # c held the path when the tree was read
+    assert gunicorn.plan_scale(planned, "+1").method == "control socket"
+    # before the operator confirms, a's worker dies: a forks a new one and takes the path
+    os.kill(masters[a.pid].workers[0].pid, signal.SIGKILL)
+    wait_for(lambda: listener(path) == a.pid and counts(owns)[a.pid] == 1, timeout=10)
+    result = gunicorn.scale(planned, "+1", scanner=scanner, wait=True, timeout=15)
+    assert result.converged and result.method == "signal", result
+    assert "now answers for another master" in result.message
+    assert sent == [(c.pid, "TTIN")]
+    time.sleep(1.0)  # a command that reached a would show within this
+    assert counts(owns) == {a.pid: 1, b.pid: 2, c.pid: 4}

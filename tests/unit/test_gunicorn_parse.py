@@ -580,3 +580,81 @@ def test_unknown_settings_are_said_not_defaulted() -> None:
     assert master.timeout_text == "unknown"
     # a timeout it cannot read never marks a worker stuck
     assert worker_flags(10_000.0, float("inf"), None, None) == []
+
+
+# --------------------------------------------------------------------------- peer proof
+
+
+def test_plan_uses_signals_when_the_path_answers_for_another_master() -> None:
+    master = _master(2, ctl="/run/gunicorn.ctl")
+    master.flags.append("ctl-shared")
+    plan = plan_scale(master, "+1")
+    assert (plan.method, plan.action, plan.before) == ("signal", "TTIN", 2)
+    assert flag_label(["ctl-shared"]) == "⇄ ctl: shared path, not used"
+
+
+def test_client_talks_only_to_the_listener_it_expects(tmp_path: Path) -> None:
+    """A real unix socket served by this process: the kernel names it (SO_PEERCRED); a client
+    made for another process sends nothing, one made for this process gets its answer."""
+    import os
+    import socket
+    import threading
+
+    from opsconsole.core.gunicorn_ctl import (
+        ControlClient,
+        NotTheMaster,
+        decode_frame,
+        encode_frame,
+        peer_pid,
+    )
+
+    path = str(tmp_path / "ctl")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(4)
+    received: list[dict[str, Any]] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                buffer = b""
+                while True:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    message, buffer = decode_frame(buffer + chunk)
+                    if message is not None:
+                        received.append(message)
+                        reply = {"id": message["id"], "status": "ok", "data": {"pid": 1}}
+                        conn.sendall(encode_frame(reply))
+                        break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.connect(path)
+            assert peer_pid(probe) == os.getpid()
+        other = ProcIdentity.of(os.getppid())
+        stranger = ControlClient(path, expect=other, retry_for=0.1)
+        for command, args in (("show", ["stats"]), ("worker", ["add", "1"])):
+            with pytest.raises(NotTheMaster, match=f"answered by pid {os.getpid()} "):
+                stranger.command(command, args)
+        assert stranger.sent == [] and received == []
+        # the same pid started at another time (a reused pid) is refused too
+        reused = ProcIdentity(os.getpid(), 1.0, ())
+        with pytest.raises(NotTheMaster, match="not the master started"):
+            ControlClient(path, expect=reused, retry_for=0.1).command("show", ["stats"])
+        assert received == []
+        mine = ControlClient(path, expect=ProcIdentity.of(os.getpid()))
+        assert mine.command("show", ["stats"]) == {"pid": 1}
+        assert [m["command"] for m in received] == ["show"]
+    finally:
+        server.shutdown(socket.SHUT_RDWR)  # wakes the accept()
+        server.close()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
