@@ -40,6 +40,7 @@ APP = "tests/tui/test_app.py"
 CLI = "tests/integration/test_cli.py"
 PRB = "tests/integration/test_probes.py"
 FIL = "tests/faults/test_file_faults.py"
+CFG = "tests/integration/test_real_configs.py"
 
 CATALOG: list[Fault] = [
     Fault(
@@ -107,6 +108,46 @@ CATALOG: list[Fault] = [
             f"{RPC}::test_malformed_answers_are_clear_protocol_errors",
             f"{RPC}::test_console_shows_bad_answers_and_recovers",
             f"{RPC}::test_any_well_formed_answer_gives_a_value_or_a_supervisor_error",
+        ),
+    ),
+    Fault(
+        "supervisord config",
+        "the stock sample, the Debian/Ubuntu file, %(ENV_X)s socket and credentials, "
+        "`*:9001` without serverurl, a relative or `~` socket path",
+        "Read by supervisorctl's own code: `opsconsole status` lists what `supervisorctl status` "
+        "lists, or fails where it fails, on the same socket or URL.",
+        (
+            f"{CFG}::test_stock_sample",
+            f"{CFG}::test_debian_ubuntu_file",
+            f"{CFG}::test_env_expanded_socket_and_credentials",
+            f"{CFG}::test_any_interface_port_without_serverurl",
+            f"{CFG}::test_relative_socket_path",
+            f"{CFG}::test_socket_in_home_directory",
+            "tests/unit/test_config.py::test_corpus_read_as_supervisorctl_reads_it",
+        ),
+    ),
+    Fault(
+        "supervisord config",
+        "no [supervisorctl] section, or credentials only in the server section",
+        "Only where supervisorctl is refused: the server section's address and plain password, "
+        "named as a fallback in messages; a {SHA} password is never half-sent (no user "
+        "without it).",
+        (
+            f"{CFG}::test_no_supervisorctl_section_is_a_labelled_fallback",
+            f"{CFG}::test_credentials_only_in_server_section",
+            "tests/unit/test_config.py::test_server_credentials_only_for_that_server",
+        ),
+    ),
+    Fault(
+        "supervisord config",
+        "a value supervisor cannot expand (a stray %, an unset %(ENV_X)s), a broken line",
+        "A config error naming the file, the key or line and the variable; never the password, "
+        "nor the list of environment variable names.",
+        (
+            "tests/unit/test_config.py::test_unset_env_variable_is_a_clear_error_without_secrets",
+            "tests/unit/test_config.py::test_badly_formatted_password_never_shown",
+            "tests/unit/test_config.py::test_broken_ini_is_a_clear_error",
+            "tests/unit/test_config_fuzz.py::test_supervisor_ini_any_text",
         ),
     ),
     Fault(
@@ -260,6 +301,15 @@ CATALOG: list[Fault] = [
         (
             f"{CLI}::test_global_options_work_after_the_subcommand",
             f"{CLI}::test_subcommand_help_lists_the_global_options",
+        ),
+    ),
+    Fault(
+        "command line",
+        "stdout closed early (`opsconsole status --json | head`, `tail … | head`)",
+        "Any command ends quietly with status 141, as `ps` or `grep` do; no traceback.",
+        (
+            "tests/integration/test_cli_pipe.py::test_status_json_into_closed_pipe",
+            "tests/integration/test_cli_pipe.py::test_tail_piped_to_head",
         ),
     ),
     Fault(
