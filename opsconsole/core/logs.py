@@ -907,7 +907,8 @@ class LogStream:
 
     ``open(n)`` loads each source's last ``n`` lines and merges them; ``poll()`` merges what
     every source added since. A source that fails is reported in ``errors`` (its message) and
-    retried on the next poll; the others carry on.
+    retried on the next poll; the others carry on. A source that reads but cannot show all of
+    its log as written says why in its ``notice``, reported in ``errors`` too.
     """
 
     sources: list[LogSource]

@@ -25,7 +25,7 @@ import psutil
 import pytest
 
 from opsconsole.core.config import AppConfig, SupervisorTarget
-from opsconsole.core.logs import RPC_BUDGET, ProgramLogSource
+from opsconsole.core.logs import RPC_BUDGET, LogStream, ProgramLogSource
 from opsconsole.core.supervisor import SupervisorClient
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
@@ -296,5 +296,11 @@ def test_log_not_utf8_over_xmlrpc_is_read_within_a_budget(binary_stack: DemoStac
                 "supervisord cannot send parts of this log (bytes that are not UTF-8): "
             )
             assert " shown as \ufffd" in notice.message
+            # in a log view that is the status line's error, for as long as it holds
+            stream = LogStream([ProgramLogSource(client, "binary", prefer_file=False)])
+            await asyncio.wait_for(stream.open(3), 10)
+            said = stream.errors["program:demo/binary:stdout"].message
+            assert said.startswith("supervisord cannot send parts of this log")
+            await stream.aclose()
 
     asyncio.run(run())
