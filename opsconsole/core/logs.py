@@ -260,6 +260,7 @@ class _RemoteLog:
         self.file_note = ""  # why the log file is not read directly instead (if tried)
         self._left = self.budget
         self._step = chunk  # bytes asked for per call; smaller near bytes that fail
+        self._back_step = chunk  # the same, reading backwards
         self._bad = False  # has supervisord answered HTTP 500 for this log?
         self._bad_here = False  # did the last bytes read hold some it cannot send?
         self._behind = False  # did the last poll stop on its budget among bad bytes?
@@ -359,12 +360,16 @@ class _RemoteLog:
                 self._step = size
         return await self._recover(offset, min(size, _BAD_SPAN, max(1, self._left // 4)))
 
-    async def _recover(self, offset: int, n: int) -> tuple[bytes, int]:
+    async def _recover(self, offset: int, n: int, context: int = 0) -> tuple[bytes, int]:
         """Read ``n`` bytes supervisord cannot send as one range: byte by byte in one
         multicall (a byte that is not ASCII fails alone), then, in a second, the characters
         of 2 to 4 bytes that runs of failing bytes may hold. A byte that is part of no
-        character is returned as ``\\xff`` (shown as U+FFFD)."""
-        singles = await self._multi([(offset + i, 1) for i in range(n)])
+        character is returned as ``\\xff`` (shown as U+FFFD). ``context`` bytes before
+        ``offset`` are read too (not returned): a character that starts there is whole."""
+        base = max(0, offset - context)
+        context = offset - base
+        n += context
+        singles = await self._multi([(base + i, 1) for i in range(n)])
         probes: list[tuple[int, int]] = []
         i = 0
         while i < n:
@@ -374,23 +379,23 @@ class _RemoteLog:
             run = 1
             while i + run < n and singles[i + run] is None:
                 run += 1
-            longest = 4 if i + run >= n else run  # a run at the end may go on past it
+            longest = run + 3 if i + run >= n else run  # one at the end may go on past it
             probes += [(i + j, k) for j in range(run) for k in range(2, min(4, longest - j) + 1)]
             i += run
         chars: dict[int, str] = {}
         if probes:
-            got = await self._multi([(offset + at, k) for at, k in probes])
+            got = await self._multi([(base + at, k) for at, k in probes])
             for (at, _), text in zip(probes, got, strict=True):
                 if text is not None and len(text) == 1 and at not in chars:
                     chars[at] = text
-        out = bytearray()
+        out = bytearray()  # byte i of it is byte ``base + i`` of the log (or _UNSENDABLE)
         bad = 0
         i = 0
         while i < n:
             text = singles[i] if singles[i] is not None else chars.get(i)
             if text is None:
                 out += _UNSENDABLE
-                bad += 1
+                bad += i >= context
                 i += 1
                 continue
             data = text.encode("utf-8", errors="surrogatepass")
@@ -401,36 +406,31 @@ class _RemoteLog:
         self.unsendable += bad
         self._bad_here = bad > 0  # more are likely next to them: skip the whole-range try
         self._step = _BAD_SPAN
-        return bytes(out), i
-
-    async def _read_span(self, start: int, end: int, *, give_up_if_bad: bool = False) -> bytes:
-        """The bytes from ``start`` to ``end``. With ``give_up_if_bad``, b"" as soon as the
-        log turns out to hold bytes supervisord cannot send (the caller reads less)."""
-        parts: list[bytes] = []
-        pos = start
-        while pos < end:
-            data, used = await self._read(pos, min(self.chunk, end - pos))
-            if give_up_if_bad and self._bad:
-                return b""
-            if used <= 0:
-                break
-            parts.append(data)
-            pos += used
-        out = b"".join(parts)
-        self.rpc_bytes += len(out)
-        return out
+        return bytes(out[context:]), max(0, i - context)
 
     async def _span_back(self, end: int) -> tuple[int, bytes]:
-        """The bytes just before ``end``: a chunk, or only a few once the log turned out to
-        hold bytes supervisord cannot send (each costs calls to read around)."""
-        while True:
-            was_bad = self._bad
-            start = max(0, end - (_BAD_SPAN if was_bad else self.chunk))
-            data = await self._read_span(
-                start, end, give_up_if_bad=not was_bad and end - start > _BAD_SPAN
-            )
-            if data or start == end or not self._bad or was_bad:
-                return start, data
+        """Bytes that end at ``end`` -> (their offset, them): :meth:`_read` backwards. A range
+        supervisord cannot send is halved towards ``end`` (each readable half is progress),
+        down to :data:`_BAD_SPAN` bytes, which are read byte by byte."""
+        size = max(1, min(end, self._back_step))
+        if not self._bad_here:
+            while True:
+                text = await self._call(end - size, size)
+                if text is not None:
+                    data = text.encode("utf-8", errors="surrogatepass")
+                    if size == self._back_step or size < end:  # grow back after bad bytes
+                        self._back_step = min(self.chunk, max(self._back_step, size * 2))
+                    self.rpc_bytes += len(data)
+                    return end - len(data), data
+                if size <= _BAD_SPAN:
+                    break
+                size = max(_BAD_SPAN, size // 2)
+                self._back_step = size
+        n = max(1, min(size, _BAD_SPAN, self._left // 4))
+        data, _ = await self._recover(end - n, n, context=3)  # a character cut by the start
+        data = data[:n]  # a character read whole past ``end`` belongs to the next span
+        self.rpc_bytes += len(data)
+        return end - len(data), data
 
     def _lines(self, raw: Sequence[RawLine], ann: Annotator | None = None) -> list[LogLine]:
         ann = ann or self._annotator
@@ -483,8 +483,9 @@ class _RemoteLog:
                     break
         except _Spent:  # show what could be read; follow from the end
             self.spent += 1
-        if end is None:
+        if end is None:  # no newline read: from the start, or after the cut line
             end = 0 if pos == 0 else size
+            self._fragment = end > 0
         self.offset = end
         self._splitter.reset(end)
         return self._lines(raw)
@@ -501,6 +502,7 @@ class _RemoteLog:
         self.gen += 1
         self.offset = 0
         self._splitter.reset(0)
+        self._fragment = False
 
     def _skip_to(self, to: int, out: list[RawLine]) -> None:
         """Skip the bytes up to ``to`` (too costly to read around), marked by a line; the

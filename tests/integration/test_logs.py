@@ -414,6 +414,12 @@ def test_one_bad_byte_in_a_big_log_over_xmlrpc(
                 assert got == lines
                 assert src.unsendable == 1 and src.skipped == 0
                 assert src.notice is not None and "1 shown as \ufffd" in src.notice.message
+                # scrolling back over it reads the same, byte for byte
+                ring = await src.open_tail(5990)  # ends where the log ends; starts at 6010
+                assert [line.text for line in ring] == lines[6010:]
+                older = await src.before(ring[0].offset, 30, ring[0].gen)
+                assert [line.text for line in older] == lines[5980:6010]
+                assert src.skipped == 0
 
         asyncio.run(run())
     finally:
