@@ -167,9 +167,10 @@ def log_path(stack: DemoStack) -> Path:
     return stack.logs_dir / "binary.out.log"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def binary_stack() -> Iterator[DemoStack]:
-    """A stack of its own with a program ``binary`` whose every line is invalid UTF-8."""
+    """A stack of its own with a program ``binary`` whose every line is invalid UTF-8 (the
+    tests only read it)."""
     stack = DemoStack(with_nginx=False).start()
     try:
         log = log_path(stack)
