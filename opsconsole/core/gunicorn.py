@@ -273,16 +273,18 @@ def parse_options(args: Sequence[str]) -> LaunchArgs:
 
     Parsed by gunicorn's own argparse parser (``Config.parser()``), so every spelling
     gunicorn accepts (``-w4``, ``--workers=4``, ``--work 4``) reads the same; values go through
-    gunicorn's validators. A command line gunicorn would refuse gives no settings.
+    gunicorn's validators. A command line this gunicorn cannot parse (one gunicorn would
+    refuse, or made for another version) leaves every setting unknown.
     """
+    unreadable = LaunchArgs(opaque=list(_SETTINGS.values()))
     g = _gunicorn()
     if g is None:
-        return LaunchArgs()
+        return unreadable
     try:
         with g.lock:
             namespace, _ = g.parser.parse_known_args(list(args))
     except (_ParseFailed, ValueError, TypeError, RecursionError):
-        return LaunchArgs()
+        return unreadable
     out = LaunchArgs()
     for setting in _SETTINGS:
         value = getattr(namespace, setting, None)
@@ -304,7 +306,7 @@ _parse_argv_cached = functools.lru_cache(maxsize=256)(_parse_argv)
 def parse_argv(argv: Sequence[str]) -> LaunchArgs | None:
     """:class:`LaunchArgs` from a full launch command line, or None if it is not gunicorn's."""
     args = _parse_argv_cached(tuple(argv))
-    return None if args is None else replace(args, binds=list(args.binds), opaque=[])
+    return None if args is None else replace(args, binds=list(args.binds), opaque=list(args.opaque))
 
 
 # --------------------------------------------------------------------------- config files
