@@ -19,11 +19,12 @@ buffer of bounded size.
 A program's log is read from its file when this console can read it (supervisord names the
 file in ``getProcessInfo``): that costs supervisord nothing and shows every byte. Over
 XML-RPC, bytes supervisord cannot send (invalid UTF-8 makes it answer HTTP 500, control bytes
-such as ESC or NUL make its XML invalid) are recovered: the answer is re-read tolerantly, and
-the range is narrowed down to the byte that cannot be sent, shown as U+FFFD. That costs a
-few calls per bad byte, so every read has a fixed budget of calls (:data:`RPC_BUDGET`); a
-log with bad bytes on every line shows what the budget could read, skips the rest with a
-line saying so, and the source's ``notice`` says why in words.
+such as ESC or NUL make its XML invalid) are recovered: the answer is re-read tolerantly; a
+range supervisord cannot send is halved down to a few hundred bytes, which are read byte by
+byte in one ``system.multicall``, and a byte that is part of no character is shown as U+FFFD.
+Every read has a fixed budget of calls (:data:`RPC_BUDGET`), whatever the bytes: a log with
+bad bytes on every line shows what the budget could read, skips the rest with a line saying
+so, and the source's ``notice`` says why in words.
 """
 
 from __future__ import annotations
@@ -220,7 +221,6 @@ RPC_BUDGET = 512
 #: Bytes read byte by byte at a time around bytes supervisord cannot send.
 _BAD_SPAN = 256
 _UNSENDABLE = b"\xff"  # one byte supervisord would not send; decoded, it shows as U+FFFD
-_READ_CALL = "methodName"
 
 
 class _Spent(Exception):
@@ -325,7 +325,7 @@ class _RemoteLog:
         """Several reads in one ``system.multicall``: each one's text, or None if it failed."""
         self._charge(len(reads))
         calls = [
-            {_READ_CALL: self.method, "params": [*self._args(), offset, length]}
+            {"methodName": self.method, "params": [*self._args(), offset, length]}
             for offset, length in reads
         ]
         results = await _raw_call(self.client, "system.multicall", calls)
@@ -404,6 +404,7 @@ class _RemoteLog:
             out += data
             i += len(data)
         self.unsendable += bad
+        self._bad = self._bad or bad > 0
         self._bad_here = bad > 0  # more are likely next to them: skip the whole-range try
         self._step = _BAD_SPAN
         return bytes(out[context:]), max(0, i - context)
