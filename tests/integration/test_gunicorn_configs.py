@@ -45,10 +45,15 @@ def gunicorn_says(log: str) -> dict[str, object]:
 
 
 def start_master(
-    directory: Path, launcher: Sequence[str], options: Sequence[str], env: dict[str, str]
+    directory: Path,
+    launcher: Sequence[str],
+    options: Sequence[str],
+    env: dict[str, str],
+    control_socket: Path | None = None,
 ) -> tuple[Own, dict[str, object]]:
-    """A real master (no control socket, debug log in ``error.log``), waited for until all the
-    workers gunicorn says it runs have booted. Returns it and what gunicorn says it runs."""
+    """A real master (no control socket unless given, debug log in ``error.log``), waited for
+    until all the workers gunicorn says it runs have booted. Returns it and what gunicorn says
+    it runs."""
     directory.mkdir(parents=True, exist_ok=True)
     base = {
         k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")
@@ -57,7 +62,11 @@ def start_master(
         [
             *launcher,
             *options,
-            "--no-control-socket",
+            *(
+                ["--control-socket", str(control_socket)]
+                if control_socket
+                else ["--no-control-socket"]
+            ),
             "--log-level",
             "debug",
             "--error-logfile",
@@ -212,3 +221,35 @@ def test_command_line_over_env_over_config_file(tmp_path: Path, masters: list[Ow
     assert (said["worker_class"], said["workers"], said["timeout"]) == ("gthread", 2, 300)
     master = scanned(own.pid, 2)
     assert (master.worker_class, master.configured, master.timeout) == ("gthread", 2, 300)
+
+
+def test_what_the_master_says_on_its_control_socket_settles_the_unknowns(
+    tmp_path: Path, masters: list[Own]
+) -> None:
+    """Computed settings are unknown from the file alone; a master whose control socket answers
+    says them itself, and nothing is left shown as unknown."""
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "gunicorn.conf.py").write_text(
+        "import os\n"
+        "workers = int(os.environ.get('WEB_CONCURRENCY', 2))\n"
+        "threads = int(os.environ.get('APP_THREADS', 1))\n"
+        "timeout = 60\n"
+        "if os.environ.get('APP_DEBUG'):\n"
+        "    timeout = 600\n"
+    )
+    env = {"WEB_CONCURRENCY": "3", "APP_THREADS": "2"}
+    options = ["-b", f"127.0.0.1:{free_port()}"]
+    own, said = start_master(
+        tmp_path, [str(VENV_BIN / "gunicorn")], options, env, control_socket=tmp_path / "g.ctl"
+    )
+    masters.append(own)
+    assert (said["worker_class"], said["workers"], said["timeout"]) == ("gthread", 3, 60)
+    scanner = gunicorn.GunicornScanner()
+
+    def answered() -> gunicorn.Master | None:
+        mine = [m for m in scanner.scan(full=True) if m.pid == own.pid]
+        return mine[0] if mine and mine[0].stats is not None and mine[0].live == 3 else None
+
+    master = wait_for(answered, timeout=20)  # the control socket answered
+    assert (master.worker_class, master.configured, master.timeout) == ("gthread", 3, 60)
+    assert master.to_json()["unknown"] == [] and "unknown" not in tree_line(master)
