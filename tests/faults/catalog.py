@@ -258,6 +258,21 @@ CATALOG: list[Fault] = [
     ),
     Fault(
         "logs",
+        "a program whose output is not UTF-8 on every line (supervisord answers HTTP 500 for it)",
+        "`opsconsole tail NAME -n 3` ends within seconds with the last 3 lines, the bad bytes "
+        "as *�*; `l` shows them and follows while supervisord works no harder than for normal "
+        "refreshes (the log file is read directly). When the console cannot read the file, "
+        "reads over XML-RPC keep to a fixed budget of calls per refresh, keep up with the end "
+        "of the log, mark what they skip (*[… N bytes not shown: supervisord cannot send them "
+        "(not UTF-8)]*) and the status line says why.",
+        (
+            f"{LOG}::test_tail_of_a_log_that_is_not_utf8_ends_with_its_last_lines",
+            f"{LOG}::test_log_view_of_a_log_that_is_not_utf8",
+            f"{LOG}::test_log_not_utf8_over_xmlrpc_is_read_within_a_budget",
+        ),
+    ),
+    Fault(
+        "logs",
         "a followed log deleted (and created again)",
         "Keeps reading the open file to its end, then follows the new file when the path "
         "reappears: nothing lost, nothing repeated.",
