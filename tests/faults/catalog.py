@@ -41,6 +41,7 @@ CLI = "tests/integration/test_cli.py"
 PRB = "tests/integration/test_probes.py"
 FIL = "tests/faults/test_file_faults.py"
 CFG = "tests/integration/test_real_configs.py"
+GCF = "tests/integration/test_gunicorn_configs.py"
 
 CATALOG: list[Fault] = [
     Fault(
@@ -191,6 +192,44 @@ CATALOG: list[Fault] = [
             "test_topology_names_the_gunicorn_master_below_a_shell_wrapper",
             "tests/unit/test_nginx_parse.py::"
             "test_process_chain_skips_a_shell_wrapper_and_names_the_master",
+        ),
+    ),
+    Fault(
+        "gunicorn",
+        "a config file with annotated settings (`workers: int = 4`)",
+        "Read like plain assignments: the tree shows the count, timeout and bind gunicorn runs.",
+        (f"{GCF}::test_corpus_config_shows_what_gunicorn_runs[annotated]",),
+    ),
+    Fault(
+        "gunicorn",
+        "a worker count computed in the config file (`WEB_CONCURRENCY`, `cpu_count()`)",
+        "Shown as configured *?* / *unknown*, never the stale literal or a default; the "
+        "master's control socket settles it when it answers.",
+        (
+            f"{GCF}::test_corpus_config_shows_what_gunicorn_runs[heroku_web_concurrency]",
+            f"{GCF}::test_corpus_config_shows_what_gunicorn_runs[docs_cpu_count]",
+            f"{GCF}::test_what_the_master_says_on_its_control_socket_settles_the_unknowns",
+        ),
+    ),
+    Fault(
+        "gunicorn",
+        "a timeout as arithmetic (`5 * 60`) or set under a condition",
+        "Constants folded (300 s); a branch-dependent timeout is shown as *unknown* and never "
+        "marks workers stuck.",
+        (
+            f"{GCF}::test_corpus_config_shows_what_gunicorn_runs[constant_arithmetic]",
+            f"{GCF}::test_corpus_config_shows_what_gunicorn_runs[conditional]",
+        ),
+    ),
+    Fault(
+        "gunicorn",
+        "`--threads 4` with the default worker class; masters started as `gunicorn3`, "
+        "`gunicorn-3` or `python -m gunicorn`",
+        "Shows *gthread* as gunicorn runs it, whichever launcher started the master; command "
+        "line over `GUNICORN_CMD_ARGS` over the config file, as gunicorn orders them.",
+        (
+            f"{GCF}::test_distribution_launchers_and_threads_switch_to_gthread",
+            f"{GCF}::test_command_line_over_env_over_config_file",
         ),
     ),
     Fault(
