@@ -23,14 +23,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads the developer's config or writes the real audit log; read-only resets."""
+def _isolate(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """No test reads the developer's config or writes the real audit log. A read-only gate
+    governs only the context it is built in: async tests run in their own context already;
+    a sync test's gate is scoped to it here, like any other context variable."""
     home = tmp_path_factory.mktemp("xdg")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
     monkeypatch.delenv("OPSCONSOLE_SUPERVISOR_PASSWORD", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
-    actions._reset_for_tests()
+    scope = actions._READ_ONLY_GATE.set(None)
+    yield
+    actions._READ_ONLY_GATE.reset(scope)
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,12 @@ requires an explicit confirmation for dangerous ones, and records every attempt 
 failed or refused) in memory and in the audit file (0600 in a 0700 directory, whatever the
 umask: it says who did what).
 
-Lower layers (the XML-RPC transport, the signal sender, the nginx reload) call
-:func:`assert_writable` as a second line of defence, so a code path that forgot the gate
-still cannot change anything in read-only mode.
+The read-only switch belongs to the gate: a read-only gate governs the context it is built in
+(a ContextVar, inherited by every task and ``asyncio.to_thread`` started from there, so by the
+whole TUI session or CLI command that built it, and by nothing else). Lower layers (the
+XML-RPC transport, the signal sender, the nginx reload, the gunicorn control client) call
+:func:`assert_writable`, which consults that gate, as a second line of defence, so a code path
+that forgot the gate still cannot change anything in read-only mode.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -75,27 +79,40 @@ def operation(op_id: str) -> Operation:
         raise KeyError(f"unregistered operation {op_id!r}") from None
 
 
-_read_only = False
+#: The read-only gate governing the code running in this context (None: no read-only gate).
+#: A ContextVar, not a process global: it follows the session's tasks (asyncio copies the
+#: context into every task and ``asyncio.to_thread``), and a test's change ends with its task.
+_READ_ONLY_GATE: ContextVar[ActionGate | None] = ContextVar(
+    "opsconsole_read_only_gate", default=None
+)
 
 
 def set_read_only(value: bool) -> None:
-    """Process-wide read-only switch; only ever turned on for a session, never off."""
-    global _read_only
-    _read_only = _read_only or value
+    """Make the current context read-only (only ever turned on, never off).
+
+    Prefer building the session's gate with ``read_only=True`` (:func:`make_gate`): that is
+    what this does, with a gate that also records the refusals.
+    """
+    if value and not is_read_only():
+        ActionGate(read_only=True)
 
 
 def is_read_only() -> bool:
-    return _read_only
+    """Whether a read-only gate governs the current context."""
+    gate = _READ_ONLY_GATE.get()
+    return gate is not None and gate.read_only
 
 
 def _reset_for_tests() -> None:
-    global _read_only
-    _read_only = False
+    """Lift read-only from the current context (tests that set it outside a task)."""
+    _READ_ONLY_GATE.set(None)
 
 
 def assert_writable(what: str) -> None:
-    """Raise ReadOnlyError if the process is in read-only mode. Used by the lowest layers."""
-    if _read_only:
+    """Raise ReadOnlyError if a read-only gate governs this context. Used by the lowest
+    layers (transport, signal sender, nginx reload, control socket) as a second line of
+    defence below the gate: a path that forgot the gate still cannot change anything."""
+    if is_read_only():
         raise ReadOnlyError(
             f"read-only mode: refused to {what}",
             "restart opsconsole without --read-only to make changes",
@@ -145,8 +162,11 @@ class ActionGate:
     listeners: list[Callable[[AuditRecord], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # A read-only gate governs the context it is built in (and every task and thread
+        # started from it): the lower layers' assert_writable then refuses too. A writable
+        # gate built later in the same context never lifts that.
         if self.read_only:
-            set_read_only(True)
+            _READ_ONLY_GATE.set(self)
 
     def allowed(self, op_id: str) -> bool:
         return not (self.read_only and operation(op_id).mutating)
@@ -228,3 +248,10 @@ class ActionGate:
         rec.duration = time.monotonic() - started
         self._record(rec)
         return result
+
+
+def make_gate(read_only: bool, *, audit: bool = True) -> ActionGate:
+    """The gate for one session or CLI command: read-only as asked, auditing to the default
+    audit file (or only in memory when ``audit`` is false). A read-only gate also makes the
+    calling context read-only for the lower layers (see :func:`assert_writable`)."""
+    return ActionGate(read_only=read_only, audit_path=default_audit_path() if audit else None)
