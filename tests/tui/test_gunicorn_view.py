@@ -12,33 +12,32 @@ from textual.widgets import Footer
 from opsconsole.core import gunicorn, procs
 from opsconsole.core.actions import ActionGate
 from opsconsole.core.config import AppConfig
-from opsconsole.core.events import Timeline
 from opsconsole.core.monitor import SupervisorMonitor
 from opsconsole.core.procs import ProcIdentity
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
+from opsconsole.tui.session import Session
 from opsconsole.tui.widgets.gunicorn import GunicornView
 from tests.tui.helpers import screen_text, shows, stack_config, until
 
 
 class GunicornApp(App[None]):
-    """Only the gunicorn view, with the real app's request path (gate, confirm, worker)."""
+    """Only the gunicorn view, with the real session's request path (gate, confirm, worker)."""
 
     CSS_PATH = "../../opsconsole/tui/app.tcss"
 
-    request = OpsConsoleApp.request
-    _run_op = OpsConsoleApp._run_op
+    confirm = OpsConsoleApp.confirm
+    pick_signal = OpsConsoleApp.pick_signal
 
     def __init__(self, config: AppConfig, *, read_only: bool = False) -> None:
         super().__init__()
-        self.config = config
         self.monitor = SupervisorMonitor(config.supervisors, timeout=2, refresh=0.3)
-        self.gate = ActionGate(read_only=read_only)
-        self.timeline = Timeline()
+        gate = ActionGate(read_only=read_only)
+        self.session = Session(config, self, monitor=self.monitor, gate=gate, audit=False)
         self.notes: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield GunicornView(interval=0.3, id="gunicorn")
+        yield GunicornView(session=self.session, interval=0.3, id="gunicorn")
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -46,15 +45,12 @@ class GunicornApp(App[None]):
             await self.monitor.poll(name)
         self.query_one("#gunicorn-table").focus()
 
-    def poll_now(self, server: str | None = None) -> None:
-        pass
-
     def notify(self, message: str, **kwargs: Any) -> None:  # type: ignore[override]
         self.notes.append(f"{kwargs.get('title', '')}: {message}")
         super().notify(message, **kwargs)
 
     async def on_unmount(self) -> None:
-        await self.monitor.aclose()
+        await self.session.aclose()
 
 
 @pytest.fixture

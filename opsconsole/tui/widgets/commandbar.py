@@ -39,6 +39,9 @@ class CommandBar(Input):
             super().__init__()
             self.line = line
 
+    class Closed(Message):
+        """The bar closed (entered or cancelled): the view it covered takes the keys back."""
+
     def __init__(self, suggester: Suggester) -> None:
         super().__init__(
             placeholder=":command  (tab completes, ↑ history, esc closes)",
@@ -62,9 +65,7 @@ class CommandBar(Input):
         self._refocus()
 
     def _refocus(self) -> None:
-        focus_view = getattr(self.app, "focus_view", None)
-        if focus_view is not None:
-            focus_view()
+        self.post_message(self.Closed())
 
     def action_accept(self) -> None:
         if self._suggestion:

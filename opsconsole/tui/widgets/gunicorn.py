@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 from rich.text import Text
@@ -28,6 +28,9 @@ from opsconsole.core.errors import OpsError
 from opsconsole.core.events import WorkerSet, worker_changes
 from opsconsole.core.procs import format_bytes, short_duration
 from opsconsole.core.supervisor import ProcessInfo
+
+if TYPE_CHECKING:
+    from opsconsole.tui.session import Session
 
 COLUMNS = [
     ("name", "Name", 14),
@@ -132,8 +135,12 @@ class GunicornView(Vertical):
             self.path = path
             self.label = label
 
-    def __init__(self, *, interval: float = 1.0, **kwargs: Any) -> None:
+    def __init__(
+        self, session: Session | None = None, *, interval: float = 1.0, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        #: where the view reads programs and the timeline, and runs operations through
+        self.session = session
         self.interval = interval
         self.scanner = gunicorn.GunicornScanner()
         self.masters: list[gunicorn.Master] = []
@@ -190,18 +197,13 @@ class GunicornView(Vertical):
         )
 
     def _local_programs(self) -> list[ProcessInfo]:
-        monitor = getattr(self.app, "monitor", None)
-        if monitor is None:
-            return []
-        out: list[ProcessInfo] = []
-        for name, snap in monitor.snapshots.items():
-            try:
-                local = monitor.client(name).is_local
-            except KeyError:
-                continue
-            if local:
-                out += snap.processes
-        return out
+        return self.session.local_programs() if self.session is not None else []
+
+    def _request(self, *args: Any, **kwargs: Any) -> None:
+        if self.session is None:  # pragma: no cover - only a view given a session acts
+            self.app.notify("this view has no session to run operations", severity="error")
+            return
+        self.session.request(*args, **kwargs)
 
     def _scan(self, programs: list[ProcessInfo]) -> None:
         try:
@@ -230,6 +232,8 @@ class GunicornView(Vertical):
         self.masters = sorted(
             masters, key=lambda m: (m.program is None, m.server or "", m.program or m.name, m.pid)
         )
+        if self.session is not None:
+            self.session.gunicorn_masters = list(self.masters)  # log sources use them
         self._render_rows()
         self._render_summary()
         self._observe(masters)
@@ -245,7 +249,7 @@ class GunicornView(Vertical):
             )
             for m in masters
         }
-        timeline = getattr(self.app, "timeline", None)
+        timeline = self.session.timeline if self.session is not None else None
         if self._seen is not None and timeline is not None:
             timeline.extend(worker_changes(self._seen, now, alive=psutil.pid_exists))
         self._seen = now
@@ -480,7 +484,7 @@ class GunicornView(Vertical):
             if plan.method == "control socket"
             else ""
         )
-        self.app.request(  # type: ignore[attr-defined]
+        self._request(
             "gunicorn.scale",
             master.label,
             run,
@@ -504,7 +508,7 @@ class GunicornView(Vertical):
             markup=False,
             timeout=10,
         )
-        timeline = getattr(self.app, "timeline", None)
+        timeline = self.session.timeline if self.session is not None else None
         if timeline is not None:
             level = "info" if result.converged else "warning"
             timeline.add("worker", level, result.label, result.message)
@@ -536,7 +540,7 @@ class GunicornView(Vertical):
                 self.refresh_now()
 
         count = master.configured if master.configured is not None else master.live
-        self.app.request(  # type: ignore[attr-defined]
+        self._request(
             "gunicorn.reload",
             master.label,
             run,
@@ -570,7 +574,7 @@ class GunicornView(Vertical):
             finally:
                 self.refresh_now()
 
-        self.app.request(  # type: ignore[attr-defined]
+        self._request(
             "gunicorn.worker_signal",
             f"worker {worker.pid} of {master.label}",
             run,
@@ -587,7 +591,7 @@ class GunicornView(Vertical):
         if result.log_lines:
             text += "\n" + "\n".join(line[:200] for line in result.log_lines[-8:])
         self.app.notify(text, title=f"{result.signal} sent", markup=False, timeout=15)
-        timeline = getattr(self.app, "timeline", None)
+        timeline = self.session.timeline if self.session is not None else None
         if timeline is not None:
             timeline.add("worker", "warning", f"worker {result.worker_pid}", result.message)
             for line in result.log_lines[-20:]:

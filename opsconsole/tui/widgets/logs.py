@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -23,6 +23,11 @@ from textual.widgets.option_list import Option
 from opsconsole.core.errors import OpsError
 from opsconsole.core.logs import DEFAULT_RING, LogSource, SourceSpec, available_sources, make_source
 from opsconsole.tui.widgets.logview import LogView
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from opsconsole.tui.session import Session
 
 
 class SourceList(OptionList):
@@ -61,9 +66,12 @@ class LogsView(Horizontal):
         *,
         ring_size: int | None = None,
         interval: float = 0.5,
+        session: Session | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        #: where the view finds supervisord clients, configured and discovered log files
+        self.session = session
         self.extra_files = [os.path.expanduser(f) for f in files]
         self._ring_size = ring_size
         self.interval = interval
@@ -81,8 +89,9 @@ class LogsView(Horizontal):
     def ring_size(self) -> int:
         if self._ring_size is not None:
             return self._ring_size
-        config = getattr(self.app, "config", None)
-        return int(getattr(config, "log_ring_size", DEFAULT_RING))
+        if self.session is None:
+            return DEFAULT_RING
+        return int(self.session.config.log_ring_size)
 
     @property
     def log_view(self) -> LogView:
@@ -92,19 +101,24 @@ class LogsView(Horizontal):
         self.refresh_sources()
         self.set_interval(2.0, self.refresh_sources)
 
+    def focus(self, scroll_visible: bool = True) -> Self:
+        """Focus the source list when it is shown, else the open log's lines."""
+        pane_shown = self.query_one("#log-sources-pane").display
+        target = "#log-sources" if pane_shown else "#log-view LogLines"
+        self.query_one(target).focus(scroll_visible)
+        return self
+
     # -- sources -------------------------------------------------------------------------
 
     def _files(self) -> list[str]:
-        config = getattr(self.app, "config", None)
-        files = list(getattr(config, "log_files", []) or [])
-        discovered = getattr(self.app, "discovered_log_files", None)
-        found = list(discovered()) if discovered is not None else []
-        return files + self.extra_files + found
+        if self.session is None:
+            return list(self.extra_files)
+        files = list(self.session.config.log_files)
+        return files + self.extra_files + self.session.discovered_log_files()
 
     def refresh_sources(self) -> None:
         """Rebuild the list from the monitor's latest snapshots and the known files."""
-        monitor = getattr(self.app, "monitor", None)
-        snapshots = getattr(monitor, "snapshots", {}) if monitor is not None else {}
+        snapshots = self.session.monitor.snapshots if self.session is not None else {}
         specs = available_sources(snapshots, self._files())
         if [s.key for s in specs] == [s.key for s in self.specs]:
             return
@@ -143,8 +157,7 @@ class LogsView(Horizontal):
         ``SourceSpec("supervisord", server)``, ``SourceSpec("file", path=...)``), a plain file
         path, or a ready :class:`LogSource`. A file path not yet listed is added to the list.
         """
-        monitor = getattr(self.app, "monitor", None)
-        clients = dict(getattr(monitor, "clients", {}) or {})
+        clients = dict(self.session.monitor.clients) if self.session is not None else {}
         built: list[LogSource] = []
         keys: list[str] = []
         for item in sources:

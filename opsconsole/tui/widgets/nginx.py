@@ -11,13 +11,14 @@ import asyncio
 import datetime
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import (
     ContentSwitcher,
@@ -38,6 +39,9 @@ from opsconsole.core.nginx_config import Diagnostic, Finding, TopoNode
 from opsconsole.core.procs import format_bytes
 from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.tui.widgets.probes import sparkline
+
+if TYPE_CHECKING:
+    from opsconsole.tui.session import Session
 
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "error": "bold red"}
 STATUS_MARK = {"ok": "", "warn": "! ", "error": "✖ "}
@@ -324,16 +328,26 @@ class NginxView(Vertical):
     NginxView #nginx-diags, NginxView #nginx-topology { height: 1fr; }
     """
 
+    class LogsRequested(Message):
+        """Show these log files (the ones the serving config names) in the logs view."""
+
+        def __init__(self, paths: list[str]) -> None:
+            super().__init__()
+            self.paths = paths
+
     def __init__(
         self,
         settings: NginxSettings | None = None,
         *,
+        session: Session | None = None,
         refresh_interval: float = 1.5,
         topology_interval: float = 10.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.settings = settings
+        #: where the view reads programs and the timeline, and runs operations through
+        self.session = session
         self.refresh_interval = refresh_interval
         self.topology_interval = topology_interval
         self.monitor: nginx.NginxMonitor | None = None
@@ -373,8 +387,8 @@ class NginxView(Vertical):
 
     def on_mount(self) -> None:
         if self.settings is None:
-            config = getattr(self.app, "config", None)
-            self.settings = getattr(config, "nginx", None) or NginxSettings()
+            config = self.session.config if self.session is not None else None
+            self.settings = (config.nginx if config is not None else None) or NginxSettings()
         self.monitor = nginx.NginxMonitor(self.settings)
         self._show_items()
         self.tick()
@@ -389,11 +403,11 @@ class NginxView(Vertical):
     # -- background sampling -------------------------------------------------------
 
     def _programs(self) -> list[ProcessInfo]:
-        monitor = getattr(self.app, "monitor", None)
-        snapshots = getattr(monitor, "snapshots", None) or {}
+        if self.session is None:
+            return []
         programs: list[ProcessInfo] = []
-        for snap in snapshots.values():
-            programs.extend(getattr(snap, "processes", None) or [])
+        for snap in self.session.monitor.snapshots.values():
+            programs.extend(snap.processes)
         return programs
 
     def tick(self) -> None:
@@ -454,6 +468,10 @@ class NginxView(Vertical):
         first = self.status is None
         self.status = status
         self.instance = status.instance
+        if self.session is not None and self.monitor is not None:
+            cfg = self.monitor.config(status.instance)  # reparsed only when a file changed
+            logs = (cfg.error_log_files() + cfg.access_log_files()) if cfg is not None else []
+            self.session.nginx_log_files = logs  # the logs view lists them
         # Repainting widgets of a hidden view leaves marks on the visible one (Textual's
         # partial updates); a hidden view only keeps the data and paints when shown.
         if self.display:
@@ -586,8 +604,8 @@ class NginxView(Vertical):
         self.query_one("#nginx-result", Static).update(text)
 
     def _timeline(self, level: str, text: str) -> None:
-        timeline = getattr(self.app, "timeline", None)
-        if timeline is not None:
+        if self.session is not None:
+            timeline = self.session.timeline
             label = self.instance.label if self.instance else "nginx"
             timeline.add("nginx", level, label, text)
 
@@ -634,13 +652,12 @@ class NginxView(Vertical):
             return
         cfg = self.monitor.config(inst)
         files = (cfg.error_log_files() + cfg.access_log_files()) if cfg is not None else []
-        opener = getattr(self.app, "open_log_files", None)
-        if not files or opener is None:
+        if not files:
             self.app.notify(
                 "the config names no log files (stderr or syslog only?)", severity="warning"
             )
             return
-        opener(files)
+        self.post_message(self.LogsRequested(files))
 
     def _need_instance(self) -> nginx.NginxInstance | None:
         if self.instance is None:
@@ -648,11 +665,10 @@ class NginxView(Vertical):
         return self.instance
 
     def _request(self, *args: Any, **kwargs: Any) -> None:
-        request = getattr(self.app, "request", None)
-        if request is None:  # pragma: no cover - only the opsconsole app runs this view
-            self.app.notify("this app cannot run operations", severity="error")
+        if self.session is None:  # pragma: no cover - only a view given a session acts
+            self.app.notify("this view has no session to run operations", severity="error")
             return
-        request(*args, **kwargs)
+        self.session.request(*args, **kwargs)
 
     def action_test(self) -> None:
         inst = self._need_instance()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,6 +18,11 @@ from opsconsole.core.procs import TreeUsage, format_bytes
 from opsconsole.core.supervisor import ProcessInfo, format_duration
 from opsconsole.tui.styles import app_theme, role_style, state_role
 from opsconsole.tui.widgets.logview import LogView
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from opsconsole.tui.session import Session
 
 #: terminal width from which the program list shows details and logs beside it
 WIDE = 160
@@ -118,8 +123,10 @@ class ProgramsView(Vertical):
             super().__init__()
             self.server = server
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, session: Session | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        #: where the detail pane gets a program's log sources
+        self.session = session
         self.snapshots: list[ServerSnapshot] = []
         self.usage: dict[int, TreeUsage] = {}
         self.marked: set[str] = set()
@@ -201,9 +208,9 @@ class ProgramsView(Vertical):
         key = row.key
         if key != self._detail_for:
             self._detail_for = key
-            opener = getattr(self.app, "log_sources_for", None)
-            if opener is not None:
-                self.query_one("#program-log", LogView).set_sources(opener(p.server, p.fullname))
+            if self.session is not None:
+                sources = self.session.log_sources_for(p.server, p.fullname)
+                self.query_one("#program-log", LogView).set_sources(sources)
 
     @property
     def table(self) -> ProgramTable:
@@ -442,6 +449,16 @@ class ProgramsView(Vertical):
         row = self.current_row()
         server = row.server if row else (self.snapshots[0].name if self.snapshots else "local")
         self.post_message(self.UpdateRequested(server))
+
+    def focus(self, scroll_visible: bool = True) -> Self:
+        """Focus the program table (the view itself has nothing to focus)."""
+        self.table.focus(scroll_visible)
+        return self
+
+    def set_filter(self, text: str) -> None:
+        """Show only the rows matching ``text`` (``:filter``)."""
+        self.filter_text = text
+        self._render_rows()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":

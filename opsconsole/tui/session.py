@@ -1,0 +1,530 @@
+"""One console session: what the TUI knows and does about the host, apart from any widget.
+
+The session owns the supervisor monitor, the gate (read-only switch and audit trail), the
+event timeline, the probes, the refresh loops, the ``:`` command dispatcher and the gated
+operation runner. Views are given the session (constructor argument) and read from it or ask
+it to act; the session never touches a widget. It talks back through the small
+:class:`SessionUI` the app gives it (notify, confirm, pick, post a message, start a worker),
+and tells the app what changed with the messages below, which coalesce bursts
+(``can_replace``): ten refreshes queued behind a slow frame are drawn once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from textual.message import Message
+from textual.notifications import SeverityLevel
+
+from opsconsole.core.actions import ActionGate, AuditRecord, make_gate, operation
+from opsconsole.core.commands import Command
+from opsconsole.core.config import AppConfig
+from opsconsole.core.errors import OpsError
+from opsconsole.core.events import Timeline, process_changes
+from opsconsole.core.export import default_export_path, incident_markdown, write_note
+from opsconsole.core.logparse import gunicorn_log_paths
+from opsconsole.core.logs import LogSource, SourceSpec, make_source
+from opsconsole.core.monitor import SupervisorMonitor
+from opsconsole.core.probes import ProbeRunner, ProbeState, default_probes, probes_from_config
+from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
+from opsconsole.core.supervisor import ConfigDiff, ProcessInfo, format_duration, perform
+
+VERB_OP = {
+    "start": "supervisor.start",
+    "stop": "supervisor.stop",
+    "restart": "supervisor.restart",
+    "signal": "supervisor.signal",
+    "clear_logs": "supervisor.clear_logs",
+}
+
+VERB_EFFECT = {
+    "start": "supervisord starts it and waits for startsecs",
+    "stop": "supervisord sends its stopsignal and waits up to stopwaitsecs, then SIGKILL",
+    "restart": "stop (stopsignal, then SIGKILL after stopwaitsecs) and start again",
+    "clear_logs": "supervisord truncates the captured stdout/stderr logs",
+}
+
+#: ``:`` commands about what is shown (views, theme, help, screens): the app routes these
+ROUTED = frozenset(
+    {"q", "quit", "help", "view", "theme", "filter", "scale", "reload", "nginx", "logs", "audit"}
+)
+
+
+class SessionUI(Protocol):
+    """What the session needs from the app: all of it Textual API or a screen to ask with."""
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None: ...
+
+    def confirm(self, question: str, detail: str, answer: Callable[[bool | None], None]) -> None:
+        """Ask ``question`` (with ``detail``); call ``answer`` with the operator's answer."""
+
+    def pick_signal(self, title: str, answer: Callable[[str | None], None]) -> None:
+        """Let the operator pick a signal name; call ``answer`` with it (None: cancelled)."""
+
+    def post_message(self, message: Message) -> bool: ...
+
+    def run_worker(self, work: Any, name: str | None = "", group: str = "default") -> Any: ...
+
+
+class SessionRefreshed(Message):
+    """Supervisor snapshots (or the CPU/memory sampled for them) changed."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SessionRefreshed)
+
+
+class ProbesChanged(Message):
+    """A probe round finished; ``states`` are the latest result of every probe."""
+
+    def __init__(self, states: list[ProbeState]) -> None:
+        super().__init__()
+        self.states = states
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ProbesChanged)
+
+
+class CommandRouted(Message):
+    """A ``:`` command about what is shown (a view, the theme, a screen): the app's to do."""
+
+    def __init__(self, command: Command) -> None:
+        super().__init__()
+        self.command = command
+
+
+class Session:
+    """The state and the work of one console session (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        ui: SessionUI,
+        *,
+        monitor: SupervisorMonitor | None = None,
+        gate: ActionGate | None = None,
+        audit: bool = True,
+        host: str | None = None,
+    ) -> None:
+        self.config = config
+        self.ui = ui
+        self.host = host or socket.gethostname()
+        self.read_only = config.read_only
+        self.monitor = monitor or SupervisorMonitor(
+            config.supervisors,
+            timeout=config.timeout,
+            refresh=config.refresh,
+            read_only=config.read_only,
+        )
+        self.gate = gate or make_gate(config.read_only, audit=audit)
+        self.timeline = Timeline()
+        self.sampler = UsageSampler()
+        self.usage: dict[int, TreeUsage] = {}
+        self.probes = ProbeRunner([])
+        self.probe_interval = 2.0
+        #: the gunicorn masters and nginx log files the views found last (for log sources)
+        self.gunicorn_masters: list[Any] = []
+        self.nginx_log_files: list[str] = []
+        self._last: dict[str, dict[tuple[str, str], ProcessInfo]] = {}
+        self._last_status: dict[str, str] = {}
+        self._server_pid: dict[str, int] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self.gate.listeners.append(self._on_audit)
+
+    # -- refresh loops -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start one refresh loop per supervisord and the probe loop (as the app's workers,
+        so they end with it)."""
+        for name in self.monitor.clients:
+            self._wake[name] = asyncio.Event()
+            self.ui.run_worker(self._poll_loop(name), group="poll", name=f"poll-{name}")
+        self.ui.run_worker(self._probe_loop(), group="probes", name="probes")
+
+    async def _poll_loop(self, server: str) -> None:
+        """Refresh one supervisord forever. Rows are shown as soon as the call returns; CPU and
+        memory (psutil, in a thread) follow. A bug in one refresh never stops the next."""
+        local = self.monitor.client(server).is_local
+        while True:
+            try:
+                snap = await self.monitor.poll(server)
+                self._observe(server)
+                self.ui.post_message(SessionRefreshed())
+                if snap.ok and local:
+                    pids = [p.pid for p in snap.processes if p.pid]
+                    self.usage = await asyncio.to_thread(self.sampler.sample, pids)
+                    self.ui.post_message(SessionRefreshed())
+            except Exception as exc:  # keep watching: an incident console must not go blind
+                self.timeline.add("server", "error", server, f"refresh failed: {exc!r}")
+            wake = self._wake[server]
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=self.monitor.next_delay(server))
+            except asyncio.TimeoutError:
+                pass
+            wake.clear()
+
+    async def _probe_loop(self) -> None:
+        """Probe every few seconds; configured probes, else one per listening program and per
+        address of any running nginx (core.probes.default_probes)."""
+        configured = probes_from_config(self.config.probes)
+        discovered_for: list[tuple[str, int]] | None = None
+        rounds = 0
+        while True:
+            if not configured:
+                local = [
+                    (p.fullname, p.pid)
+                    for server, snap in self.monitor.snapshots.items()
+                    if self.monitor.client(server).is_local
+                    for p in snap.processes
+                    if p.pid and p.statename == "RUNNING"
+                ]
+                rounds += 1
+                # rediscover when programs (re)start, and now and then for late listeners
+                if local != discovered_for or rounds % 15 == 0:
+                    discovered_for = local
+                    self.probes.set_probes(await asyncio.to_thread(default_probes, local))
+            else:
+                self.probes.set_probes(configured)
+            for result, previous in await self.probes.run_once():
+                if previous is None and result.ok:
+                    continue
+                if previous is None or previous.ok != result.ok:
+                    if result.ok:
+                        self.timeline.add(
+                            "probe", "info", result.probe, f"recovered: {result.summary}"
+                        )
+                    else:
+                        self.timeline.add(
+                            "probe", "error", result.probe, f"failing: {result.summary}"
+                        )
+            self.ui.post_message(ProbesChanged(list(self.probes.states.values())))
+            await asyncio.sleep(self.probe_interval)
+
+    def poll_now(self, server: str | None = None) -> None:
+        """Refresh ``server`` (every supervisord when None) now instead of at its next tick."""
+        for name, event in self._wake.items():
+            if server is None or name == server:
+                event.set()
+
+    def _observe(self, server: str) -> None:
+        snap = self.monitor.snapshots[server]
+        status = self._last_status.get(server)
+        if status != snap.status:
+            if snap.ok and status is not None:
+                self.timeline.add("server", "info", server, "supervisord reachable again")
+            elif not snap.ok and snap.error is not None:
+                self.timeline.add("server", "error", server, snap.error.message)
+            self._last_status[server] = snap.status
+        if snap.ok:
+            pid = snap.info.pid if snap.info else 0
+            seen = self._server_pid.get(server)
+            if seen and pid and pid != seen:
+                self.timeline.add(
+                    "server", "warning", server, f"supervisord restarted: pid {seen} → {pid}"
+                )
+            if pid:
+                self._server_pid[server] = pid
+            before = self._last.get(server, {})
+            if before:
+                several = len(self.monitor.clients) > 1
+                self.timeline.extend(process_changes(before, snap.processes, snap.at, several))
+            self._last[server] = {p.key: p for p in snap.processes}
+
+    def server_info(self) -> str:
+        """What each supervisord is (version, pid, state, uptime) and how it answers."""
+        lines = []
+        for name, snap in self.monitor.snapshots.items():
+            client = self.monitor.client(name)
+            lines.append(f"{name}  {snap.url}")
+            if snap.info is not None:
+                up = ""
+                if client.is_local and snap.info.pid:
+                    started = process_start_time(snap.info.pid)
+                    if started:
+                        up = f", up {format_duration(time.time() - started)}"
+                lines.append(
+                    f"  supervisor {snap.info.version}, pid {snap.info.pid}, "
+                    f"state {snap.info.statename}{up}"
+                )
+                if snap.info.identification:
+                    lines.append(f"  identification {snap.info.identification}")
+            lines.append(f"  {snap.status}; last call {snap.latency * 1000:.0f} ms")
+            if snap.error is not None:
+                lines.append(f"  {snap.error.message}")
+        return "\n".join(lines)
+
+    def _on_audit(self, record: AuditRecord) -> None:
+        level = {"ok": "info", "error": "error", "refused": "warning"}.get(record.result, "info")
+        text = f"{operation(record.action).title.lower()}: {record.result}"
+        if record.detail:
+            text += f" — {record.detail}"
+        self.timeline.add("action", level, record.target, text, at=record.time)
+
+    # -- operations ----------------------------------------------------------------------
+
+    def request(
+        self,
+        op_id: str,
+        target: str,
+        fn: Callable[[], Awaitable[Any]],
+        *,
+        question: str,
+        detail: str = "",
+        params: dict[str, Any] | None = None,
+        on_done: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Run a core operation through the gate: refuse, confirm, run in the background.
+
+        Refused in read-only mode before anything is asked (a notice, an audit record); an
+        operation registered with ``confirm`` asks ``question`` first; ``on_done`` gets what
+        ``fn`` returned. Failures are shown in words; every supervisord is polled afterwards.
+        """
+        try:
+            self.gate.check(op_id, target, params)
+        except OpsError as exc:
+            self.ui.notify(exc.message, title="Refused", severity="error")
+            return
+
+        def launch(confirmed: bool | None = True) -> None:
+            if confirmed:
+                self.ui.run_worker(self._run_op(op_id, target, fn, params, on_done), group="ops")
+
+        if operation(op_id).confirm:
+            self.ui.confirm(question, detail, launch)
+        else:
+            launch(True)
+
+    async def _run_op(
+        self,
+        op_id: str,
+        target: str,
+        fn: Callable[[], Awaitable[Any]],
+        params: dict[str, Any] | None,
+        on_done: Callable[[Any], None] | None,
+    ) -> None:
+        title = operation(op_id).title
+        self.ui.notify(f"{title} {target} …", timeout=2)
+        try:
+            result = await self.gate.run(op_id, target, fn, params=params, confirmed=True)
+        except OpsError as exc:
+            self.ui.notify(
+                f"{exc.message}\n{exc.hint}".strip(), title=f"{title} failed", severity="error"
+            )
+        else:
+            if on_done is not None:
+                on_done(result)
+        self.poll_now()
+
+    def program_op(
+        self, verb: str, server: str, specs: list[str], label: str, signame: str = ""
+    ) -> None:
+        """Start, stop, restart, signal or clear the logs of programs on ``server`` (a signal
+        with no ``signame`` asks which)."""
+        client = self.monitor.client(server)
+        if verb == "signal":
+
+            def picked(name: str | None) -> None:
+                if name:
+                    self.request_signal(server, specs, label, name)
+
+            if signame:
+                picked(signame)
+            else:
+                self.ui.pick_signal(f"Signal for {label}", picked)
+            return
+        self.request(
+            VERB_OP[verb],
+            label,
+            lambda: perform(client, verb, specs),
+            question=f"{verb.replace('_', ' ').capitalize()} {label}?",
+            detail=f"{VERB_EFFECT.get(verb, '')} (supervisord {server}).",
+            params={"server": server},
+            on_done=self._report_results,
+        )
+
+    def request_signal(self, server: str, specs: list[str], label: str, signame: str) -> None:
+        client = self.monitor.client(server)
+        self.request(
+            "supervisor.signal",
+            label,
+            lambda: perform(client, "signal", specs, signame=signame),
+            question=f"Send SIG{signame} to {label}?",
+            detail=f"supervisord delivers SIG{signame} to the process(es) on {server}.",
+            params={"signal": signame, "server": server},
+            on_done=self._report_results,
+        )
+
+    def update(self, server: str) -> None:
+        """Reread ``server``'s config, show what changed, and apply it once confirmed."""
+        client = self.monitor.client(server)
+
+        def diff_ready(diff: Any) -> None:
+            assert isinstance(diff, ConfigDiff)
+            if diff.empty:
+                self.ui.notify("no config changes: nothing to update")
+                return
+            lines = []
+            for word, names in (
+                ("added", diff.added),
+                ("changed", diff.changed),
+                ("removed", diff.removed),
+            ):
+                if names:
+                    lines.append(f"{word}: {', '.join(names)}")
+            self.request(
+                "supervisor.update",
+                server,
+                lambda: client.apply_update(diff),
+                question="Apply the config changes?",
+                detail="\n".join(lines)
+                + "\nRemoved and changed groups are stopped first (like supervisorctl update).",
+                on_done=lambda done: self.ui.notify("\n".join(done) or "updated"),
+            )
+
+        self.request(
+            "supervisor.reread",
+            server,
+            client.reread,
+            question="Reread config?",
+            on_done=diff_ready,
+        )
+
+    def _report_results(self, results: Any) -> None:
+        failed = [r for r in results if not r.ok]
+        text = "\n".join(r.message for r in (failed or results)[:6])
+        self.ui.notify(text or "done", severity="error" if failed else "information")
+
+    # -- command mode --------------------------------------------------------------------
+
+    def program_names(self) -> list[str]:
+        return sorted({p.fullname for p in self.monitor.all_processes()})
+
+    def run_command(self, command: Command) -> None:
+        """Carry out a parsed ``:`` command: operations go through :meth:`request`; commands
+        about what is shown go to the app (:class:`CommandRouted`)."""
+        name, args = command.name, list(command.args)
+        if name in ROUTED:
+            self.ui.post_message(CommandRouted(command))
+        elif name in ("start", "stop", "restart", "signal"):
+            signame = args.pop(0).upper().removeprefix("SIG") if name == "signal" else "HUP"
+            self.program_op(
+                name,
+                self.server_of(args[0]),
+                args,
+                " ".join(args),
+                signame if name == "signal" else "",
+            )
+        elif name == "update":
+            self.update(next(iter(self.monitor.clients)))
+        elif name == "export":
+            self.export_note(args[0] if args else None)
+        else:
+            self.ui.notify(f":{name} is not available in this view yet", severity="warning")
+
+    def server_of(self, spec: str) -> str:
+        """The supervisord that runs program or group ``spec`` (the first one if none does)."""
+        name = spec.removesuffix(":*")
+        for server, snap in self.monitor.snapshots.items():
+            if any(p.fullname == name or p.group == name for p in snap.processes):
+                return server
+        return next(iter(self.monitor.clients))
+
+    def export_note(self, path: str | None) -> None:
+        """Write the timeline and the audit trail as a markdown incident note (0600)."""
+        target = Path(path).expanduser() if path else default_export_path()
+        audit = list(self.gate.history)
+        text = incident_markdown(list(self.timeline.events), audit, host=self.host)
+        try:
+            write_note(target, text)  # 0600; a full disk leaves no half-written note behind
+        except OSError as exc:
+            self.ui.notify(f"cannot write {target}: {exc.strerror}", severity="error")
+            return
+        self.ui.notify(f"incident note written to {target}", title="Export")
+
+    # -- log sources ---------------------------------------------------------------------
+
+    def log_specs(self, names: list[str], server: str | None = None) -> list[SourceSpec | str]:
+        """The logs of programs (stdout and stderr, and a gunicorn master's log files),
+        ``supervisord``'s own, or every program of a ``group:*``."""
+        if not names:
+            return []
+        server = server or self.server_of(names[0])
+        sources: list[SourceSpec | str] = []
+        for name in names:
+            if name == "supervisord":
+                sources.append(SourceSpec("supervisord", server))
+            elif name.endswith(":*"):
+                group = name[:-2]
+                for p in self.monitor.snapshots[server].processes:
+                    if p.group == group:
+                        sources += [
+                            SourceSpec("program", server, p.fullname, s)
+                            for s in ("stdout", "stderr")
+                        ]
+            else:
+                sources += [SourceSpec("program", server, name, s) for s in ("stdout", "stderr")]
+                sources += self.gunicorn_files(name)
+        return sources
+
+    def log_sources_for(self, server: str, program: str) -> list[LogSource]:
+        """Ready log sources for a program: its stdout, stderr and gunicorn log files."""
+        specs = [SourceSpec("program", server, program, s) for s in ("stdout", "stderr")]
+        specs += [SourceSpec("file", path=f) for f in self.gunicorn_files(program)]
+        sources = []
+        for spec in specs:
+            try:
+                sources.append(make_source(spec, self.monitor.clients))
+            except OpsError:
+                continue
+        return sources
+
+    def gunicorn_files(self, program: str) -> list[str]:
+        """The error and access logs of the gunicorn master run by ``program`` (if any)."""
+        for master in self.gunicorn_masters:
+            if master.program == program:
+                paths = gunicorn_log_paths(list(master.identity.cmdline))
+                if master.error_log:
+                    paths["error"] = master.error_log
+                return [p for p in paths.values() if p.startswith("/")]
+        return []
+
+    def discovered_log_files(self) -> list[str]:
+        """Gunicorn error/access logs (from the masters' command lines) and nginx's logs."""
+        files: list[str] = []
+        for master in self.gunicorn_masters:
+            paths = gunicorn_log_paths(list(master.identity.cmdline))
+            if master.error_log and master.error_log not in paths.values():
+                paths["error"] = master.error_log
+            for path in paths.values():
+                if path.startswith("/") and path not in files:
+                    files.append(path)
+        files += [f for f in self.nginx_log_files if f not in files]
+        return files
+
+    def local_programs(self) -> list[ProcessInfo]:
+        """Programs of the supervisords on this machine (their pids are ours to inspect)."""
+        out: list[ProcessInfo] = []
+        for name, snap in self.monitor.snapshots.items():
+            try:
+                local = self.monitor.client(name).is_local
+            except KeyError:
+                continue
+            if local:
+                out.extend(snap.processes)
+        return out
+
+    async def aclose(self) -> None:
+        await self.monitor.aclose()
+        await self.probes.aclose()
