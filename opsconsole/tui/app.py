@@ -18,7 +18,7 @@ from textual.css.query import NoMatches
 from textual.filter import LineFilter, Monochrome
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Tab, Tabs
+from textual.widgets import ContentSwitcher, Input, Tab, Tabs
 
 from opsconsole import __version__
 from opsconsole.core.actions import ActionGate
@@ -71,7 +71,8 @@ class OpsConsoleApp(App[None]):
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
-        Binding("colon", "command", "Command"),
+        # priority: handled as the key arrives, so the keys typed right after it reach the bar
+        Binding("colon", "command", "Command", priority=True),
         Binding("i", "server_info", "supervisord info", show=False),
         Binding("1", "view('programs')", "Programs", show=False),
         Binding("2", "view('gunicorn')", "Gunicorn", show=False),
@@ -291,6 +292,13 @@ class OpsConsoleApp(App[None]):
 
     def _theme_names(self) -> list[str]:
         return sorted(self.available_themes)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``:`` opens the command bar only on the console's own screen and not while an input
+        line has the keyboard (there it types a ``:``, e.g. ``:restart queue:*``)."""
+        if action == "command":
+            return self.screen is self.main and not isinstance(self.focused, Input)
+        return True
 
     def action_command(self) -> None:
         self.main.query_one(CommandBar).open()

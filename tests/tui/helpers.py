@@ -90,3 +90,91 @@ async def shows(pilot: Pilot[Any], *phrases: str, timeout: float = 10.0) -> str:
         if time.monotonic() >= deadline:
             raise AssertionError(f"not on screen within {timeout} s: {missing}\n{text}")
         await pilot.pause(0.05)
+
+
+class Terminal:
+    """What a real terminal shows: the updates the app sends, applied one after another.
+
+    ``screen_text`` renders the compositor's current map in full, so it cannot see a stale
+    region the app never repainted; this replays the partial updates (Textual's
+    ``LayoutUpdate`` and ``ChopsUpdate``) onto a grid of cells, as the terminal would.
+    """
+
+    def __init__(self, app: Any, size: tuple[int, int]) -> None:
+        from textual._compositor import ChopsUpdate, LayoutUpdate
+
+        self._layout, self._chops = LayoutUpdate, ChopsUpdate
+        width, height = size
+        self.cells = [[" "] * width for _ in range(height)]
+        display = app._display
+
+        def recording(screen: Any, renderable: Any) -> None:
+            self.apply(renderable)
+            display(screen, renderable)
+
+        app._display = recording
+
+    def _put(self, x: int, y: int, strip: Any) -> None:
+        from rich.cells import cell_len
+
+        if not 0 <= y < len(self.cells):
+            return
+        row = self.cells[y]
+        for segment in strip:
+            if segment.control:
+                continue
+            for char in segment.text:
+                width = cell_len(char)
+                if 0 <= x < len(row):
+                    row[x] = char
+                for extra in range(1, width):
+                    if 0 <= x + extra < len(row):
+                        row[x + extra] = ""
+                x += width
+
+    def apply(self, update: Any) -> None:
+        if isinstance(update, self._layout):
+            for y, line in enumerate(update.strips, update.region.y):
+                x = update.region.x
+                for strip in line:
+                    self._put(x, y, strip)
+                    x += strip.cell_length
+        elif isinstance(update, self._chops):
+            for y, x1, x2 in update.spans:
+                for end, (x, strip) in zip(update.chop_ends[y], update.chops[y].items()):
+                    if strip is None or x > x2 or end <= x1:
+                        continue
+                    self._put(x, y, strip.crop(0, min(end, x2) - x))
+
+    def text(self) -> str:
+        return "\n".join("".join(row).rstrip() for row in self.cells)
+
+
+async def burst(pilot: Pilot[Any], *keys: str) -> None:
+    """Send ``keys`` as one burst, the way a terminal delivers a paste, a fast typist or a
+    laggy SSH link: every key is queued before the app handles the first one.
+
+    ``pilot.press`` waits for the app to go idle after each key, so it never shows what
+    happens to keys that arrive while an earlier key is still being handled.
+    """
+    import unicodedata
+
+    from textual import events
+    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+
+    app = pilot.app
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        try:
+            char: str | None = unicodedata.lookup(
+                _get_unicode_name_from_key(REPLACED_KEYS.get(key, key))
+            )
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        driver.send_message(event)
+    await pilot.pause()

@@ -53,11 +53,17 @@ class CommandBar(Input):
         self._pos = 0
 
     def open(self) -> None:
+        """Show the bar with ``:`` typed and give it the keyboard *now*.
+
+        ``Widget.focus()`` only schedules the focus change behind the messages already
+        queued, so keys typed right after ``:`` (a fast typist, a paste, a laggy SSH link)
+        would reach the view below and run its bindings (``l`` logs, ``s`` start ...).
+        """
         self.display = True
         self.value = ":"
         self.cursor_position = 1
         self._pos = len(self.history)
-        self.focus()
+        self.screen.set_focus(self)
 
     def action_close(self) -> None:
         self.value = ""

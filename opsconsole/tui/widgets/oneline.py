@@ -7,12 +7,25 @@ from textual.widgets import Static
 
 
 class OneLine(Static):
-    """``Static.update`` re-lays out the whole screen; a bar of fixed height never changes the
-    layout, and an unchanged text needs no repaint at all."""
+    """``Static.update`` re-lays out the whole screen; a bar whose height stays the same never
+    changes the layout, and an unchanged text needs no repaint at all.
+
+    A bar that goes from empty to one line (or back), or is shown or hidden, changes its
+    height: that change gets a layout pass, or the widgets below keep their old places and
+    the screen shows stale rows (a vanished tab row, a table header drawn twice).
+    """
 
     _shown: Text | None = None
 
     def show_line(self, text: Text) -> None:
-        if text != self._shown:
-            self._shown = text
-            self.update(text, layout=False)
+        if text == self._shown:
+            return
+        resized = self._shown is None or bool(self._shown.plain) != bool(text.plain)
+        self._shown = text
+        self.update(text, layout=resized)
+
+    def set_shown(self, shown: bool) -> None:
+        """Show or hide the bar; a change of height always gets a layout pass."""
+        if self.display != shown:
+            self.display = shown
+            self.refresh(layout=True)

@@ -26,7 +26,8 @@ class ProbeStrip(OneLine):
     """
 
     def show(self, states: list[ProbeState]) -> None:
-        self.display = bool(states)
+        """Draw the probes on one line; no probes hides the line (the tabs move up)."""
+        self.set_shown(bool(states))
         theme = app_theme(self.app)
         t = Text(no_wrap=True, overflow="ellipsis")
         for i, state in enumerate(states):
