@@ -40,8 +40,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
-
 from opsconsole.core.errors import OpsError
 from opsconsole.core.logfile import (
     DEFAULT_BATCH_BYTES,
@@ -179,21 +177,16 @@ async def _raw_call(client: SupervisorClient, method: str, *params: Any) -> Any:
     """Call a read method and parse its answer tolerantly: control bytes (which supervisord
     puts raw into its XML) and ``\\r`` survive byte for byte. None when that fails too.
 
-    Uses the client's HTTP session directly; only read methods are allowed here.
+    Goes through the client (:meth:`SupervisorClient.call_raw`): its read-only check, timeout,
+    size cap and error mapping apply; a connection failure raises as from any other call.
     """
     if method not in READ_METHODS:  # pragma: no cover - programming error
         raise ValueError(f"{method} is not a read method")
-    http = getattr(client, "_http", None)
-    if not isinstance(http, httpx.AsyncClient):
-        return None
-    body = xmlrpc.client.dumps(params, methodname=method, allow_none=True).encode("utf-8")
     try:
-        response = await http.post("/RPC2", content=body)
-    except httpx.HTTPError:
+        body = await client.call_raw(method, *params)
+    except ProtocolError:  # not HTTP 200, or too large: the caller falls back further
         return None
-    if response.status_code != 200:
-        return None
-    fixed = _XML_INVALID.sub(lambda m: b"&#x%X;" % (0xE000 + m.group()[0]), response.content)
+    fixed = _XML_INVALID.sub(lambda m: b"&#x%X;" % (0xE000 + m.group()[0]), body)
     try:
         values, _ = xmlrpc.client.loads(fixed, use_builtin_types=True)
     except Exception:  # any fault or parse failure: the caller falls back further

@@ -446,6 +446,14 @@ class SupervisorClient:
 
     async def call(self, method: str, *params: Any, timeout: float | None = None) -> Any:
         """Send one XML-RPC call; return its decoded result."""
+        body = await self.call_raw(method, *params, timeout=timeout)
+        return decode_response(body, method, self.target.url)
+
+    async def call_raw(self, method: str, *params: Any, timeout: float | None = None) -> bytes:
+        """Send one XML-RPC call; return the body of supervisord's HTTP 200 answer undecoded
+        (for a caller that must decode an answer :func:`decode_response` rejects, such as
+        log bytes supervisord put raw into its XML). Same checks as :meth:`call`: read-only,
+        timeout, size cap, errors mapped to SupervisorError subclasses."""
         self._check_method(method, params)
         body = xmlrpc.client.dumps(params, methodname=method, allow_none=True).encode("utf-8")
         where = self.target.url
@@ -501,7 +509,7 @@ class SupervisorClient:
             raise Unreachable(
                 f"cannot talk to supervisord at {where}: {type(exc).__name__}"
             ) from exc
-        return decode_response(b"".join(chunks), method, where)
+        return b"".join(chunks)
 
     # -- reads ------------------------------------------------------------------
 
@@ -606,6 +614,12 @@ class SupervisorClient:
 
     async def signal(self, name: str, signame: str) -> None:
         await self._act("supervisor.signalProcess", name, signame)
+
+    async def signal_group(self, group: str, signame: str) -> list[dict[str, Any]]:
+        return list(await self._act("supervisor.signalProcessGroup", group, signame))
+
+    async def signal_all(self, signame: str) -> list[dict[str, Any]]:
+        return list(await self._act("supervisor.signalAllProcesses", signame))
 
     async def clear_logs(self, name: str) -> None:
         await self._act("supervisor.clearProcessLogs", name)
@@ -744,9 +758,9 @@ async def perform(
                 raw = await (client.start_all() if kind == "all" else client.start_group(name))
             elif verb == "signal":
                 if kind == "all":
-                    raw = await client._act("supervisor.signalAllProcesses", signame)
+                    raw = await client.signal_all(signame)
                 else:
-                    raw = await client._act("supervisor.signalProcessGroup", name, signame)
+                    raw = await client.signal_group(name, signame)
             else:
                 procs = await client.get_all_process_info()
                 raw = []
