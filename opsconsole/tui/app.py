@@ -95,6 +95,8 @@ class OpsConsoleApp(App[None]):
         self.config = config
         #: the monitor, gate, timeline, probes, loops and operations; the views are given it
         self.session = Session(config, self, monitor=monitor, gate=gate, audit=audit, host=host)
+        #: the view shown (the app's own routing state, kept here rather than read back)
+        self.current_view = VIEWS[0][0]
         self._mono_filter = Monochrome()
 
     # The session's parts, for scripts and tests that hold the app (views use the session).
@@ -215,20 +217,18 @@ class OpsConsoleApp(App[None]):
 
     def action_next_view(self) -> None:
         ids = [v for v, _ in VIEWS]
-        current = self.main.query_one(ContentSwitcher).current or ids[0]
-        self.action_view(ids[(ids.index(current) + 1) % len(ids)])
+        self.action_view(ids[(ids.index(self.current_view) + 1) % len(ids)])
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         if event.tab is None or event.tab.id is None:
             return
-        view = event.tab.id.removeprefix("tab-")
-        self.main.query_one(ContentSwitcher).current = view
+        self.current_view = event.tab.id.removeprefix("tab-")
+        self.main.query_one(ContentSwitcher).current = self.current_view
         self.focus_view()
 
     def focus_view(self) -> None:
         """Give the keyboard to the current view's main widget."""
-        view = self.main.query_one(ContentSwitcher).current or "programs"
-        self.main.query_one(f"#{view}").focus()  # each view focuses its own main widget
+        self.main.query_one(f"#{self.current_view}").focus()  # each view focuses its own
 
     def on_command_bar_closed(self, message: CommandBar.Closed) -> None:
         self.focus_view()

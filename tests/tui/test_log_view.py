@@ -8,10 +8,11 @@ from typing import Any
 
 from textual.app import App, ComposeResult
 
-from opsconsole.core.config import SupervisorTarget
+from opsconsole.core.config import AppConfig, SupervisorTarget
 from opsconsole.core.logs import FileSource, SourceSpec
 from opsconsole.core.monitor import SupervisorMonitor
 from opsconsole.demo.stack import DemoStack
+from opsconsole.tui.session import Session
 from opsconsole.tui.widgets.logs import LogsView
 from opsconsole.tui.widgets.logview import LogView
 from tests.tui.helpers import screen_text, until
@@ -112,9 +113,12 @@ async def test_logs_view_opens_program_output(
         def __init__(self) -> None:
             super().__init__()
             self.monitor = SupervisorMonitor([stack_target], timeout=2.0)
+            self.session = Session(AppConfig(), self, monitor=self.monitor, audit=False)  # type: ignore[arg-type]
 
         def compose(self) -> ComposeResult:
-            yield LogsView([str(extra)], ring_size=500, interval=0.1, id="logs")
+            yield LogsView(
+                [str(extra)], ring_size=500, interval=0.1, session=self.session, id="logs"
+            )
 
         async def on_mount(self) -> None:
             await self.monitor.poll("demo")

@@ -28,6 +28,7 @@ from opsconsole.core.errors import OpsError
 from opsconsole.core.events import WorkerSet, worker_changes
 from opsconsole.core.procs import format_bytes, short_duration
 from opsconsole.core.supervisor import ProcessInfo
+from opsconsole.tui.tcss import load_tcss
 
 if TYPE_CHECKING:
     from opsconsole.tui.session import Session
@@ -71,13 +72,7 @@ class GunicornTable(DataTable[Any]):
 class CountScreen(ModalScreen[int | None]):
     """Ask for an exact worker count."""
 
-    DEFAULT_CSS = """
-    CountScreen { align: center middle; }
-    CountScreen #count-box {
-        width: 60; max-width: 95%; height: auto; padding: 1 2;
-        border: thick $primary; background: $surface;
-    }
-    """
+    DEFAULT_CSS = load_tcss(__file__, "count_screen.tcss")
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -105,13 +100,7 @@ class CountScreen(ModalScreen[int | None]):
 class GunicornView(Vertical):
     """Gunicorn masters and workers of this machine, tied to their supervisor programs."""
 
-    DEFAULT_CSS = """
-    GunicornView { height: 1fr; }
-    GunicornView #gunicorn-summary { height: auto; max-height: 4; padding: 0 1; }
-    GunicornView #gunicorn-progress { height: auto; padding: 0 1; }
-    GunicornView #gunicorn-table { height: 1fr; }
-    GunicornView #gunicorn-filter { dock: bottom; height: 3; }
-    """
+    DEFAULT_CSS = load_tcss(__file__, "gunicorn_view.tcss")
 
     BINDINGS = [
         Binding("plus", "scale('+1')", "+1 worker"),

@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 
 from opsconsole.core.errors import OpsError
 from opsconsole.core.logs import DEFAULT_RING, LogSource, SourceSpec, available_sources, make_source
+from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.logview import LogView
 
 if TYPE_CHECKING:
@@ -52,13 +53,7 @@ class LogsView(Horizontal):
         Binding("tab", "switch_pane", "List/log", show=False),
     ]
 
-    DEFAULT_CSS = """
-    LogsView { height: 1fr; }
-    LogsView #log-sources-pane { width: 26; min-width: 16; }
-    LogsView #log-sources { height: 1fr; }
-    LogsView #log-add { dock: bottom; height: 3; display: none; }
-    LogsView #log-add.open { display: block; }
-    """
+    DEFAULT_CSS = load_tcss(__file__, "logs_view.tcss")
 
     def __init__(
         self,

@@ -31,6 +31,7 @@ from textual.worker import Worker
 from opsconsole.core.errors import OpsError
 from opsconsole.core.logparse import LEVEL_TAG, LogLine, compile_filter, line_matches
 from opsconsole.core.logs import DEFAULT_RING, LogSource, LogStream
+from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.oneline import OneLine
 
 LEVEL_STYLE: dict[str | None, str] = {
@@ -75,9 +76,7 @@ def line_text(line: LogLine, source_width: int = 0, search: re.Pattern[str] | No
 class LogLines(ScrollView, can_focus=True):
     """The scrolling body of a LogView (line API: renders only what is visible)."""
 
-    DEFAULT_CSS = """
-    LogLines { height: 1fr; }
-    """
+    DEFAULT_CSS = load_tcss(__file__, "log_lines.tcss")
 
     class NearTop(Message):
         """Scrolled to the top: the view may load older lines."""
@@ -296,15 +295,7 @@ class LogView(Vertical):
         Binding("escape", "close_prompt", "Close", show=False),
     ]
 
-    DEFAULT_CSS = """
-    LogView { height: 1fr; }
-    LogView #log-status {
-        height: 1; background: $boost; padding: 0 1;
-        text-wrap: nowrap; text-overflow: ellipsis;
-    }
-    LogView #log-prompt { dock: bottom; height: 3; display: none; }
-    LogView #log-prompt.open { display: block; }
-    """
+    DEFAULT_CSS = load_tcss(__file__, "log_view.tcss")
 
     def __init__(
         self,

@@ -38,6 +38,7 @@ from opsconsole.core.errors import OpsError
 from opsconsole.core.nginx_config import Diagnostic, Finding, TopoNode
 from opsconsole.core.procs import format_bytes
 from opsconsole.core.supervisor import ProcessInfo
+from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.probes import sparkline
 
 if TYPE_CHECKING:
@@ -102,15 +103,7 @@ class ConfigViewer(Screen[None]):
         Binding("G", "bottom", "Bottom", show=False),
     ]
 
-    DEFAULT_CSS = """
-    ConfigViewer { layout: vertical; }
-    ConfigViewer #viewer-title { height: 1; background: $primary 30%; padding: 0 1; }
-    ConfigViewer #viewer-scroll { height: 1fr; }
-    ConfigViewer #viewer-code { width: auto; }
-    ConfigViewer #viewer-search { dock: bottom; height: 3; display: none; }
-    ConfigViewer #viewer-search.visible { display: block; }
-    ConfigViewer #viewer-keys { height: 1; color: $text-muted; padding: 0 1; }
-    """
+    DEFAULT_CSS = load_tcss(__file__, "config_viewer.tcss")
 
     def __init__(self, files: list[tuple[str, str]], path: str, line: int | None = None) -> None:
         super().__init__()
@@ -316,17 +309,7 @@ class NginxView(Vertical):
         Binding("escape", "back", "Back", show=False),
     ]
 
-    DEFAULT_CSS = """
-    NginxView { height: 1fr; }
-    NginxView #nginx-summary { height: 2; padding: 0 1; }
-    NginxView #nginx-top { height: 5; }
-    NginxView #nginx-workers { width: 1fr; height: 5; }
-    NginxView #nginx-rate { width: 26; height: 5; padding: 0 1; }
-    NginxView #nginx-spark { height: 1; }
-    NginxView #nginx-result { height: auto; max-height: 3; padding: 0 1; }
-    NginxView #nginx-lists { height: 1fr; }
-    NginxView #nginx-diags, NginxView #nginx-topology { height: 1fr; }
-    """
+    DEFAULT_CSS = load_tcss(__file__, "nginx_view.tcss")
 
     class LogsRequested(Message):
         """Show these log files (the ones the serving config names) in the logs view."""

@@ -6,6 +6,7 @@ from rich.text import Text
 
 from opsconsole.core.probes import ProbeState
 from opsconsole.tui.styles import app_theme, role_style
+from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.oneline import OneLine
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -21,9 +22,7 @@ def sparkline(values: list[float], width: int = 8, zero: str = "✖") -> str:
 
 
 class ProbeStrip(OneLine):
-    DEFAULT_CSS = """
-    ProbeStrip { height: 1; padding: 0 1; }
-    """
+    DEFAULT_CSS = load_tcss(__file__, "probe_strip.tcss")
 
     def show(self, states: list[ProbeState]) -> None:
         """Draw the probes on one line; no probes hides the line (the tabs move up)."""

@@ -7,6 +7,7 @@ from rich.text import Text
 from opsconsole.core.monitor import ServerSnapshot
 from opsconsole.core.supervisor import state_counts
 from opsconsole.tui.styles import app_theme, role_style, state_role
+from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.oneline import OneLine
 
 STATUS_SYMBOL = {
@@ -20,9 +21,7 @@ STATUS_SYMBOL = {
 
 
 class StatusBar(OneLine):
-    DEFAULT_CSS = """
-    StatusBar { height: 1; background: $panel; color: $foreground; }
-    """
+    DEFAULT_CSS = load_tcss(__file__, "status_bar.tcss")
 
     def __init__(self, host: str, read_only: bool) -> None:
         super().__init__(id="statusbar")
