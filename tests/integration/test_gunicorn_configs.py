@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from opsconsole.cli_gunicorn import format_tree
+from opsconsole.cli.gunicorn import format_tree
 from opsconsole.core import gunicorn
 from opsconsole.demo.stack import free_port
 from tests.conftest import wait_for

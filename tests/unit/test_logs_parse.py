@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.text import Text
 
-from opsconsole.cli_logs import parse_source_arg
+from opsconsole.cli.logs import parse_source_arg
 from opsconsole.core.logfile import LineSplitter, scan_back
 from opsconsole.core.logparse import (
     Annotator,

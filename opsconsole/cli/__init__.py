@@ -160,9 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _backend_cli_modules() -> list[Any]:
-    from opsconsole import cli_gunicorn, cli_logs, cli_nginx
+    from opsconsole.cli import gunicorn, logs, nginx
 
-    return [cli_gunicorn, cli_nginx, cli_logs]
+    return [gunicorn, nginx, logs]
 
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:
