@@ -1,35 +1,27 @@
 """The ``opsconsole`` command: the TUI by default, subcommands for scripting.
 
-Exit codes of ``status``: 0 all as expected, 1 a program is FATAL, BACKOFF or unexpectedly
-EXITED, 2 supervisord unreachable (usable as a monitoring check).
+One module per subcommand family (``status``: programs and their verbs, ``gunicorn``,
+``nginx``, ``logs``, ``tui``: the console and the demo); each adds its parsers and sets
+``handler(args, config) -> exit code``. Every command reads and acts through a
+:class:`~opsconsole.core.local.LocalHost` (:mod:`opsconsole.cli.common`). The global options
+work anywhere on the line, and a reader that goes away (``| head``) ends any command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from opsconsole import __version__
-from opsconsole.core.actions import ActionGate, default_audit_path
+from opsconsole.cli.tui import run_demo, run_tui
 from opsconsole.core.config import AppConfig, build_config
-from opsconsole.core.errors import ConfirmationRequired, OpsError
-from opsconsole.core.supervisor import (
-    BAD_STATES,
-    ProcessInfo,
-    ProcessState,
-    SupervisorClient,
-    SupervisorError,
-    format_duration,
-    perform,
-)
+from opsconsole.core.errors import OpsError
+
+__all__ = ["build_parser", "config_from_args", "main"]
 
 _GLOBALS_TITLE = "connection and behaviour (also settable in config.toml; anywhere on the line)"
 _APPENDED_GLOBALS = ("supervisor_url",)
@@ -124,34 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("tui", help="open the console (the default)")
-    p = sub.add_parser("demo", help="start a real local stack and open the console on it")
-    p.add_argument(
-        "--keep", action="store_true", help="leave the stack running; print how to use it"
-    )
-    p.add_argument("--stop", metavar="DIR", help="stop a stack left running by --keep")
-    p.add_argument("--no-nginx", action="store_true", help="run the demo without nginx")
-
-    p = sub.add_parser("status", help="program states (exit 0 ok, 1 trouble, 2 unreachable)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-    for verb in ("start", "stop", "restart"):
-        p = sub.add_parser(verb, help=f"{verb} NAME, group:* or all")
-        p.add_argument("names", nargs="+", metavar="NAME")
-        p.add_argument("--server", help="which configured supervisord (default: the first)")
-        p.add_argument("--yes", "-y", action="store_true", help="confirm (needed for stop/restart)")
-        p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser(
-        "update", help="reread supervisord's config and apply it (supervisorctl update)"
-    )
-    p.add_argument("--dry-run", action="store_true", help="only show what would change")
-    p.add_argument("--server")
-    p.add_argument("--yes", "-y", action="store_true")
-    p.add_argument("--json", action="store_true")
-
-    # Backends add their own subcommands; each sets ``handler(args, config) -> exit code``.
-    for module in _backend_cli_modules():
+    # Each family adds its own subcommands; each sets ``handler(args, config) -> exit code``.
+    for module in _cli_modules():
         module.add_parsers(sub)
     # The global options work anywhere on the line: after a subcommand as well as before it.
     for subparser in _subcommand_parsers(parser):
@@ -159,10 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _backend_cli_modules() -> list[Any]:
-    from opsconsole.cli import gunicorn, logs, nginx
+def _cli_modules() -> list[Any]:
+    from opsconsole.cli import gunicorn, logs, nginx, status, tui
 
-    return [gunicorn, nginx, logs]
+    return [tui, status, gunicorn, nginx, logs]
 
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:
@@ -203,12 +169,6 @@ def _main(argv: Sequence[str] | None) -> int:
         config = config_from_args(args)
         if command == "tui":
             return run_tui(config)
-        if command == "status":
-            return asyncio.run(cmd_status(config, args.json))
-        if command in ("start", "stop", "restart"):
-            return asyncio.run(cmd_verb(config, command, args))
-        if command == "update":
-            return asyncio.run(cmd_update(config, args))
         handler = getattr(args, "handler", None)
         if handler is not None:
             return int(handler(args, config))
@@ -221,262 +181,3 @@ def _main(argv: Sequence[str] | None) -> int:
         return 130
     parser.error(f"unknown command {command}")
     return 2  # pragma: no cover
-
-
-def run_tui(config: AppConfig) -> int:
-    from opsconsole.tui.app import OpsConsoleApp
-
-    app = OpsConsoleApp(config)
-    _exit_on_signals(app)
-    app.run()
-    return 0
-
-
-def _exit_on_signals(app: Any) -> None:
-    """SIGTERM and SIGHUP (a dropped SSH session) end the app the way ``q`` does."""
-
-    def handler(signum: int, frame: Any) -> None:
-        try:
-            app.exit()
-        except Exception:
-            raise SystemExit(128 + signum) from None
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, handler)
-
-
-# --------------------------------------------------------------------------- demo
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    from opsconsole.demo.stack import DemoStack, StackError, teardown
-
-    if args.stop:
-        directory = Path(args.stop)
-        if not (directory / "supervisord.conf").exists():
-            print(f"opsconsole: {directory} is not a demo stack directory", file=sys.stderr)
-            return 2
-        teardown(directory)
-        print(f"stopped the demo stack in {directory} and removed it")
-        return 0
-    stack = DemoStack(with_nginx=not args.no_nginx)
-    print("starting the demo stack (supervisord, gunicorn web and api, nginx) ...", flush=True)
-    try:
-        stack.start()
-    except StackError as exc:
-        print(f"opsconsole: the demo stack did not start: {exc}", file=sys.stderr)
-        return 2
-    if not stack.nginx_bin and not args.no_nginx:
-        print(
-            "note: nginx is not installed, so the demo runs without it.\n"
-            "      install it with: sudo apt-get install nginx-light",
-            file=sys.stderr,
-        )
-    if args.keep:
-        print(stack.describe())
-        print(f"\nconnect:  opsconsole -c {stack.conf_path}")
-        print(f"stop:     opsconsole demo --stop {stack.dir}")
-        return 0
-    watchdog = subprocess.Popen(
-        [sys.executable, "-m", "opsconsole.demo.watchdog", str(os.getpid()), str(stack.dir)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        config = build_config(
-            config_file=args.config,
-            supervisor_conf=str(stack.conf_path),
-            read_only=args.read_only,
-            theme=args.theme,
-            refresh=args.refresh,
-            timeout=args.timeout,
-        )
-        config.supervisors[0].name = "demo"
-        return run_tui(config)
-    finally:
-        # The terminal may be gone (a dropped SSH session): nothing below may depend on it.
-        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-            signal.signal(sig, signal.SIG_IGN)
-        _say("stopping the demo stack ...")
-        try:
-            stack.stop()
-        finally:
-            watchdog.kill()
-            watchdog.wait()
-        _say("demo stack stopped; nothing left running.")
-
-
-def _say(text: str) -> None:
-    """Print to a terminal that may have disappeared (EIO, EPIPE): never raise."""
-    try:
-        print(text, flush=True)
-    except OSError:
-        pass
-
-
-# --------------------------------------------------------------------------- status
-
-
-def _trouble(p: ProcessInfo, exitcodes: dict[str, list[int]]) -> bool:
-    if p.state in BAD_STATES:
-        return True
-    if p.state == ProcessState.EXITED:
-        return p.exitstatus not in exitcodes.get(p.fullname, [0])
-    return False
-
-
-async def _exitcodes(client: SupervisorClient) -> dict[str, list[int]]:
-    try:
-        infos = await client.get_all_config_info()
-    except SupervisorError:
-        return {}
-    out = {}
-    for info in infos:
-        name, group = str(info.get("name")), str(info.get("group"))
-        full = name if name == group else f"{group}:{name}"
-        out[full] = [int(c) for c in info.get("exitcodes", [0])]
-    return out
-
-
-async def cmd_status(config: AppConfig, as_json: bool) -> int:
-    worst = 0
-    report: list[dict[str, Any]] = []
-    for target in config.supervisors:
-        async with SupervisorClient(target, timeout=config.timeout, read_only=True) as client:
-            try:
-                procs = await client.get_all_process_info()
-                codes = await _exitcodes(client)
-            except SupervisorError as exc:
-                worst = 2
-                report.append(
-                    {
-                        "server": target.name,
-                        "url": target.url,
-                        "reachable": False,
-                        "error": exc.message,
-                        "hint": exc.hint,
-                        "programs": [],
-                    }
-                )
-                continue
-        rows = []
-        for p in procs:
-            bad = _trouble(p, codes)
-            if bad:
-                worst = max(worst, 1)
-            rows.append(
-                {
-                    "name": p.fullname,
-                    "group": p.group,
-                    "state": p.statename,
-                    "pid": p.pid,
-                    "uptime": p.uptime,
-                    "description": p.description,
-                    "spawnerr": p.spawnerr,
-                    "exitstatus": p.exitstatus,
-                    "trouble": bad,
-                }
-            )
-        report.append(
-            {"server": target.name, "url": target.url, "reachable": True, "programs": rows}
-        )
-    if as_json:
-        print(json.dumps({"exit": worst, "servers": report}, indent=2))
-        return worst
-    for server in report:
-        if len(report) > 1:
-            print(f"[{server['server']}] {server['url']}")
-        if not server["reachable"]:
-            print(f"UNREACHABLE  {server['error']}\n  {server['hint']}")
-            continue
-        for row in server["programs"]:
-            extra = row["spawnerr"] or row["description"]
-            flag = "!" if row["trouble"] else " "
-            up = format_duration(row["uptime"])
-            print(
-                f"{flag}{row['name']:<28} {row['state']:<9} {row['pid'] or '':>7} {up:>10}  {extra}"
-            )
-    return worst
-
-
-def _pick_server(config: AppConfig, name: str | None) -> Any:
-    if name is None:
-        return config.supervisors[0]
-    for target in config.supervisors:
-        if target.name == name:
-            return target
-    raise OpsError(
-        f"no supervisord named {name} is configured",
-        f"configured: {', '.join(t.name for t in config.supervisors)}",
-    )
-
-
-def _gate(config: AppConfig) -> ActionGate:
-    return ActionGate(read_only=config.read_only, audit_path=default_audit_path())
-
-
-async def cmd_verb(config: AppConfig, verb: str, args: argparse.Namespace) -> int:
-    target = _pick_server(config, args.server)
-    gate = _gate(config)
-    label = " ".join(args.names)
-    async with SupervisorClient(
-        target, timeout=config.timeout, read_only=config.read_only
-    ) as client:
-        try:
-            results = await gate.run(
-                f"supervisor.{verb}",
-                label,
-                lambda: perform(client, verb, args.names),
-                params={"server": target.name},
-                confirmed=args.yes,
-            )
-        except ConfirmationRequired:
-            print(f"opsconsole: {verb} {label} needs confirmation: add --yes", file=sys.stderr)
-            return 2
-    if args.json:
-        print(json.dumps([r.__dict__ for r in results], indent=2))
-    else:
-        for r in results:
-            print(("ok    " if r.ok else "FAIL  ") + r.message)
-    return 0 if all(r.ok for r in results) else 1
-
-
-async def cmd_update(config: AppConfig, args: argparse.Namespace) -> int:
-    target = _pick_server(config, args.server)
-    gate = _gate(config)
-    async with SupervisorClient(
-        target, timeout=config.timeout, read_only=config.read_only
-    ) as client:
-        diff = await gate.run("supervisor.reread", target.name, client.reread)
-        summary = {"added": diff.added, "changed": diff.changed, "removed": diff.removed}
-        if args.dry_run or diff.empty:
-            if args.json:
-                print(json.dumps({**summary, "applied": False}, indent=2))
-            else:
-                for word, names in summary.items():
-                    for n in names:
-                        print(f"{word:<8} {n}")
-                if diff.empty:
-                    print("no config changes")
-            return 0
-        try:
-            done = await gate.run(
-                "supervisor.update",
-                target.name,
-                lambda: client.apply_update(diff),
-                params=summary,
-                confirmed=args.yes,
-            )
-        except ConfirmationRequired:
-            for word, names in summary.items():
-                for n in names:
-                    print(f"{word:<8} {n}")
-            print("opsconsole: applying needs confirmation: add --yes", file=sys.stderr)
-            return 2
-    if args.json:
-        print(json.dumps({**summary, "applied": True, "done": done}, indent=2))
-    else:
-        print("\n".join(done))
-    return 0

@@ -1,5 +1,8 @@
 """``opsconsole tree`` and ``opsconsole scale``: gunicorn masters and workers from the shell.
 
+Masters are tied to the programs of this machine's supervisords only (a master is a local
+process; a remote supervisord's pids are another machine's).
+
 Exit codes of ``scale``: 0 done (converged with ``--wait``), 1 not converged or refused
 (read-only, below 1 worker), 2 error (unknown target, unreachable, missing ``--yes``).
 """
@@ -10,15 +13,21 @@ import argparse
 import asyncio
 import json
 import sys
-import time
+from collections.abc import Sequence
 from typing import Any
 
+from opsconsole.cli.common import (
+    needs_confirmation,
+    open_host,
+    print_error,
+    refused_because,
+    request,
+    warn,
+)
 from opsconsole.core import gunicorn
-from opsconsole.core.actions import ActionGate, default_audit_path
 from opsconsole.core.config import AppConfig
-from opsconsole.core.errors import ConfirmationRequired, OpsError, ReadOnlyError
+from opsconsole.core.host import GunicornMaster, GunicornSnapshot, HostError, OperationResult
 from opsconsole.core.procs import format_bytes, short_duration
-from opsconsole.core.supervisor import ProcessInfo, SupervisorClient, SupervisorError
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,45 +51,23 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(handler=cmd_scale)
 
 
-async def _programs_async(config: AppConfig) -> tuple[list[ProcessInfo], list[str]]:
-    programs: list[ProcessInfo] = []
-    problems: list[str] = []
-    for target in config.supervisors:
-        async with SupervisorClient(target, timeout=config.timeout, read_only=True) as client:
-            if not client.is_local:
-                continue  # its pids are another machine's
-            try:
-                programs += await client.get_all_process_info()
-            except SupervisorError as exc:
-                problems.append(f"supervisord {target.name}: {exc.message}")
-    return programs, problems
+async def scan(config: AppConfig) -> GunicornSnapshot:
+    """Every gunicorn master on this machine, CPU% included (it needs two samples)."""
+    async with open_host(config) as host:
+        await host.gunicorn()
+        await asyncio.sleep(0.3)
+        return await host.gunicorn()
 
 
-def programs_of(config: AppConfig) -> tuple[list[ProcessInfo], list[str]]:
-    """Programs of every configured local supervisord, and why some could not be read."""
-    return asyncio.run(_programs_async(config))
-
-
-def _warn(problems: list[str]) -> None:
-    for text in problems:
-        print(
-            f"opsconsole: {text} (masters found without it are shown unattached)", file=sys.stderr
-        )
-
-
-def scan(config: AppConfig) -> tuple[list[gunicorn.Master], list[str]]:
-    programs, problems = programs_of(config)
-    scanner = gunicorn.GunicornScanner()
-    scanner.scan(programs)
-    time.sleep(0.3)  # CPU% needs two samples
-    return scanner.scan(programs), problems
+def _warn(problems: Sequence[str]) -> None:
+    warn(problems, "masters found without it are shown unattached")
 
 
 def _duration(seconds: float | None) -> str:
     return short_duration(seconds) or "-"
 
 
-def format_tree(masters: list[gunicorn.Master]) -> str:
+def format_tree(masters: Sequence[GunicornMaster]) -> str:
     """The text tree: program → master → workers, flags as symbol + words."""
     if not masters:
         return "no gunicorn masters found on this machine"
@@ -121,73 +108,59 @@ def format_tree(masters: list[gunicorn.Master]) -> str:
 
 
 def cmd_tree(args: argparse.Namespace, config: AppConfig) -> int:
-    masters, problems = scan(config)
-    _warn(problems)
+    snapshot = asyncio.run(scan(config))
+    _warn(snapshot.problems)
     if args.json:
-        print(json.dumps({"masters": [m.to_json() for m in masters]}, indent=2))
+        print(json.dumps({"masters": [m.tree_json() for m in snapshot.masters]}, indent=2))
     else:
-        print(format_tree(masters))
+        print(format_tree(snapshot.masters))
     return 0
+
+
+async def _scale(config: AppConfig, args: argparse.Namespace) -> OperationResult:
+    async with open_host(config) as host:
+        parameters = {"count": args.count, "wait": args.wait}
+        if args.server is not None:
+            parameters["server"] = args.server
+        return await request(host, "gunicorn.scale", args.target, parameters, confirmed=args.yes)
 
 
 def cmd_scale(args: argparse.Namespace, config: AppConfig) -> int:
     try:
-        spec = gunicorn.parse_scale_spec(args.count)
+        gunicorn.parse_scale_spec(args.count)
     except gunicorn.GunicornError as exc:
-        print(f"opsconsole: {exc.message}\n  {exc.hint}", file=sys.stderr)
+        print_error(exc.message, exc.hint)
         return 2
-    programs, problems = programs_of(config)
-    _warn(problems)
-    scanner = gunicorn.GunicornScanner()
-    master = gunicorn.find_master(scanner.scan(programs), args.target, args.server)
-    gate = ActionGate(read_only=config.read_only, audit_path=default_audit_path())
-    label = master.label
-    try:
-        plan = gunicorn.plan_scale(master, spec)
-    except gunicorn.ScaleRefused as exc:
-        return _refused(exc, args.json)
-
-    def run() -> gunicorn.ScaleResult:
-        return gunicorn.scale(master, spec, scanner=scanner, wait=args.wait)
-
-    try:
-        result = asyncio.run(
-            gate.run(
-                "gunicorn.scale",
-                label,
-                lambda: asyncio.to_thread(run),
-                params={"count": args.count, "plan": plan.description},
-                confirmed=args.yes,
-            )
-        )
-    except ConfirmationRequired:
-        print(f"opsconsole: would {plan.description}", file=sys.stderr)
+    result = asyncio.run(_scale(config, args))
+    _warn(result.notes)
+    if needs_confirmation(result):
+        print(f"opsconsole: would {result.data.get('plan')}", file=sys.stderr)
         print("  scaling needs confirmation: add --yes", file=sys.stderr)
         return 2
-    except (ReadOnlyError, gunicorn.ScaleRefused) as exc:
-        return _refused(exc, args.json)
-    _print_result(result, args.json)
-    if result.converged is False:
+    refusal = refused_because(result, "ReadOnlyError", "ScaleRefused")
+    if refusal is not None:
+        return _refused(refusal, args.json)
+    if "converged" not in result.data:
+        result.raise_error()  # no such master, the pid changed, ...: exit 2 in words
+    _print_result(result.data, args.json)
+    if result.data["converged"] is False:
         return 1
     return 0
 
 
-def _refused(exc: OpsError, as_json: bool) -> int:
+def _refused(error: HostError, as_json: bool) -> int:
     if as_json:
-        print(json.dumps({"refused": True, "message": exc.message, "hint": exc.hint}))
+        print(json.dumps({"refused": True, "message": error.message, "hint": error.hint}))
     else:
-        print(f"opsconsole: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"  {exc.hint}", file=sys.stderr)
+        print_error(error.message, error.hint)
     return 1
 
 
-def _print_result(result: gunicorn.ScaleResult, as_json: bool) -> None:
+def _print_result(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        data: dict[str, Any] = dict(result.__dict__)
-        print(json.dumps(data, indent=2))
+        print(json.dumps(result, indent=2))
         return
-    print(result.message)
-    if result.converged is None:
-        print(f"live now {result.live}; add --wait to wait until it reaches {result.target}")
-    print(f"undo: {result.undo} --yes")
+    print(result["message"])
+    if result["converged"] is None:
+        print(f"live now {result['live']}; add --wait to wait until it reaches {result['target']}")
+    print(f"undo: {result['undo']} --yes")

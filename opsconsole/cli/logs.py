@@ -17,16 +17,11 @@ import sys
 import time
 from typing import TextIO
 
+from opsconsole.cli.common import open_host
 from opsconsole.core.config import AppConfig
-from opsconsole.core.errors import OpsError
-from opsconsole.core.logparse import LogLine, parse_since
-from opsconsole.core.logs import LogError, LogSource, SourceSpec, make_source
-from opsconsole.core.supervisor import SupervisorClient
-
-#: Lines read back per step while looking for the start of ``--since``.
-_SINCE_PAGE = 2000
-#: ``--since`` without ``-n`` stops after this many lines, whatever the times say.
-_SINCE_MAX = 200_000
+from opsconsole.core.host import LogChunk, LogRef
+from opsconsole.core.logparse import parse_since
+from opsconsole.core.logs import LogError, SourceSpec
 
 
 def parse_source_arg(text: str, *, stderr: bool = False, server: str = "") -> SourceSpec:
@@ -94,23 +89,11 @@ async def run_tail(args: argparse.Namespace, config: AppConfig, out: TextIO) -> 
             raise LogError(str(exc)) from None
     if args.lines is not None and args.lines < 0:
         raise LogError("-n must be 0 or more")
-    clients: dict[str, SupervisorClient] = {}
-    if spec.kind != "file":
-        for target in config.supervisors:
-            if target.name == spec.server:
-                clients[target.name] = SupervisorClient(
-                    target, timeout=config.timeout, read_only=True
-                )
-        if not clients:
-            names = ", ".join(t.name for t in config.supervisors) or "none"
-            raise OpsError(
-                f"no supervisord named {spec.server} is configured", f"configured: {names}"
-            )
-    source = make_source(spec, clients)
+    ref = LogRef(spec.kind, spec.server, spec.name, spec.stream, spec.path)
     _reconfigure(out)
 
-    def show(lines: list[LogLine]) -> None:
-        for line in lines:
+    def show(chunk: LogChunk) -> None:
+        for line in chunk.lines:
             if since is not None and line.ts is not None and line.ts < since:
                 continue
             if pattern is not None and (pattern.search(line.text) is None) != args.invert:
@@ -120,44 +103,24 @@ async def run_tail(args: argparse.Namespace, config: AppConfig, out: TextIO) -> 
 
     said = False
 
-    def say_notice() -> None:
+    def say_notice(chunk: LogChunk) -> None:
         """Why part of the log is not shown as written (on stderr, once)."""
         nonlocal said
-        notice = getattr(source, "notice", None)
-        if isinstance(notice, OpsError) and not said:
+        if chunk.notice is not None and not said:
+            notice = chunk.notice
             print(f"opsconsole: {notice.message}; {notice.hint}", file=sys.stderr, flush=True)
             said = True
 
-    try:
-        lines = await _initial(source, args.lines, since)
-        show(lines)
-        say_notice()
+    async with open_host(config) as host:
+        chunk = await host.log(ref, lines=args.lines, since=since)
+        show(chunk)
+        say_notice(chunk)
         while args.follow:
             await asyncio.sleep(max(0.05, args.interval))
-            show(await source.poll())
-            say_notice()
-    finally:
-        await source.aclose()
-        for client in clients.values():
-            await client.aclose()
+            chunk = await host.log(ref, after=chunk.cursor)
+            show(chunk)
+            say_notice(chunk)
     return 0
-
-
-async def _initial(source: LogSource, n: int | None, since: float | None) -> list[LogLine]:
-    if since is None or n is not None:
-        return await source.open_tail(10 if n is None else n)
-    lines = await source.open_tail(_SINCE_PAGE)
-    # Read back page by page until a line older than ``since`` (or no times at all).
-    while lines and len(lines) < _SINCE_MAX:
-        first = lines[0]
-        if first.ts is not None and first.ts < since:
-            break
-        older = await source.before(first.offset, _SINCE_PAGE, first.gen)
-        if not older or all(line.ts is None for line in older):
-            lines = older + lines
-            break
-        lines = older + lines
-    return lines
 
 
 def _reconfigure(out: TextIO) -> None:

@@ -4,6 +4,9 @@ Exit codes: ``nginx test`` 0 ok, 1 the test failed; ``nginx reload`` 0 only when
 config took effect cleanly, 1 refused/rejected/unverified; ``nginx status`` 0 running, 1 no
 master; ``topology`` 0 clean, 1 a target or path is flagged. 2 is an error before anything
 ran (no nginx, unreadable config, missing --yes).
+
+The nginx master is tied to a program of this machine's supervisords only (it is a local
+process; a remote supervisord's pids are another machine's).
 """
 
 from __future__ import annotations
@@ -11,18 +14,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import json
 import sys
 import time
-from typing import Any
+from dataclasses import replace
 
+from opsconsole.cli.common import needs_confirmation, open_host, print_json, request
 from opsconsole.core import nginx
-from opsconsole.core.actions import ActionGate, default_audit_path
 from opsconsole.core.config import AppConfig, NginxSettings
-from opsconsole.core.errors import ConfirmationRequired
-from opsconsole.core.nginx_config import TopoNode
+from opsconsole.core.host import (
+    NginxConfigDump,
+    NginxSnapshot,
+    NginxTest,
+    TopologySnapshot,
+    TopoNode,
+)
+from opsconsole.core.local import LocalHost
 from opsconsole.core.procs import format_bytes
-from opsconsole.core.supervisor import ProcessInfo, SupervisorClient, SupervisorError
 
 
 def _nginx_flags(p: argparse.ArgumentParser) -> None:
@@ -76,30 +83,12 @@ def _settings(args: argparse.Namespace, config: AppConfig) -> NginxSettings:
     )
 
 
-async def _programs(config: AppConfig) -> tuple[list[ProcessInfo], list[str]]:
-    """Every supervisor process we can see (to tie pids to programs) and any errors."""
-    found: list[ProcessInfo] = []
-    notes: list[str] = []
-    for target in config.supervisors:
-        try:
-            async with SupervisorClient(
-                target, timeout=min(config.timeout, 3.0), read_only=True
-            ) as client:
-                found += await client.get_all_process_info()
-        except SupervisorError as exc:
-            notes.append(f"supervisord {target.name}: {exc.message}")
-    return found, notes
+def _host(args: argparse.Namespace, config: AppConfig) -> LocalHost:
+    """The host, operating on the nginx the flags name (default: discovered)."""
+    return open_host(replace(config, nginx=_settings(args, config)))
 
 
-def _gate(config: AppConfig) -> ActionGate:
-    return ActionGate(read_only=config.read_only, audit_path=default_audit_path())
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
-
-
-def _print_test(result: nginx.ConfigTestResult) -> None:
+def _print_test(result: NginxTest) -> None:
     print(("ok      " if result.ok else "FAILED  ") + result.summary)
     if result.failure == "environment":
         print("        (not a syntax error: check permissions, certificates, log/pid paths)")
@@ -124,25 +113,19 @@ def cmd_test(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 async def _test(args: argparse.Namespace, config: AppConfig) -> int:
-    programs, _ = await _programs(config)
-    inst = await asyncio.to_thread(nginx.discover, _settings(args, config), programs)
-    result = await _gate(config).run(
-        "nginx.test", inst.label, lambda: nginx.run_config_test(inst), params=inst.to_dict()
-    )
-    findings: list[dict[str, Any]] = []
-    try:
-        inspection = await asyncio.to_thread(nginx.inspect, inst, programs)
-        findings = [f.to_dict() for f in inspection.findings]
-    except nginx.NginxError:
-        pass
+    async with _host(args, config) as host:
+        result = await request(host, "nginx.test", "nginx")
+    if "ok" not in result.data:
+        result.raise_error()  # nginx not installed, config unreadable: exit 2 in words
+    data = result.data
     if args.json:
-        _print_json({**result.to_dict(), "instance": inst.to_dict(), "findings": findings})
+        print_json(data)
     else:
-        _print_test(result)
-        for f in findings:
+        _print_test(NginxTest.from_json(data))
+        for f in data["findings"]:
             where = f"  {f['where']}" if f["where"] else ""
             print(f"  check {f['check']}{where}: {f['message']}")
-    return 0 if result.ok else 1
+    return 0 if data["ok"] else 1
 
 
 def cmd_reload(args: argparse.Namespace, config: AppConfig) -> int:
@@ -150,54 +133,55 @@ def cmd_reload(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 async def _reload(args: argparse.Namespace, config: AppConfig) -> int:
-    programs, _ = await _programs(config)
-    inst = await asyncio.to_thread(nginx.discover, _settings(args, config), programs)
-    try:
-        result = await _gate(config).run(
-            "nginx.reload",
-            inst.label,
-            lambda: nginx.reload_or_raise(inst, verify_timeout=args.wait),
-            params={"master_pid": inst.master_pid, "conf": inst.conf_path},
-            confirmed=args.yes,
+    async with _host(args, config) as host:
+        result = await request(
+            host, "nginx.reload", "nginx", {"wait": args.wait}, confirmed=args.yes
         )
-    except ConfirmationRequired:
+    if needs_confirmation(result):
+        master_pid = result.data["instance"]["master_pid"]
         print(
-            f"opsconsole: reloading {inst.label} needs confirmation: add --yes\n"
-            f"  it runs nginx -t, then sends HUP to master {inst.master_pid} and checks that "
+            f"opsconsole: reloading {result.target} needs confirmation: add --yes\n"
+            f"  it runs nginx -t, then sends HUP to master {master_pid} and checks that "
             "new workers start",
             file=sys.stderr,
         )
         return 2
-    except nginx.ReloadFailed as exc:
-        result = exc.result
+    if "status" not in result.data:
+        result.raise_error()  # read-only, no nginx, unreadable config: exit 2 in words
+    data = result.data
     if args.json:
-        _print_json({**result.to_dict(), "instance": inst.to_dict()})
+        print_json(data)
     else:
-        print(("ok      " if result.ok else f"{result.status.upper():<8}") + result.message)
-        if result.hint:
-            print(f"  {result.hint}")
-        if result.test is not None and (result.test.diagnostics and not result.test.ok):
-            _print_test(result.test)
-        for d in result.log_errors:
-            print(f"  log: {d.raw}")
-    return 0 if result.ok else 1
+        print(("ok      " if data["ok"] else f"{data['status'].upper():<8}") + data["message"])
+        if data["hint"]:
+            print(f"  {data['hint']}")
+        test = data["test"]
+        if test is not None and test["diagnostics"] and not test["ok"]:
+            _print_test(NginxTest.from_json(test))
+        for d in data["log_errors"]:
+            print(f"  log: {d['raw']}")
+    return 0 if data["ok"] else 1
+
+
+async def _status(args: argparse.Namespace, config: AppConfig) -> NginxSnapshot:
+    async with _host(args, config) as host:
+        status = await host.nginx()
+        if status.running and args.interval > 0:
+            await asyncio.sleep(args.interval)
+            status = await host.nginx()
+        return status
 
 
 def cmd_status(args: argparse.Namespace, config: AppConfig) -> int:
-    programs, _ = asyncio.run(_programs(config))
-    monitor = nginx.NginxMonitor(_settings(args, config))
-    status = monitor.sample(programs)
-    if status.running and args.interval > 0:
-        time.sleep(args.interval)
-        status = monitor.sample(programs)
+    status = asyncio.run(_status(args, config))
     inst = status.instance
     if args.json:
-        _print_json(status.to_dict())
+        print_json(status.status_json())
         return 0 if status.running else 1
     if not status.running:
         print(f"nginx is not running ({inst.source}); config {inst.conf_path}")
         return 1
-    program = f" (supervisor program {inst.program.fullname})" if inst.program else ""
+    program = f" (supervisor program {inst.program})" if inst.program else ""
     print(f"nginx {status.version}  master {inst.master_pid}{program}")
     print(f"config {inst.conf_path}  prefix {inst.prefix}")
     print(f"last reload: {_when(status.last_reload)}")
@@ -220,19 +204,23 @@ def cmd_status(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
+async def _config(args: argparse.Namespace, config: AppConfig) -> NginxConfigDump:
+    async with _host(args, config) as host:
+        return await host.nginx_config()
+
+
 def cmd_config(args: argparse.Namespace, config: AppConfig) -> int:
-    inst = nginx.discover(_settings(args, config))
-    dump = asyncio.run(nginx.dump_config(inst))
+    dump = asyncio.run(_config(args, config))
     if not dump.test.ok:
         _print_test(dump.test)
         return 1
-    files = [f for f in dump.files if args.file in (None, f[0])]
+    files = [f for f in dump.files if args.file in (None, f.path)]
     if args.json:
-        _print_json([{"file": path, "text": text} for path, text in files])
+        print_json([{"file": f.path, "text": f.text} for f in files])
     else:
-        for path, text in files:
-            print(f"# ---- {path}")
-            print(text, end="" if text.endswith("\n") else "\n")
+        for f in files:
+            print(f"# ---- {f.path}")
+            print(f.text, end="" if f.text.endswith("\n") else "\n")
     return 0
 
 
@@ -249,18 +237,21 @@ def _print_tree(node: TopoNode, prefix: str = "", last: bool = True, top: bool =
         _print_tree(child, child_prefix, i == len(node.children) - 1, False)
 
 
+async def _topology(args: argparse.Namespace, config: AppConfig) -> TopologySnapshot:
+    async with _host(args, config) as host:
+        return await host.topology()
+
+
 def cmd_topology(args: argparse.Namespace, config: AppConfig) -> int:
-    programs, notes = asyncio.run(_programs(config))
-    inst = nginx.discover(_settings(args, config), programs)
-    inspection = nginx.inspect(inst, programs)
-    flagged = [n for n in inspection.topology.walk() if n.status == "error"]
+    snapshot = asyncio.run(_topology(args, config))
+    flagged = [n for n in snapshot.topology.walk() if n.status == "error"]
     if args.json:
-        _print_json({**inspection.to_dict(), "instance": inst.to_dict(), "notes": notes})
+        print_json(snapshot.topology_json())
     else:
-        _print_tree(inspection.topology)
-        for f in inspection.findings:
+        _print_tree(snapshot.topology)
+        for f in snapshot.findings:
             where = f"  {f.where}" if f.where else ""
             print(f"check {f.check}{where}: {f.message}")
-        for note in notes:
+        for note in snapshot.notes:
             print(f"note: {note}")
     return 1 if flagged else 0

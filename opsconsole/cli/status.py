@@ -1,0 +1,171 @@
+"""``opsconsole status``, ``start``/``stop``/``restart`` and ``update``: supervisor programs.
+
+Exit codes of ``status``: 0 all as expected, 1 a program is FATAL, BACKOFF or unexpectedly
+EXITED, 2 supervisord unreachable (usable as a monitoring check). The verbs: 0 done, 1 a
+program failed, 2 an error before anything ran (unknown server, read-only, missing --yes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from opsconsole.cli.common import needs_confirmation, open_host, request
+from opsconsole.core.config import AppConfig
+from opsconsole.core.supervisor import format_duration
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("status", help="program states (exit 0 ok, 1 trouble, 2 unreachable)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=lambda args, config: asyncio.run(cmd_status(config, args.json)))
+
+    for verb in ("start", "stop", "restart"):
+        p = sub.add_parser(verb, help=f"{verb} NAME, group:* or all")
+        p.add_argument("names", nargs="+", metavar="NAME")
+        p.add_argument("--server", help="which configured supervisord (default: the first)")
+        p.add_argument("--yes", "-y", action="store_true", help="confirm (needed for stop/restart)")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler=_verb_handler(verb))
+
+    p = sub.add_parser(
+        "update", help="reread supervisord's config and apply it (supervisorctl update)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="only show what would change")
+    p.add_argument("--server")
+    p.add_argument("--yes", "-y", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=lambda args, config: asyncio.run(cmd_update(config, args)))
+
+
+def _verb_handler(verb: str) -> Any:
+    return lambda args, config: asyncio.run(cmd_verb(config, verb, args))
+
+
+async def cmd_status(config: AppConfig, as_json: bool) -> int:
+    async with open_host(config) as host:
+        snapshot = await host.programs()
+    worst = 0
+    report: list[dict[str, Any]] = []
+    for server in snapshot.servers:
+        if not server.reachable:
+            worst = 2
+            error = server.error
+            report.append(
+                {
+                    "server": server.name,
+                    "url": server.url,
+                    "reachable": False,
+                    "error": error.message if error else server.status,
+                    "hint": error.hint if error else "",
+                    "programs": [],
+                }
+            )
+            continue
+        rows = []
+        for p in server.programs:
+            if p.trouble:
+                worst = max(worst, 1)
+            rows.append(
+                {
+                    "name": p.fullname,
+                    "group": p.group,
+                    "state": p.state,
+                    "pid": p.pid,
+                    "uptime": p.uptime,
+                    "description": p.description,
+                    "spawnerr": p.spawnerr,
+                    "exitstatus": p.exitstatus,
+                    "trouble": p.trouble,
+                }
+            )
+        report.append(
+            {"server": server.name, "url": server.url, "reachable": True, "programs": rows}
+        )
+    if as_json:
+        print(json.dumps({"exit": worst, "servers": report}, indent=2))
+        return worst
+    for entry in report:
+        if len(report) > 1:
+            print(f"[{entry['server']}] {entry['url']}")
+        if not entry["reachable"]:
+            print(f"UNREACHABLE  {entry['error']}\n  {entry['hint']}")
+            continue
+        for row in entry["programs"]:
+            extra = row["spawnerr"] or row["description"]
+            flag = "!" if row["trouble"] else " "
+            up = format_duration(row["uptime"])
+            print(
+                f"{flag}{row['name']:<28} {row['state']:<9} {row['pid'] or '':>7} {up:>10}  {extra}"
+            )
+    return worst
+
+
+def _server(args: argparse.Namespace) -> dict[str, Any]:
+    return {} if args.server is None else {"server": args.server}
+
+
+async def cmd_verb(config: AppConfig, verb: str, args: argparse.Namespace) -> int:
+    label = " ".join(args.names)
+    async with open_host(config) as host:
+        result = await request(
+            host,
+            f"supervisor.{verb}",
+            label,
+            {**_server(args), "names": list(args.names)},
+            confirmed=args.yes,
+        )
+    if needs_confirmation(result):
+        print(f"opsconsole: {verb} {label} needs confirmation: add --yes", file=sys.stderr)
+        return 2
+    if not result.items:
+        result.raise_error()  # read-only, unknown server, unreachable: exit 2 in words
+    if args.json:
+        print(json.dumps([item.to_json() for item in result.items], indent=2))
+    else:
+        for item in result.items:
+            print(("ok    " if item.ok else "FAIL  ") + item.message)
+    return 0 if result.ok else 1
+
+
+async def cmd_update(config: AppConfig, args: argparse.Namespace) -> int:
+    async with open_host(config) as host:
+        reread = await request(host, "supervisor.reread", "", _server(args))
+        reread.raise_error()
+        summary = {k: list(reread.data.get(k) or []) for k in ("added", "changed", "removed")}
+        empty = not any(summary.values())
+        if args.dry_run or empty:
+            if args.json:
+                print(json.dumps({**summary, "applied": False}, indent=2))
+            else:
+                _print_summary(summary)
+                if empty:
+                    print("no config changes")
+            return 0
+        applied = await request(
+            host,
+            "supervisor.update",
+            reread.target,
+            {**_server(args), **summary},
+            confirmed=args.yes,
+        )
+    if needs_confirmation(applied):
+        _print_summary(summary)
+        print("opsconsole: applying needs confirmation: add --yes", file=sys.stderr)
+        return 2
+    applied.raise_error()
+    done = list(applied.data.get("done") or [])
+    if args.json:
+        print(json.dumps({**summary, "applied": True, "done": done}, indent=2))
+    else:
+        print("\n".join(done))
+    return 0
+
+
+def _print_summary(summary: dict[str, list[str]]) -> None:
+    for word, names in summary.items():
+        for n in names:
+            print(f"{word:<8} {n}")

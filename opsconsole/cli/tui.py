@@ -1,0 +1,117 @@
+"""``opsconsole`` (``tui``) and ``opsconsole demo``: the console, on a configured stack or on
+a real local demo stack that is torn down when the console ends, however it ends."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from opsconsole.core.config import AppConfig, build_config
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub.add_parser("tui", help="open the console (the default)")
+    p = sub.add_parser("demo", help="start a real local stack and open the console on it")
+    p.add_argument(
+        "--keep", action="store_true", help="leave the stack running; print how to use it"
+    )
+    p.add_argument("--stop", metavar="DIR", help="stop a stack left running by --keep")
+    p.add_argument("--no-nginx", action="store_true", help="run the demo without nginx")
+
+
+def run_tui(config: AppConfig) -> int:
+    from opsconsole.tui.app import OpsConsoleApp
+
+    app = OpsConsoleApp(config)
+    _exit_on_signals(app)
+    app.run()
+    return 0
+
+
+def _exit_on_signals(app: Any) -> None:
+    """SIGTERM and SIGHUP (a dropped SSH session) end the app the way ``q`` does."""
+
+    def handler(signum: int, frame: Any) -> None:
+        try:
+            app.exit()
+        except Exception:
+            raise SystemExit(128 + signum) from None
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from opsconsole.demo.stack import DemoStack, StackError, teardown
+
+    if args.stop:
+        directory = Path(args.stop)
+        if not (directory / "supervisord.conf").exists():
+            print(f"opsconsole: {directory} is not a demo stack directory", file=sys.stderr)
+            return 2
+        teardown(directory)
+        print(f"stopped the demo stack in {directory} and removed it")
+        return 0
+    stack = DemoStack(with_nginx=not args.no_nginx)
+    print("starting the demo stack (supervisord, gunicorn web and api, nginx) ...", flush=True)
+    try:
+        stack.start()
+    except StackError as exc:
+        print(f"opsconsole: the demo stack did not start: {exc}", file=sys.stderr)
+        return 2
+    if not stack.nginx_bin and not args.no_nginx:
+        print(
+            "note: nginx is not installed, so the demo runs without it.\n"
+            "      install it with: sudo apt-get install nginx-light",
+            file=sys.stderr,
+        )
+    if args.keep:
+        print(stack.describe())
+        print(f"\nconnect:  opsconsole -c {stack.conf_path}")
+        print(f"stop:     opsconsole demo --stop {stack.dir}")
+        return 0
+    watchdog = subprocess.Popen(
+        [sys.executable, "-m", "opsconsole.demo.watchdog", str(os.getpid()), str(stack.dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        config = build_config(
+            config_file=args.config,
+            supervisor_conf=str(stack.conf_path),
+            read_only=args.read_only,
+            theme=args.theme,
+            refresh=args.refresh,
+            timeout=args.timeout,
+        )
+        config.supervisors[0].name = "demo"
+        return run_tui(config)
+    finally:
+        # The terminal may be gone (a dropped SSH session): nothing below may depend on it.
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+        _say("stopping the demo stack ...")
+        try:
+            stack.stop()
+        finally:
+            watchdog.kill()
+            watchdog.wait()
+        _say("demo stack stopped; nothing left running.")
+
+
+def _say(text: str) -> None:
+    """Print to a terminal that may have disappeared (EIO, EPIPE): never raise."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass
