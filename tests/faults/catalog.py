@@ -184,6 +184,24 @@ CATALOG: list[Fault] = [
     ),
     Fault(
         "gunicorn",
+        "several masters bound to one control-socket path (gunicorn's default "
+        "`~/.gunicorn/gunicorn.ctl` for every master of one user, or a shared config)",
+        "No command, reading or changing, goes over a socket unless the kernel names the master "
+        "as its listener (SO_PEERCRED pid and start time, checked on each connection, again "
+        "right before a scale sends). Otherwise the master is read from /proc, scaled with "
+        "TTIN/TTOU, and the tree says *⇄ ctl: shared path, not used* with the reason (*answered "
+        "by pid N …, not gunicorn master M … nothing was sent*). Scaling each of three masters "
+        "in turn moves only its own workers; each shows its own target.",
+        (
+            f"{GUN}::test_cli_scales_only_its_own_master_on_a_shared_control_socket",
+            f"{GUN}::test_tui_scales_only_its_own_master_on_a_shared_control_socket",
+            f"{GUN}::test_scale_checks_the_socket_again_right_before_sending",
+            "tests/integration/test_gunicorn.py::"
+            "test_control_socket_of_another_master_is_refused_before_sending",
+        ),
+    ),
+    Fault(
+        "gunicorn",
         "a supervisor program that starts gunicorn through a shell (`sh -c 'gunicorn …; …'`)",
         "The topology names the real master (the shell's child, the pid the gunicorn tree "
         "shows) with the supervisor program below it; the shell is never called a master.",
