@@ -537,6 +537,29 @@ class NginxDiagnostic(Snapshot):
             return ""
         return f"{self.file}:{self.line}" if self.line is not None else self.file
 
+    def diagnostic_json(self) -> dict[str, JSONValue]:
+        """A message nginx printed, as ``--json`` output shows it."""
+        return {
+            "level": self.level,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "category": self.category,
+            "raw": self.raw,
+            "where": self.where,
+        }
+
+    def finding_json(self) -> dict[str, JSONValue]:
+        """A check's finding, as ``--json`` output shows it."""
+        return {
+            "check": self.check,
+            "level": self.level,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "where": self.where,
+        }
+
 
 @dataclass(frozen=True)
 class NginxTest(Snapshot):
@@ -587,6 +610,19 @@ class TopoNode(Snapshot):
         for child in self.children:
             yield from child.walk()
 
+    def tree_json(self) -> dict[str, JSONValue]:
+        """The node as ``opsconsole topology --json`` prints it."""
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "status": self.status,
+            "detail": self.detail,
+            "file": self.file,
+            "line": self.line,
+            "pid": self.pid,
+            "children": [c.tree_json() for c in self.children],
+        }
+
 
 @dataclass(frozen=True)
 class TopologySnapshot(Snapshot):
@@ -601,6 +637,18 @@ class TopologySnapshot(Snapshot):
     parse_errors: tuple[NginxDiagnostic, ...] = ()
     findings: tuple[NginxDiagnostic, ...] = ()
     notes: tuple[str, ...] = ()  # supervisords that could not be read
+
+    def topology_json(self) -> dict[str, JSONValue]:
+        """What ``opsconsole topology --json`` prints (its stable shape)."""
+        return {
+            "conf_path": self.conf_path,
+            "files": list(self.files),
+            "parse_errors": [d.diagnostic_json() for d in self.parse_errors],
+            "topology": self.topology.tree_json(),
+            "findings": [f.finding_json() for f in self.findings],
+            "instance": self.instance.status_json(),
+            "notes": list(self.notes),
+        }
 
 
 # --------------------------------------------------------------------------- probes
@@ -726,7 +774,7 @@ class OperationResult(Snapshot):
     confirmation, a bound) or failed; ``message`` says it in words, ``verified`` what was
     checked afterwards, ``error`` the typed error of a refusal or failure. ``items`` holds a
     line per program; ``data`` the operation's own details as JSON values (what the CLI
-    prints with ``--json``)."""
+    prints with ``--json``); ``notes`` what else the operator should know."""
 
     host: str
     operation: str
@@ -738,6 +786,7 @@ class OperationResult(Snapshot):
     error: HostError | None = None
     items: tuple[ResultItem, ...] = ()
     data: dict[str, JSONValue] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the operator should know besides (a server unread)
     duration: float = 0.0
 
     OUTCOMES: ClassVar[tuple[str, ...]] = (DONE, REFUSED, FAILED)
