@@ -1,0 +1,177 @@
+"""LocalHost on the real demo stack: real snapshots round-trip through JSON unchanged, the
+CLI's JSON shapes come from them, requests go through the host's gate, and every request to
+supervisord (the tolerant re-read of log bytes too) goes through the client."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsconsole.core import gunicorn
+from opsconsole.core.config import AppConfig, SupervisorTarget
+from opsconsole.core.host import Host, LogRef, OperationRequest, Snapshot
+from opsconsole.core.local import LocalHost, master_of
+from opsconsole.core.logs import ProgramLogSource
+from opsconsole.core.supervisor import SupervisorClient
+from opsconsole.demo.stack import DemoStack
+
+pytestmark = pytest.mark.integration
+
+
+def through_json(value: Snapshot) -> Any:
+    return type(value).from_json(json.loads(json.dumps(value.to_json(), allow_nan=False)))
+
+
+def config_of(target: SupervisorTarget, **kw: Any) -> AppConfig:
+    return AppConfig(supervisors=[target], **kw)
+
+
+def test_real_snapshots_round_trip(demo_stack: DemoStack, stack_target: SupervisorTarget) -> None:
+    async def run() -> list[Snapshot]:
+        async with LocalHost(config_of(stack_target), name="demo-host") as host:
+            assert isinstance(host, Host)
+            taken: list[Snapshot] = [await host.info(), await host.programs()]
+            taken += [await host.gunicorn(), await host.nginx()]
+            await asyncio.sleep(0.3)  # CPU% and requests/s need a second sample
+            taken += [await host.gunicorn(), await host.nginx(), await host.topology()]
+            taken += [await host.nginx_config(), await host.probes()]
+            chunk = await host.log(LogRef("program", "demo", "web", "stderr"), lines=5)
+            taken += [chunk, await host.log(LogRef("supervisord", "demo"), lines=3)]
+            taken.append(await host.log(chunk.source, after=chunk.cursor))
+            taken.append(await host.perform(OperationRequest("nginx.test", "nginx")))
+            return taken
+
+    snapshots = asyncio.run(run())
+    for snap in snapshots:
+        assert through_json(snap) == snap, type(snap).__name__
+        assert getattr(snap, "host", None) == "demo-host" and getattr(snap, "at", 0) > 0
+    programs, masters = snapshots[1], snapshots[4]
+    by_name = {p.fullname: p for p in programs.programs}  # type: ignore[attr-defined]
+    assert by_name["web"].state == "RUNNING" and by_name["flaky"].trouble
+    assert by_name["web"].exitcodes == (0,)  # the config's expected exit codes were read
+    assert {m.program for m in masters.masters} >= {"web", "api"}  # type: ignore[attr-defined]
+    assert snapshots[5].instance.program == "nginx"  # type: ignore[attr-defined]
+    assert snapshots[-1].ok and snapshots[-1].data["ok"]  # type: ignore[attr-defined]
+
+
+def test_tree_json_is_what_the_master_model_prints(demo_stack: DemoStack) -> None:
+    """`opsconsole tree --json` keeps its shape now that it prints snapshots."""
+    programs = [p for p in _processes(demo_stack)]
+    masters = gunicorn.GunicornScanner().scan(programs)
+    assert masters
+    for m in masters:
+        assert master_of(m).tree_json() == m.to_json()
+
+
+def _processes(demo_stack: DemoStack) -> list[Any]:
+    from opsconsole.core.supervisor import ProcessInfo
+
+    return [
+        ProcessInfo.from_rpc(d, "demo") for d in demo_stack.rpc().supervisor.getAllProcessInfo()
+    ]
+
+
+def test_read_only_host_refuses_in_words_and_sends_nothing(
+    demo_stack: DemoStack, stack_target: SupervisorTarget
+) -> None:
+    async def run() -> Any:
+        host = LocalHost(config_of(stack_target, read_only=True))
+        sent: list[str] = []
+        for client in host.monitor.clients.values():
+            client.on_send = sent.append
+        try:
+            result = await host.perform(
+                OperationRequest("supervisor.stop", "web", {"names": ["web"]}, confirmed=True)
+            )
+        finally:
+            await host.aclose()
+        return result, sent
+
+    result, sent = asyncio.run(run())
+    assert result.outcome == "refused" and result.error.kind == "ReadOnlyError"
+    assert "read-only" in result.message and not sent
+    assert through_json(result) == result
+    assert demo_stack.rpc().supervisor.getProcessInfo("web")["statename"] == "RUNNING"
+
+
+def test_a_request_naming_a_master_that_is_no_longer_that_process_is_refused(
+    demo_stack: DemoStack, stack_target: SupervisorTarget
+) -> None:
+    """Proof of identity travels with the request: a create time that is not the master's
+    (its pid reused) refuses the scale before anything is sent."""
+
+    async def run() -> Any:
+        async with LocalHost(config_of(stack_target)) as host:
+            web = next(m for m in (await host.gunicorn()).masters if m.program == "web")
+            request = OperationRequest(
+                "gunicorn.scale",
+                str(web.pid),
+                {"count": "+1", "create_time": web.create_time - 100},
+                confirmed=True,
+            )
+            return web, await host.perform(request)
+
+    web, result = asyncio.run(run())
+    assert result.outcome == "refused" and result.error.kind == "ProcessChanged", result
+    assert "nothing was sent" in result.error.hint
+    masters = gunicorn.GunicornScanner().scan(_processes(demo_stack))
+    assert next(m for m in masters if m.program == "web").live == web.live
+
+
+def test_tolerant_log_reads_go_through_the_client(
+    demo_stack: DemoStack, stack_target: SupervisorTarget
+) -> None:
+    """Bytes supervisord puts raw into its XML (ESC, NUL) are re-read tolerantly: that
+    request, too, goes through the client (its read-only spy sees it), not around it."""
+    log = Path(demo_stack.logs_dir / "idle.out.log")  # idle is STOPPED: nobody else writes
+    saved = log.read_bytes() if log.exists() else b""
+    sent: list[str] = []
+    try:
+        log.write_bytes(b"")
+
+        async def run() -> list[str]:
+            async with SupervisorClient(stack_target, read_only=True, on_send=sent.append) as c:
+                src = ProgramLogSource(c, "idle", prefer_file=False)
+                await src.open_tail(5)
+                with log.open("ab") as fh:
+                    fh.write(b"esc \x1b[31mred\x00 end\nlast\n")
+                sent.clear()
+                return [line.text for line in await src.poll()]
+
+        got = asyncio.run(run())
+    finally:
+        log.write_bytes(saved)
+    assert got == ["esc red\u2400 end", "last"]
+    reads = [m for m in sent if m == "supervisor.readProcessStdoutLog"]
+    assert len(reads) == 2, sent  # the strict read, then the tolerant re-read
+
+
+def test_scale_result_through_the_host_is_the_cli_json(
+    demo_stack: DemoStack, stack_target: SupervisorTarget
+) -> None:
+    from tests.integration.test_gunicorn import restore
+
+    async def run() -> Any:
+        async with LocalHost(config_of(stack_target)) as host:
+            unconfirmed = await host.perform(
+                OperationRequest("gunicorn.scale", "api", {"count": "+1"})
+            )
+            done = await host.perform(
+                OperationRequest("gunicorn.scale", "api", {"count": "+1", "wait": True}, True)
+            )
+            return unconfirmed, done
+
+    try:
+        unconfirmed, done = asyncio.run(run())
+    finally:
+        restore(demo_stack, "api")
+    assert unconfirmed.outcome == "refused" and unconfirmed.error.kind == "ConfirmationRequired"
+    assert "TTIN" in unconfirmed.data["plan"] or "worker add" in unconfirmed.data["plan"]
+    assert done.ok and done.data["converged"] is True and done.verified
+    assert set(done.data) == {f.name for f in dataclasses.fields(gunicorn.ScaleResult)}
+    assert through_json(done) == done
