@@ -118,7 +118,7 @@ def _tail_run(path: Path, count: int) -> tuple[float, float]:
 
 def _core_run(path: Path, count: int) -> float:
     """The core follower alone (LogFile.poll in a tight loop): what the viewer could reach."""
-    from opsconsole.core.logfile import LogFile
+    from opsconsole.core.logs.file import LogFile
 
     with LogFile(path) as log:
         log.open_tail(0)

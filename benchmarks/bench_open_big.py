@@ -74,8 +74,8 @@ async def _child(path: str) -> dict[str, Any]:
     """In a fresh process: the viewer opens ``path``; time to the marker on screen, RSS."""
     from textual.app import App, ComposeResult
 
-    from opsconsole.core.logfile import LogFile
     from opsconsole.core.logs import FileSource
+    from opsconsole.core.logs.file import LogFile
     from opsconsole.tui.widgets.logview import LogView
 
     class ViewerApp(App[None]):

@@ -12,7 +12,7 @@ import asyncio
 import time
 
 from benchmarks.common import BenchContext, Row, median, ms, spread, standalone
-from opsconsole.core.monitor import SupervisorMonitor
+from opsconsole.core.supervisor.monitor import SupervisorMonitor
 
 FIGURE = "one supervisor refresh (client side included), 300 programs"
 TARGET = 1.2

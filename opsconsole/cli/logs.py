@@ -20,8 +20,8 @@ from typing import TextIO
 from opsconsole.cli.common import open_host
 from opsconsole.core.config import AppConfig
 from opsconsole.core.host import LogChunk, LogRef
-from opsconsole.core.logparse import parse_since
 from opsconsole.core.logs import LogError, SourceSpec
+from opsconsole.core.logs.parse import parse_since
 
 
 def parse_source_arg(text: str, *, stderr: bool = False, server: str = "") -> SourceSpec:

@@ -62,9 +62,9 @@ from opsconsole.core.host import (
     TopologySnapshot,
     TopoNode,
 )
-from opsconsole.core.logparse import LogLine
 from opsconsole.core.logs import LogError, LogSource, SourceSpec, make_source
-from opsconsole.core.monitor import ServerSnapshot, SupervisorMonitor
+from opsconsole.core.logs.parse import LogLine
+from opsconsole.core.supervisor.monitor import ServerSnapshot, SupervisorMonitor
 
 #: Lines read back per step while looking for the start of ``since``.
 SINCE_PAGE = 2000

@@ -27,8 +27,8 @@ from opsconsole.core.commands import parse as parse_command
 from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Event, Timeline
-from opsconsole.core.monitor import SupervisorMonitor
 from opsconsole.core.probes import ProbeRunner
+from opsconsole.core.supervisor.monitor import SupervisorMonitor
 from opsconsole.tui.palette import OpsCommands
 from opsconsole.tui.screens.audit import AuditScreen
 from opsconsole.tui.screens.confirm import ConfirmScreen

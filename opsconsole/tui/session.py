@@ -27,12 +27,12 @@ from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Timeline, process_changes
 from opsconsole.core.export import default_export_path, incident_markdown, write_note
-from opsconsole.core.logparse import gunicorn_log_paths
 from opsconsole.core.logs import LogSource, SourceSpec, make_source
-from opsconsole.core.monitor import SupervisorMonitor
+from opsconsole.core.logs.parse import gunicorn_log_paths
 from opsconsole.core.probes import ProbeRunner, ProbeState, default_probes, probes_from_config
 from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
 from opsconsole.core.supervisor import ConfigDiff, ProcessInfo, format_duration, perform
+from opsconsole.core.supervisor.monitor import SupervisorMonitor
 
 VERB_OP = {
     "start": "supervisor.start",

@@ -22,7 +22,7 @@ import pytest
 
 from opsconsole import cli
 from opsconsole.core import gunicorn, procs
-from opsconsole.core.gunicorn_ctl import peer_pid
+from opsconsole.core.gunicorn.control import peer_pid
 from opsconsole.core.procs import ProcIdentity
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp

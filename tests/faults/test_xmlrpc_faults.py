@@ -28,7 +28,7 @@ LIMIT = 1024 * 1024  # MAX_RESPONSE_BYTES for these tests: 1 MB instead of 64 MB
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSupervisor]:
-    monkeypatch.setattr(supervisor, "MAX_RESPONSE_BYTES", LIMIT)
+    monkeypatch.setattr(supervisor.client, "MAX_RESPONSE_BYTES", LIMIT)
     server = FakeSupervisor().start()
     try:
         yield server

@@ -18,7 +18,7 @@ import pytest
 from opsconsole import cli
 from opsconsole.core import actions, gunicorn, procs
 from opsconsole.core.errors import ProcessChanged, ReadOnlyError
-from opsconsole.core.gunicorn_ctl import ControlClient, NotTheMaster
+from opsconsole.core.gunicorn.control import ControlClient, NotTheMaster
 from opsconsole.core.procs import ProcIdentity
 from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.demo.stack import DemoStack
@@ -373,7 +373,7 @@ def test_refreshes_between_discoveries_follow_workers_and_connections(
 ) -> None:
     """The cheap refresh (no walk over every process) still sees workers come and go and the
     request a worker is serving; a full discovery is not needed for any of it."""
-    monkeypatch.setattr(gunicorn, "DISCOVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(gunicorn.discovery, "DISCOVERY_SECONDS", 3600.0)
     scanner = gunicorn.GunicornScanner()
     master = _two_workers(own_gunicorn, scanner)
     discoveries = scanner.discoveries
@@ -415,7 +415,7 @@ def test_a_gone_master_triggers_a_discovery(
 ) -> None:
     """Between discoveries, a master whose pid no longer is that process is not shown stale:
     the next scan discovers again and finds the restarted program's new master."""
-    monkeypatch.setattr(gunicorn, "DISCOVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(gunicorn.discovery, "DISCOVERY_SECONDS", 3600.0)
     scanner = gunicorn.GunicornScanner()
     seen = programs(demo_stack)
     old = next(m for m in scanner.scan(seen) if m.program == "api")

@@ -31,8 +31,6 @@ import psutil
 import pytest
 
 from opsconsole.core.config import SupervisorTarget
-from opsconsole.core.logfile import LogFile
-from opsconsole.core.logparse import LogLine, parse_level, parse_timestamp
 from opsconsole.core.logs import (
     RPC_BUDGET,
     FileSource,
@@ -41,6 +39,8 @@ from opsconsole.core.logs import (
     ProgramLogSource,
     gunicorn_log_paths,
 )
+from opsconsole.core.logs.file import LogFile
+from opsconsole.core.logs.parse import LogLine, parse_level, parse_timestamp
 from opsconsole.core.supervisor import SupervisorClient
 from opsconsole.demo.stack import DemoStack
 

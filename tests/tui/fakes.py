@@ -11,7 +11,6 @@ import xmlrpc.client
 import httpx
 
 from opsconsole.core.config import AppConfig, SupervisorTarget
-from opsconsole.core.monitor import ServerSnapshot, SupervisorMonitor
 from opsconsole.core.supervisor import (
     ProcessInfo,
     ServerInfo,
@@ -19,6 +18,7 @@ from opsconsole.core.supervisor import (
     SupervisorError,
     Unreachable,
 )
+from opsconsole.core.supervisor.monitor import ServerSnapshot, SupervisorMonitor
 
 NOW = 1_764_072_000  # 2025-11-25 12:00:00 UTC
 
@@ -126,7 +126,7 @@ from collections.abc import Mapping, Sequence  # noqa: E402
 
 from opsconsole.core import gunicorn as _gunicorn  # noqa: E402
 from opsconsole.core import nginx as _nginx  # noqa: E402
-from opsconsole.core.nginx_config import (  # noqa: E402
+from opsconsole.core.nginx.config import (  # noqa: E402
     Facts,
     Listen,
     Listener,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from opsconsole.core.actions import ActionGate
 from opsconsole.core.config import AppConfig, SupervisorTarget
-from opsconsole.core.monitor import SupervisorMonitor
 from opsconsole.core.supervisor import READ_METHODS
+from opsconsole.core.supervisor.monitor import SupervisorMonitor
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
 from tests.tui.helpers import flat, screen_text, shows, stack_config, until

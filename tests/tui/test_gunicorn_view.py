@@ -12,8 +12,8 @@ from textual.widgets import Footer
 from opsconsole.core import gunicorn, procs
 from opsconsole.core.actions import ActionGate
 from opsconsole.core.config import AppConfig
-from opsconsole.core.monitor import SupervisorMonitor
 from opsconsole.core.procs import ProcIdentity
+from opsconsole.core.supervisor.monitor import SupervisorMonitor
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
 from opsconsole.tui.session import Session

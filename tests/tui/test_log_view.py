@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 
 from opsconsole.core.config import AppConfig, SupervisorTarget
 from opsconsole.core.logs import FileSource, SourceSpec
-from opsconsole.core.monitor import SupervisorMonitor
+from opsconsole.core.supervisor.monitor import SupervisorMonitor
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.session import Session
 from opsconsole.tui.widgets.logs import LogsView

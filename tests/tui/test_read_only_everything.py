@@ -20,10 +20,10 @@ from typing import Any
 import psutil
 import pytest
 
-from opsconsole.core import gunicorn_ctl
 from opsconsole.core.commands import COMMANDS
-from opsconsole.core.monitor import SupervisorMonitor
+from opsconsole.core.gunicorn import control as gunicorn_ctl
 from opsconsole.core.supervisor import READ_METHODS
+from opsconsole.core.supervisor.monitor import SupervisorMonitor
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
 from opsconsole.tui.screens.confirm import ConfirmScreen

@@ -35,7 +35,7 @@ from opsconsole.core.gunicorn import (
     title_of,
     worker_flags,
 )
-from opsconsole.core.gunicorn_ctl import (
+from opsconsole.core.gunicorn.control import (
     MAX_FRAME,
     CommandFailed,
     FrameError,
@@ -601,7 +601,7 @@ def test_client_talks_only_to_the_listener_it_expects(tmp_path: Path) -> None:
     import socket
     import threading
 
-    from opsconsole.core.gunicorn_ctl import (
+    from opsconsole.core.gunicorn.control import (
         ControlClient,
         NotTheMaster,
         decode_frame,

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from rich.text import Text
 
 from opsconsole.cli.logs import parse_source_arg
-from opsconsole.core.logfile import LineSplitter, scan_back
-from opsconsole.core.logparse import (
+from opsconsole.core.logs import LogError, SourceSpec
+from opsconsole.core.logs.file import LineSplitter, scan_back
+from opsconsole.core.logs.parse import (
     Annotator,
     LogLine,
     compile_filter,
@@ -26,7 +27,6 @@ from opsconsole.core.logparse import (
     parse_timestamp,
     sanitize,
 )
-from opsconsole.core.logs import LogError, SourceSpec
 
 UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 

@@ -1,7 +1,7 @@
 """LogView: one or more log sources, merged, followed live, searchable and filterable.
 
 Untrusted log text is only ever drawn as ``rich.text.Text`` built from sanitised strings
-(:mod:`opsconsole.core.logparse`), so ``[bold red]`` shows literally and no escape sequence
+(:mod:`opsconsole.core.logs.parse`), so ``[bold red]`` shows literally and no escape sequence
 reaches the terminal. Lines are drawn with Textual's line API from a bounded store (the ring
 size from the config): only the visible rows are rendered, and a poll's whole batch is added
 with a single refresh.
@@ -29,8 +29,8 @@ from textual.widgets import Input
 from textual.worker import Worker
 
 from opsconsole.core.errors import OpsError
-from opsconsole.core.logparse import LEVEL_TAG, LogLine, compile_filter, line_matches
 from opsconsole.core.logs import DEFAULT_RING, LogSource, LogStream
+from opsconsole.core.logs.parse import LEVEL_TAG, LogLine, compile_filter, line_matches
 from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.oneline import OneLine
 

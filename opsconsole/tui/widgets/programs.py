@@ -13,9 +13,9 @@ from textual.message import Message
 from textual.theme import Theme
 from textual.widgets import DataTable, Input, Static
 
-from opsconsole.core.monitor import ServerSnapshot
 from opsconsole.core.procs import TreeUsage, format_bytes
 from opsconsole.core.supervisor import ProcessInfo, format_duration
+from opsconsole.core.supervisor.monitor import ServerSnapshot
 from opsconsole.tui.styles import app_theme, role_style, state_role
 from opsconsole.tui.widgets.logview import LogView
 

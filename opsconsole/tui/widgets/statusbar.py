@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from opsconsole.core.monitor import ServerSnapshot
 from opsconsole.core.supervisor import state_counts
+from opsconsole.core.supervisor.monitor import ServerSnapshot
 from opsconsole.tui.styles import app_theme, role_style, state_role
 from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.oneline import OneLine

@@ -34,7 +34,7 @@ import psutil
 
 from opsconsole.core import actions, procs
 from opsconsole.core.errors import OpsError, ProcessChanged
-from opsconsole.core.gunicorn_ctl import (
+from opsconsole.core.gunicorn.control import (
     ControlClient,
     ControlSocketError,
     CtlStats,

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from opsconsole.core.config import SupervisorTarget
-from opsconsole.core.supervisor import (
+from opsconsole.core.supervisor.client import (
     AuthFailed,
     NotResponding,
     ProcessInfo,

@@ -6,7 +6,7 @@ serving. A reload is: test, HUP the master (identity-checked), then watch for a 
 generation and for ``[emerg]``/``[alert]`` in the error log, because HUP never reports failure
 to its sender and a rejected config leaves the old one serving.
 
-Parsing of nginx's text lives in :mod:`opsconsole.core.nginx_config`.
+Parsing of nginx's text lives in :mod:`opsconsole.core.nginx.config`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import psutil
 from opsconsole.core import actions, procs
 from opsconsole.core.config import NginxSettings
 from opsconsole.core.errors import OpsError, ProcessChanged, ReadOnlyError
-from opsconsole.core.nginx_config import (
+from opsconsole.core.nginx.config import (
     BuildInfo,
     Diagnostic,
     Facts,

@@ -3,7 +3,7 @@
 Sources:
 
 * :class:`FileSource` — any file (gunicorn/nginx access and error logs, user paths), read
-  with :class:`~opsconsole.core.logfile.LogFile` in a thread (``tail -F`` semantics).
+  with :class:`~opsconsole.core.logs.file.LogFile` in a thread (``tail -F`` semantics).
 * :class:`ProgramLogSource` — a program's stdout or stderr as captured by supervisord, read
   over XML-RPC with byte offsets (works over HTTP and without permission on the files).
   ``tailProcess*Log(name, 0, 0)`` gives the log's size; a size below our offset means the log
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from opsconsole.core.errors import OpsError
-from opsconsole.core.logfile import (
+from opsconsole.core.logs.file import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_LINES,
     DEFAULT_CHUNK,
@@ -51,7 +51,7 @@ from opsconsole.core.logfile import (
     rewind,
     scan_back,
 )
-from opsconsole.core.logparse import (
+from opsconsole.core.logs.parse import (
     DEFAULT_MAX_LINE,
     Annotator,
     LogLine,
@@ -59,8 +59,8 @@ from opsconsole.core.logparse import (
     gunicorn_log_paths,
     merge_streams,
 )
-from opsconsole.core.monitor import ServerSnapshot
 from opsconsole.core.supervisor import READ_METHODS, ProtocolError, SupervisorClient
+from opsconsole.core.supervisor.monitor import ServerSnapshot
 
 __all__ = [
     "FileSource",

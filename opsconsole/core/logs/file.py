@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from opsconsole.core.logparse import DEFAULT_MAX_LINE, Annotator, LogLine, decode_line
+from opsconsole.core.logs.parse import DEFAULT_MAX_LINE, Annotator, LogLine, decode_line
 
 DEFAULT_CHUNK = 64 * 1024
 DEFAULT_BATCH_BYTES = 4 * 1024 * 1024

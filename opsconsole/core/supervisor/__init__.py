@@ -1,0 +1,81 @@
+"""Supervisor: talking to supervisord over XML-RPC, and watching it.
+
+The package face: importers use ``from opsconsole.core import supervisor`` and the names below;
+the submodules hold the code.
+"""
+
+from __future__ import annotations
+
+from opsconsole.core.supervisor.client import (
+    BAD_STATES,
+    MAX_RESPONSE_BYTES,
+    READ_METHODS,
+    VERBS,
+    AlreadyStarted,
+    AuthFailed,
+    BadSignal,
+    ConfigDiff,
+    Faults,
+    NoSuchProcess,
+    NotResponding,
+    NotRunning,
+    OpResult,
+    ProcessInfo,
+    ProcessState,
+    ProtocolError,
+    RequestLog,
+    RPCFault,
+    ServerInfo,
+    SpawnError,
+    SupervisorClient,
+    SupervisorError,
+    Unreachable,
+    decode_response,
+    fault_to_error,
+    format_duration,
+    gather_settled,
+    parse_spec,
+    perform,
+    state_counts,
+)
+from opsconsole.core.supervisor.monitor import (
+    ServerSnapshot,
+    SupervisorMonitor,
+    status_of,
+)
+
+__all__ = [
+    "BAD_STATES",
+    "MAX_RESPONSE_BYTES",
+    "READ_METHODS",
+    "VERBS",
+    "AlreadyStarted",
+    "AuthFailed",
+    "BadSignal",
+    "ConfigDiff",
+    "Faults",
+    "NoSuchProcess",
+    "NotResponding",
+    "NotRunning",
+    "OpResult",
+    "ProcessInfo",
+    "ProcessState",
+    "ProtocolError",
+    "RPCFault",
+    "RequestLog",
+    "ServerInfo",
+    "ServerSnapshot",
+    "SpawnError",
+    "SupervisorClient",
+    "SupervisorError",
+    "SupervisorMonitor",
+    "Unreachable",
+    "decode_response",
+    "fault_to_error",
+    "format_duration",
+    "gather_settled",
+    "parse_spec",
+    "perform",
+    "state_counts",
+    "status_of",
+]
