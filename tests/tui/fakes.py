@@ -492,13 +492,24 @@ FAKE_LOG = (
 )
 
 
-def _fake_rpc(request: httpx.Request) -> httpx.Response:
-    """Answers a log tail with two fixed lines; anything else with an empty string."""
-    _, method = xmlrpc.client.loads(request.content)
-    value: object = ""
+def _fake_answer(method: str | None) -> object:
+    if method == "supervisor.getProcessInfo":  # no log file here: logs are read over XML-RPC
+        return {"name": "api", "group": "api", "statename": "RUNNING", "stdout_logfile": ""}
     if method and method.startswith("supervisor.tail"):
-        value = [FAKE_LOG, len(FAKE_LOG), False]
-    elif method and method.startswith("supervisor.read"):
-        value = FAKE_LOG
+        return [FAKE_LOG, len(FAKE_LOG), False]
+    if method and method.startswith("supervisor.read"):
+        return FAKE_LOG
+    return ""
+
+
+def _fake_rpc(request: httpx.Request) -> httpx.Response:
+    """Answers a log tail with two fixed lines (also inside ``system.multicall``, which the
+    log source batches its reads in), a process's info with no log file (so the log is read
+    over XML-RPC); anything else with an empty string."""
+    params, method = xmlrpc.client.loads(request.content)
+    value: object = _fake_answer(method)
+    if method == "system.multicall":
+        calls: list[dict[str, object]] = list(params[0]) if params else []
+        value = [[_fake_answer(str(call.get("methodName")))] for call in calls]
     body = xmlrpc.client.dumps((value,), methodresponse=True)
     return httpx.Response(200, content=body.encode())
