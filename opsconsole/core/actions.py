@@ -29,54 +29,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from opsconsole.core.errors import ConfirmationRequired, OpsError, ReadOnlyError
+
+# The operations the gate runs are registered once, in core.operations (id, title, mutating,
+# confirmation, keys, `:` verb, CLI verb, help); re-exported here for the gate's callers.
+from opsconsole.core.operations import OPERATIONS as OPERATIONS
+from opsconsole.core.operations import Operation as Operation
+from opsconsole.core.operations import operation as operation
+from opsconsole.core.operations import register as register
 from opsconsole.core.private_files import open_private_append, private_dir
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One user-facing operation. ``key`` is its default binding in the TUI."""
-
-    id: str
-    title: str
-    mutating: bool
-    confirm: bool = False
-    key: str | None = None
-    description: str = ""
-
-
-OPERATIONS: dict[str, Operation] = {}
-
-
-def register(op: Operation) -> Operation:
-    OPERATIONS[op.id] = op
-    return op
-
-
-# Supervisor
-register(Operation("supervisor.start", "Start", True, False, "s", "start the program(s)"))
-register(Operation("supervisor.stop", "Stop", True, True, "x", "stop the program(s)"))
-register(Operation("supervisor.restart", "Restart", True, True, "r", "stop then start"))
-register(Operation("supervisor.signal", "Signal", True, True, "K", "send a signal"))
-register(Operation("supervisor.clear_logs", "Clear logs", True, True, "C", "clear captured logs"))
-register(Operation("supervisor.reread", "Reread", True, False, "u", "reread config (no change)"))
-register(Operation("supervisor.update", "Update", True, True, None, "apply config changes"))
-# Gunicorn
-register(Operation("gunicorn.scale", "Scale workers", True, True, "+", "TTIN/TTOU"))
-register(Operation("gunicorn.reload", "Graceful reload", True, True, "R", "HUP the master"))
-register(Operation("gunicorn.reopen", "Reopen logs", True, True, None, "USR1 the master"))
-register(Operation("gunicorn.worker_signal", "Signal worker", True, True, None, "TERM/KILL/ABRT"))
-# Nginx
-register(Operation("nginx.test", "Test config", False, False, "t", "nginx -t"))
-register(Operation("nginx.reload", "Reload", True, True, "R", "test then reload"))
-
-
-def operation(op_id: str) -> Operation:
-    try:
-        return OPERATIONS[op_id]
-    except KeyError:  # pragma: no cover - programming error
-        raise KeyError(f"unregistered operation {op_id!r}") from None
 
 
 #: The read-only gate governing the code running in this context (None: no read-only gate).

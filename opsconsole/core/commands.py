@@ -1,4 +1,8 @@
-"""Command mode (``:`` as in k9s/vim): the command table, parsing and completion (pure)."""
+"""Command mode (``:`` as in k9s/vim): the command table, parsing and completion (pure).
+
+The table is made from the registry of operations (core.operations): each ``:`` verb is
+registered there beside the operation it runs, its keys and its CLI verb.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import shlex
 from dataclasses import dataclass
 
 from opsconsole.core.errors import OpsError
+from opsconsole.core.operations import VERBS, operation
 
 
 class CommandError(OpsError):
@@ -23,80 +28,23 @@ class CommandSpec:
     complete: str = ""  # what its first argument completes from: program | theme | view | nginx
 
 
-COMMANDS: dict[str, CommandSpec] = {
-    c.name: c
-    for c in [
-        CommandSpec(
-            "start",
-            "NAME…",
-            "start programs (name, group:* or all)",
-            1,
-            None,
-            "supervisor.start",
-            "program",
-        ),
-        CommandSpec("stop", "NAME…", "stop programs", 1, None, "supervisor.stop", "program"),
-        CommandSpec(
-            "restart", "NAME…", "restart programs", 1, None, "supervisor.restart", "program"
-        ),
-        CommandSpec(
-            "signal",
-            "SIG NAME…",
-            "send a signal to programs",
-            2,
-            None,
-            "supervisor.signal",
-            "signal",
-        ),
-        CommandSpec(
-            "update", "", "reread supervisord's config and apply it", 0, 0, "supervisor.update"
-        ),
-        CommandSpec(
-            "scale",
-            "PROGRAM N|+N|-N",
-            "set a gunicorn master's worker count",
-            2,
-            2,
-            "gunicorn.scale",
-            "program",
-        ),
-        CommandSpec(
-            "reload",
-            "PROGRAM",
-            "graceful reload (HUP) of a gunicorn master",
-            1,
-            1,
-            "gunicorn.reload",
-            "program",
-        ),
-        CommandSpec(
-            "nginx",
-            "test|reload|status",
-            "nginx: test the config, reload it, status",
-            1,
-            1,
-            None,
-            "nginx",
-        ),
-        CommandSpec(
-            "logs",
-            "NAME…",
-            "open the logs of programs (or nginx, supervisord)",
-            0,
-            None,
-            None,
-            "program",
-        ),
-        CommandSpec("filter", "TEXT", "filter the program list (empty: clear)", 0, None),
-        CommandSpec("theme", "NAME", "switch the theme", 1, 1, None, "theme"),
-        CommandSpec("view", "NAME", "show a view", 1, 1, None, "view"),
-        CommandSpec("export", "[PATH]", "write a markdown incident note", 0, 1),
-        CommandSpec("audit", "", "show the audit trail", 0, 0),
-        CommandSpec("help", "", "keys and commands", 0, 0),
-        CommandSpec("q", "", "quit", 0, 0),
-        CommandSpec("quit", "", "quit", 0, 0),
-    ]
-}
+def _commands() -> dict[str, CommandSpec]:
+    """The ``:`` commands, made from the registry's verbs (core.operations), in its order."""
+    return {
+        v.name: CommandSpec(
+            v.name,
+            v.usage,
+            v.help,
+            v.min_args,
+            v.max_args,
+            v.op if operation(v.op).mutating else None,
+            v.complete,
+        )
+        for v in VERBS
+    }
+
+
+COMMANDS: dict[str, CommandSpec] = _commands()
 
 VIEWS = ["programs", "gunicorn", "nginx", "logs", "events"]
 NGINX_VERBS = ["test", "reload", "status"]

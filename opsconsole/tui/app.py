@@ -22,13 +22,14 @@ from textual.widgets import ContentSwitcher, Input, Tab, Tabs
 
 from opsconsole import __version__
 from opsconsole.core.actions import ActionGate
-from opsconsole.core.commands import COMMANDS, Command
+from opsconsole.core.commands import Command
 from opsconsole.core.commands import parse as parse_command
 from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Event, Timeline
 from opsconsole.core.probes import ProbeRunner
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
+from opsconsole.tui.keys import bindings, help_sections, key_label
 from opsconsole.tui.palette import OpsCommands
 from opsconsole.tui.screens.audit import AuditScreen
 from opsconsole.tui.screens.confirm import ConfirmScreen
@@ -67,20 +68,7 @@ class OpsConsoleApp(App[None]):
     TITLE = "opsconsole"
     ENABLE_COMMAND_PALETTE = True
     COMMANDS = App.COMMANDS | {OpsCommands}
-    BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-        Binding("question_mark", "help", "Help"),
-        # priority: handled as the key arrives, so the keys typed right after it reach the bar
-        Binding("colon", "command", "Command", priority=True),
-        Binding("i", "server_info", "supervisord info", show=False),
-        Binding("1", "view('programs')", "Programs", show=False),
-        Binding("2", "view('gunicorn')", "Gunicorn", show=False),
-        Binding("3", "view('nginx')", "Nginx", show=False),
-        Binding("4", "view('logs')", "Logs", show=False),
-        Binding("5", "view('events')", "Events", show=False),
-        Binding("tab", "next_view", "Next view", show=False),
-    ]
+    BINDINGS = bindings("app")  # from the registry of operations (core.operations)
 
     def __init__(
         self,
@@ -234,40 +222,8 @@ class OpsConsoleApp(App[None]):
         self.focus_view()
 
     def action_help(self) -> None:
-        sections: list[tuple[str, list[tuple[str, str]]]] = []
-        nodes: list[tuple[str, Any]] = [
-            ("Programs (1)", ProgramsView.BINDINGS),
-            ("Gunicorn (2)", GunicornView.BINDINGS),
-            ("Nginx (3)", NginxView.BINDINGS),
-            ("Logs (4): the source list", LogsView.BINDINGS),
-            ("Logs (4): a log", LogView.BINDINGS),
-            ("Everywhere", OpsConsoleApp.BINDINGS),
-        ]
-        for title, bindings in nodes:
-            rows = []
-            seen = set()
-            for b in bindings:
-                if isinstance(b, Binding) and b.key not in seen:
-                    seen.add(b.key)
-                    rows.append((_key_label(b.key), b.description or b.action))
-            sections.append((title, rows))
-        sections.append(
-            (
-                "Commands (:)",
-                [
-                    (f":{c.name} {c.usage}".rstrip(), c.help)
-                    for c in COMMANDS.values()
-                    if c.name != "quit"
-                ],
-            )
-        )
-        sections.append(
-            (
-                "Lists",
-                [("j / k, ↑ / ↓", "move"), ("g / G", "top / bottom"), ("esc", "back, clear")],
-            )
-        )
-        self.push_screen(HelpScreen(sections))
+        """``?``: every key of every view and every ``:`` command, from the registry."""
+        self.push_screen(HelpScreen(help_sections()))
 
     # -- what the session asks of the screen ------------------------------------------
 
@@ -294,11 +250,23 @@ class OpsConsoleApp(App[None]):
         return sorted(self.available_themes)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """``:`` opens the command bar only on the console's own screen and not while an input
-        line has the keyboard (there it types a ``:``, e.g. ``:restart queue:*``)."""
+        """``:`` (command) and ``tab`` (next view) are priority keys: they act only on the
+        console's own screen and not while an input line has the keyboard (there ``:`` types a
+        ``:``, e.g. ``:restart queue:*``, and tab completes); in the logs view tab switches
+        between the source list and the log."""
         if action == "command":
             return self.screen is self.main and not isinstance(self.focused, Input)
+        if action == "next_view":  # an input completes with tab; the logs view switches panes
+            return (
+                self.screen is self.main
+                and not isinstance(self.focused, Input)
+                and self.current_view != "logs"
+            )
         return True
+
+    def get_key_display(self, binding: Binding) -> str:
+        """Keys in the footer are written as in ``?`` help and the palette (tui.keys)."""
+        return binding.key_display or key_label(binding.key)
 
     def action_command(self) -> None:
         self.main.query_one(CommandBar).open()

@@ -1,5 +1,5 @@
-"""The command palette (Ctrl+P): every action of every view with its key, and every ``:``
-command. Generated from the same bindings and command table the keys and ``:`` use."""
+"""The command palette (Ctrl+P): every key of every view and every ``:`` command, made from
+the registry of operations (core.operations, through tui.keys) like the keys and ``:`` are."""
 
 from __future__ import annotations
 
@@ -9,53 +9,26 @@ from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from opsconsole.core.commands import COMMANDS
+from opsconsole.tui.keys import key_label, palette_entries
 
 if TYPE_CHECKING:
     from opsconsole.tui.app import OpsConsoleApp
 
-KEY_NAMES = {
-    "question_mark": "?",
-    "slash": "/",
-    "space": "space",
-    "escape": "esc",
-    "plus": "+",
-    "minus": "-",
-    "equals_sign": "=",
-    "colon": ":",
-    "left_square_bracket": "[",
-    "right_square_bracket": "]",
-}
-
-
-def key_label(key: str) -> str:
-    return ", ".join(KEY_NAMES.get(k, k) for k in key.split(","))
+__all__ = ["OpsCommands", "key_label"]
 
 
 class OpsCommands(Provider):
-    """Hits for every binding (run in its view) and every ``:`` command (opens the bar)."""
+    """Hits for every key (run in its view) and every ``:`` command (opens the bar)."""
 
     def _entries(self) -> list[tuple[str, str, Callable[[], Any]]]:
         app: OpsConsoleApp = self.app  # type: ignore[assignment]
         entries: list[tuple[str, str, Callable[[], Any]]] = []
-        for view_id, title, widget_id, bindings in app.palette_sources():
-            for b in bindings:
-                if b.action in ("quit",) and view_id:
-                    continue
-                label = f"{title}: {b.description or b.action}"
-                entries.append(
-                    (
-                        label,
-                        f"key {key_label(b.key)}",
-                        partial(app.run_bound, view_id, widget_id, b.action),
-                    )
-                )
-        for c in COMMANDS.values():
-            if c.name == "quit":
-                continue
-            entries.append(
-                (f":{c.name} {c.usage}".rstrip(), c.help, partial(app.open_command, f":{c.name} "))
-            )
+        for entry in palette_entries():
+            if entry.command:
+                callback: Callable[[], Any] = partial(app.open_command, entry.command)
+            else:
+                callback = partial(app.run_bound, entry.view, entry.widget, entry.action)
+            entries.append((entry.label, entry.help, callback))
         return entries
 
     async def discover(self) -> Hits:

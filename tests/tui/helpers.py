@@ -178,3 +178,21 @@ async def burst(pilot: Pilot[Any], *keys: str) -> None:
         event.set_sender(app)
         driver.send_message(event)
     await pilot.pause()
+
+
+def use_fixed_backends(monkeypatch: Any) -> None:
+    """Fixed gunicorn masters and nginx (tests/tui/fakes.py) instead of what this machine
+    runs, as the snapshot tests use: the views and the key paths stay the real ones."""
+    from opsconsole.core import gunicorn as gunicorn_core
+    from opsconsole.core import nginx as nginx_core
+    from tests.tui.fakes import (
+        FixedNginxMonitor,
+        FixedScanner,
+        demo_inspection,
+        failed_config_test,
+    )
+
+    monkeypatch.setattr(gunicorn_core, "GunicornScanner", FixedScanner)
+    monkeypatch.setattr(nginx_core, "NginxMonitor", FixedNginxMonitor)
+    monkeypatch.setattr(nginx_core, "inspect", demo_inspection)
+    monkeypatch.setattr(nginx_core, "run_config_test", failed_config_test)

@@ -179,7 +179,9 @@ async def test_reload_and_worker_term_from_the_keyboard(
         )
         victim = m.workers[0].pid
         assert view.select(f"w:{victim}")
-        await pilot.press("T")
+        await pilot.press("K")  # the signal picker, TERM first
+        await shows(pilot, "TERM", "KILL", "ABRT")
+        await pilot.press("enter")
         await shows(pilot, f"Send TERM to worker {victim} of gunicorn master {api} (api)?")
         await pilot.press("y")
         await until(pilot, lambda: any("replacement" in n for n in app.notes), 10)
@@ -204,7 +206,7 @@ async def test_read_only_refuses_keys_without_sending(
         for key in ("plus", "R", "y"):
             await pilot.press(key)
         view.select(f"w:{m.workers[0].pid}")
-        await pilot.press("X", "y")
+        await pilot.press("K", "j", "enter", "y")  # KILL from the picker
         await until(pilot, lambda: sum("Refused" in n and "read-only" in n for n in app.notes) >= 3)
         await pilot.pause(0.3)
         assert sum("Refused" in n and "read-only" in n for n in app.notes) == 3

@@ -8,10 +8,12 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import pytest
+
 from opsconsole.tui.app import OpsConsoleApp
 from opsconsole.tui.widgets.probes import ProbeStrip
 from tests.tui.fakes import StaticMonitor, fake_config
-from tests.tui.helpers import Terminal, burst, screen_text, until
+from tests.tui.helpers import Terminal, burst, flat, screen_text, shows, until, use_fixed_backends
 
 
 def silent_listener() -> socket.socket:
@@ -69,3 +71,81 @@ async def test_keys_typed_right_after_colon_all_reach_the_command_bar(demo_stack
         logs = app.query_one(LogsView)
         await until(pilot, lambda: "web" in " ".join(logs.open_keys), 5)
         assert app.query_one("#views").current == "logs"  # type: ignore[attr-defined]
+
+
+async def test_help_writes_keys_as_typed_plus_minus_equals() -> None:
+    """`?` shows the gunicorn view's scale keys as `+ - =`, not Textual's key names."""
+    app = fake_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("2", "question_mark")
+        text = await shows(pilot, "Keys", "+1 worker", "-1 worker", "Count")
+        rows = {line.split()[1]: line for line in flat_rows(text) if "worker" in line}
+        assert "plus" not in text and "minus" not in text and "equals_sign" not in text, text
+        assert rows.get("+1") and rows["+1"].split()[0] == "+", rows
+        assert rows.get("-1") and rows["-1"].split()[0] == "-", rows
+        count = next(line for line in flat_rows(text) if line.endswith(" Count"))
+        assert count.split()[0] == "=", count
+
+
+def flat_rows(text: str) -> list[str]:
+    """The screen's lines with box edges and runs of spaces folded."""
+    return [" ".join(flat(line).split()) for line in text.splitlines() if line.strip()]
+
+
+def resource_view_keys() -> dict[str, dict[str, str]]:
+    """{view: {key: what the key is called there}} for the views that act on a selected
+    thing (a program, a gunicorn master or worker, nginx)."""
+    from textual.binding import Binding
+
+    from opsconsole.tui.widgets.gunicorn import GunicornView
+    from opsconsole.tui.widgets.nginx import NginxView
+    from opsconsole.tui.widgets.programs import ProgramsView
+
+    views = {"programs": ProgramsView, "gunicorn": GunicornView, "nginx": NginxView}
+    return {
+        name: {
+            b.key: b.description
+            for b in view.BINDINGS
+            if isinstance(b, Binding) and b.key != "escape"  # esc: back/clear everywhere
+        }
+        for name, view in views.items()
+    }
+
+
+def test_one_verb_one_key_in_every_view() -> None:
+    """k9s: a key means the same thing in every view where it is bound (no `T` = TERM here
+    and topology there), and sending a signal is the same key for a program and a worker."""
+    keys = resource_view_keys()
+    meanings: dict[str, set[str]] = {}
+    for bound in keys.values():
+        for key, what in bound.items():
+            meanings.setdefault(key, set()).add(what)
+    assert {k: m for k, m in meanings.items() if len(m) > 1} == {}
+    signal = {
+        view: [k for k, what in bound.items() if what == "Signal"] for view, bound in keys.items()
+    }
+    assert signal["programs"] and signal["programs"] == signal["gunicorn"], signal
+
+
+async def test_signal_key_opens_the_picker_for_a_gunicorn_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`K` on a worker row asks which signal (TERM, KILL, ABRT), as `K` does for a program."""
+    from opsconsole.tui.screens.pick import PickScreen
+    from opsconsole.tui.widgets.gunicorn import GunicornView
+
+    use_fixed_backends(monkeypatch)
+    app = fake_app(read_only=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        view = app.query_one(GunicornView)
+        await until(pilot, lambda: view.scans > 0 and view.rows, 10)
+        await pilot.press("2")
+        worker = next(r for r in view.rows if r.worker is not None)
+        assert view.select(worker.key)
+        await pilot.press("K")
+        await until(pilot, lambda: isinstance(app.screen, PickScreen), 5)
+        await shows(pilot, "TERM", "KILL", "ABRT", f"worker {worker.worker.pid}")  # type: ignore[union-attr]
+        await pilot.press("escape")
+        await pilot.press("1", "K")
+        await until(pilot, lambda: isinstance(app.screen, PickScreen), 5)
+        await shows(pilot, "HUP", "USR1", "TERM")

@@ -136,7 +136,7 @@ async def test_read_only_refuses_reload(demo_stack: DemoStack) -> None:
 
 async def test_topology_tree(demo_stack: DemoStack) -> None:
     async with nginx_app(demo_stack) as (app, pilot, view):
-        await pilot.press("T")
+        await pilot.press("p")
         await until(pilot, lambda: view.inspection is not None)
         tree = app.query_one("#nginx-topology")
         await until(pilot, lambda: tree.has_focus)
@@ -144,7 +144,7 @@ async def test_topology_tree(demo_stack: DemoStack) -> None:
         assert "supervisor program web" in labels
         text = screen_text(pilot)
         assert "server demo.local" in text and "proxy_pass http://127.0.0.1:" in text
-        await pilot.press("T")
+        await pilot.press("p")
         assert app.query_one("#nginx-diags").has_focus
 
 

@@ -160,7 +160,7 @@ async def test_nothing_changes_in_read_only_mode(demo_stack: DemoStack, spies: S
         pressed = 0
         plan = [
             ("1", ProgramsView.BINDINGS, ["G"]),
-            ("2", GunicornView.BINDINGS, ["g", "j"]),  # on a worker: T/X/A have a target
+            ("2", GunicornView.BINDINGS, ["g", "j"]),  # on a worker: K has a target
             ("2", GunicornView.BINDINGS, ["g"]),  # on a master: + - = R
             ("3", NginxView.BINDINGS, []),
             ("4", LogsView.BINDINGS, ["G"]),

@@ -162,12 +162,12 @@ def test_nginx_test_failed(snap_compare: Any, size: tuple[int, int], theme: str)
 @size_ids
 @themes
 def test_nginx_topology(snap_compare: Any, size: tuple[int, int], theme: str) -> None:
-    """``T``: nginx → server → location → upstream/target → gunicorn → program, with the
+    """``p``: nginx → server → location → upstream/target → gunicorn → program, with the
     dead backend marked."""
 
     async def before(pilot: Any) -> None:
         await show_view(pilot, "3")
-        await pilot.press("T")
+        await pilot.press("p")
         tree = pilot.app.query_one("#nginx-topology", Tree)
         await until(pilot, lambda: tree.has_focus and len(tree.root.children) == 3)
         await pilot.pause(0.1)

@@ -1,4 +1,5 @@
-"""``?``: every binding of the app and of the screen below, generated from the bindings."""
+"""``?``: every key of every view and every ``:`` command, made from the registry of
+operations (core.operations) by :func:`opsconsole.tui.keys.help_sections`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from opsconsole.tui.keys import help_sections
+
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [
@@ -18,9 +21,9 @@ class HelpScreen(ModalScreen[None]):
         Binding("k,up", "scroll(-1)", "Up", show=False),
     ]
 
-    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]) -> None:
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]] | None = None) -> None:
         super().__init__()
-        self.sections = sections
+        self.sections = sections if sections is not None else help_sections()
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))

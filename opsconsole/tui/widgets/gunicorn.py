@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 from rich.text import Text
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -26,8 +27,12 @@ from typing_extensions import Self
 from opsconsole.core import gunicorn
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import WorkerSet, worker_changes
+from opsconsole.core.gunicorn import WORKER_SIGNALS
+from opsconsole.core.operations import operation
 from opsconsole.core.procs import format_bytes, short_duration
 from opsconsole.core.supervisor import ProcessInfo
+from opsconsole.tui.keys import bindings
+from opsconsole.tui.screens.pick import PickScreen
 from opsconsole.tui.tcss import load_tcss
 
 if TYPE_CHECKING:
@@ -43,13 +48,6 @@ COLUMNS = [
     ("hb", "Beat", 4),
     ("info", "Workers / flags", None),
 ]
-
-WORKER_EFFECT = {
-    "TERM": "The worker finishes its current request and exits; the master starts a new one.",
-    "KILL": "The worker dies at once (a request in progress fails); the master replaces it.",
-    "ABRT": "The worker aborts (worker_abort hook) and exits; the master replaces it. "
-    "The new error-log lines are shown afterwards.",
-}
 
 
 @dataclass
@@ -67,6 +65,11 @@ class GunicornTable(DataTable[Any]):
         Binding("g", "scroll_top", "Top", show=False),
         Binding("G", "scroll_bottom", "Bottom", show=False),
     ]
+
+    def action_select_cursor(self) -> None:
+        """``enter`` belongs to the view (fold, from the registry of operations): the table's
+        own ``enter`` binding steps aside instead of swallowing the key."""
+        raise SkipAction()
 
 
 class CountScreen(ModalScreen[int | None]):
@@ -102,19 +105,7 @@ class GunicornView(Vertical):
 
     DEFAULT_CSS = load_tcss(__file__, "gunicorn_view.tcss")
 
-    BINDINGS = [
-        Binding("plus", "scale('+1')", "+1 worker"),
-        Binding("minus", "scale('-1')", "-1 worker"),
-        Binding("equals_sign", "scale_exact", "Count"),
-        Binding("R", "reload", "Reload"),
-        Binding("T", "worker_signal('TERM')", "TERM", show=False),
-        Binding("X", "worker_signal('KILL')", "KILL", show=False),
-        Binding("A", "worker_signal('ABRT')", "ABRT", show=False),
-        Binding("enter", "fold", "Fold", show=False),
-        Binding("slash", "filter", "Filter"),
-        Binding("l", "logs", "Log", show=False),
-        Binding("escape", "clear", "Clear", show=False),
-    ]
+    BINDINGS = bindings("gunicorn")  # from the registry of operations (core.operations)
 
     class LogsRequested(Message):
         """The operator wants to read ``path`` (the master's error log)."""
@@ -550,12 +541,29 @@ class GunicornView(Vertical):
                 markup=False,
             )
 
-    def action_worker_signal(self, name: str) -> None:
+    def action_signal(self) -> None:
+        """``K`` (as for a program): pick a signal for the selected worker, then confirm."""
         row = self.selected()
         if row is None or row.worker is None:
-            self.app.notify("select a worker row first (j/k)", severity="warning")
+            self.app.notify(
+                "select a worker row first (j/k); a master: R reloads, + - = scale",
+                severity="warning",
+            )
             return
         master, worker = row.master, row.worker
+
+        def picked(name: str | None) -> None:
+            if name:
+                self.signal_worker(master, worker, name)
+
+        choices = [(name, f"the worker {what}") for name, (_, what) in WORKER_SIGNALS.items()]
+        self.app.push_screen(
+            PickScreen(f"Signal for worker {worker.pid} of {master.label}", choices),
+            callback=picked,
+        )
+
+    def signal_worker(self, master: gunicorn.Master, worker: gunicorn.Worker, name: str) -> None:
+        """Send ``name`` (TERM, KILL or ABRT) to ``worker`` through the gate, confirmed."""
 
         async def run() -> gunicorn.WorkerSignalResult:
             try:
@@ -563,12 +571,15 @@ class GunicornView(Vertical):
             finally:
                 self.refresh_now()
 
+        after = " The new error-log lines are shown afterwards." if name == "ABRT" else ""
         self._request(
             "gunicorn.worker_signal",
             f"worker {worker.pid} of {master.label}",
             run,
-            question=f"Send {name} to worker {worker.pid} of {master.label}?",
-            detail=WORKER_EFFECT[name],
+            question=operation("gunicorn.worker_signal").question.format(
+                signal=name, pid=worker.pid, target=master.label
+            ),
+            detail=f"The worker {WORKER_SIGNALS[name][1]}.{after}",
             params={"signal": name},
             on_done=self._worker_signalled,
         )

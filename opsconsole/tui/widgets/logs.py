@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 
 from opsconsole.core.errors import OpsError
 from opsconsole.core.logs import DEFAULT_RING, LogSource, SourceSpec, available_sources, make_source
+from opsconsole.tui.keys import bindings
 from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.logview import LogView
 
@@ -47,11 +48,7 @@ class LogsView(Horizontal):
     :class:`SourceSpec` values or with plain file paths.
     """
 
-    BINDINGS = [
-        Binding("m", "mark", "Mark", show=False),
-        Binding("a", "add_file", "Add file"),
-        Binding("tab", "switch_pane", "List/log", show=False),
-    ]
+    BINDINGS = bindings("logs")  # from the registry of operations (core.operations)
 
     DEFAULT_CSS = load_tcss(__file__, "logs_view.tcss")
 

@@ -18,7 +18,6 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.geometry import Size
@@ -31,6 +30,7 @@ from textual.worker import Worker
 from opsconsole.core.errors import OpsError
 from opsconsole.core.logs import DEFAULT_RING, LogSource, LogStream
 from opsconsole.core.logs.parse import LEVEL_TAG, LogLine, compile_filter, line_matches
+from opsconsole.tui.keys import bindings
 from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.oneline import OneLine
 
@@ -280,20 +280,7 @@ class LogView(Vertical):
     g top (loads older lines of a single source), j/k scroll, esc closes the prompt.
     """
 
-    BINDINGS = [
-        Binding("space", "toggle_follow", "Pause/follow"),
-        Binding("slash", "prompt('search')", "Search"),
-        Binding("n", "find(True)", "Next", show=False),
-        Binding("N", "find(False)", "Prev", show=False),
-        Binding("f", "prompt('filter')", "Filter"),
-        Binding("F", "invert", "Invert filter", show=False),
-        Binding("w", "wrap", "Wrap"),
-        Binding("G", "end", "End", show=False),
-        Binding("g", "top", "Top", show=False),
-        Binding("j", "down", "Down", show=False),
-        Binding("k", "up", "Up", show=False),
-        Binding("escape", "close_prompt", "Close", show=False),
-    ]
+    BINDINGS = bindings("log")  # from the registry of operations (core.operations)
 
     DEFAULT_CSS = load_tcss(__file__, "log_view.tcss")
 

@@ -38,6 +38,7 @@ from opsconsole.core.errors import OpsError
 from opsconsole.core.nginx.config import Diagnostic, Finding, TopoNode
 from opsconsole.core.procs import format_bytes
 from opsconsole.core.supervisor import ProcessInfo
+from opsconsole.tui.keys import bindings
 from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.probes import sparkline
 
@@ -300,14 +301,7 @@ HIDDEN_INTERVAL = 10.0
 class NginxView(Vertical):
     """Nginx status, diagnostics of the last test/reload, topology (T), config viewer (c)."""
 
-    BINDINGS = [
-        Binding("t", "test", "Test"),
-        Binding("R", "reload", "Reload"),
-        Binding("c", "config", "Config"),
-        Binding("T", "topology", "Topology"),
-        Binding("l", "logs", "Logs"),
-        Binding("escape", "back", "Back", show=False),
-    ]
+    BINDINGS = bindings("nginx")  # from the registry of operations (core.operations)
 
     DEFAULT_CSS = load_tcss(__file__, "nginx_view.tcss")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -16,6 +17,7 @@ from textual.widgets import DataTable, Input, Static
 from opsconsole.core.procs import TreeUsage, format_bytes
 from opsconsole.core.supervisor import ProcessInfo, format_duration
 from opsconsole.core.supervisor.monitor import ServerSnapshot
+from opsconsole.tui.keys import bindings
 from opsconsole.tui.styles import app_theme, role_style, state_role
 from opsconsole.tui.widgets.logview import LogView
 
@@ -77,25 +79,16 @@ class ProgramTable(DataTable[Any]):
         Binding("G", "scroll_bottom", "Bottom", show=False),
     ]
 
+    def action_select_cursor(self) -> None:
+        """``enter`` belongs to the view (fold, from the registry of operations): the table's
+        own ``enter`` binding steps aside instead of swallowing the key."""
+        raise SkipAction()
+
 
 class ProgramsView(Vertical):
     """Rows keyed ``server/group:name``; group rows keyed ``server/group:*``."""
 
-    BINDINGS = [
-        Binding("s", "op('start')", "Start"),
-        Binding("x", "op('stop')", "Stop"),
-        Binding("r", "op('restart')", "Restart"),
-        Binding("K", "op('signal')", "Signal"),
-        Binding("C", "op('clear_logs')", "Clear log", show=False),
-        Binding("space", "mark", "Mark", show=False),
-        Binding("ctrl+a", "mark_all", "Mark all", show=False),
-        Binding("enter", "toggle_group", "Fold", show=False),
-        Binding("o", "sort", "Sort"),
-        Binding("slash", "filter", "Filter"),
-        Binding("u", "update", "Update", show=False),
-        Binding("l", "logs", "Logs"),
-        Binding("escape", "clear", "Clear", show=False),
-    ]
+    BINDINGS = bindings("programs")  # from the registry of operations (core.operations)
 
     class OpRequested(Message):
         """The user asked for ``verb`` on ``specs`` (program names, ``group:*`` or ``all``)."""
