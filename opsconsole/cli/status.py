@@ -1,8 +1,9 @@
 """``opsconsole status``, ``start``/``stop``/``restart`` and ``update``: supervisor programs.
 
 Exit codes of ``status``: 0 all as expected, 1 a program is FATAL, BACKOFF or unexpectedly
-EXITED, 2 supervisord unreachable (usable as a monitoring check). The verbs: 0 done, 1 a
-program failed, 2 an error before anything ran (unknown server, read-only, missing --yes).
+EXITED, 2 supervisord unreachable (usable as a monitoring check). The verbs (``start``,
+``stop``, ``restart``, ``signal``): 0 done, 1 a program failed, 2 an error before anything
+ran (unknown server, read-only, missing --yes).
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         p.add_argument("--yes", "-y", action="store_true", help="confirm (needed for stop/restart)")
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler=_verb_handler(verb))
+
+    p = sub.add_parser("signal", help="send SIGNAL to NAME, group:* or all (supervisorctl signal)")
+    p.add_argument("signal", metavar="SIGNAL", help="a signal name or number: HUP, USR1, 15")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("--server", help="which configured supervisord (default: the first)")
+    p.add_argument("--yes", "-y", action="store_true", help="confirm (signals need it)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_verb_handler("signal"))
 
     p = sub.add_parser(
         "update", help="reread supervisord's config and apply it (supervisorctl update)"
@@ -111,13 +120,10 @@ def _server(args: argparse.Namespace) -> dict[str, Any]:
 async def cmd_verb(config: AppConfig, verb: str, args: argparse.Namespace) -> int:
     label = " ".join(args.names)
     async with open_host(config) as host:
-        result = await request(
-            host,
-            f"supervisor.{verb}",
-            label,
-            {**_server(args), "names": list(args.names)},
-            confirmed=args.yes,
-        )
+        parameters = {**_server(args), "names": list(args.names)}
+        if verb == "signal":
+            parameters["signal"] = args.signal.upper().removeprefix("SIG")
+        result = await request(host, f"supervisor.{verb}", label, parameters, confirmed=args.yes)
     if needs_confirmation(result):
         print(f"opsconsole: {verb} {label} needs confirmation: add --yes", file=sys.stderr)
         return 2

@@ -17,6 +17,9 @@ NaN (NaN is never equal to itself). Unknown keys are ignored and missing ones ta
 field's default, so an older and a newer console can still read each other's snapshots.
 Errors travel as :class:`HostError` (kind, message, hint) and become the same typed
 :class:`~opsconsole.core.errors.OpsError` subclass again on the other side.
+
+Longer than 600 lines on purpose: it is the wire format, every field that crosses it in one
+place (declarations and their JSON shapes, no behaviour beyond the codec).
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ snapshot types of :mod:`opsconsole.core.host`, and runs every request through th
 Programs and pids: a gunicorn master or an nginx is a process of this machine, so only the
 programs of supervisords on this machine (a unix socket, a loopback URL) are matched to them.
 A remote supervisord's pids are another machine's and are never compared with local ones.
+
+Longer than 600 lines on purpose: it is the whole local side of the seam (the reads, one short
+handler per registered operation, and the conversions from the backends' models at the end),
+so what a RemoteHost and the agent must mirror is in one file.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import platform
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from opsconsole import __version__
@@ -698,8 +703,6 @@ class LocalHost:
 
 
 def _with_duration(result: OperationResult, duration: float) -> OperationResult:
-    from dataclasses import replace
-
     return replace(result, duration=duration)
 
 

@@ -70,6 +70,24 @@ def test_verbs_need_yes_and_respect_read_only(demo_stack: DemoStack) -> None:
     assert out.returncode == 0 and json.loads(out.stdout)[0]["ok"]
 
 
+def test_signal_needs_yes_respects_read_only_and_reports_per_program(
+    demo_stack: DemoStack,
+) -> None:
+    """`opsconsole signal SIG NAME` (supervisorctl signal), through the same gate as stop."""
+    conf = str(demo_stack.conf_path)
+    pid = demo_stack.rpc().supervisor.getProcessInfo("web")["pid"]
+    refused = cli("-c", conf, "signal", "USR1", "web")
+    assert refused.returncode == 2 and "signal web needs confirmation: add --yes" in refused.stderr
+    ro = cli("-c", conf, "signal", "USR1", "web", "--yes", "--read-only")
+    assert ro.returncode == 2 and "read-only" in ro.stderr, ro.stderr
+    sent = cli("-c", conf, "signal", "SIGUSR1", "web", "--yes", "--json")  # USR1: reopen logs
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout) == [{"name": "web", "ok": True, "message": "web: sent USR1"}]
+    bad = cli("-c", conf, "signal", "NOSUCH", "web", "--yes")
+    assert bad.returncode == 1 and bad.stdout.startswith("FAIL  bad signal"), bad.stdout
+    assert demo_stack.rpc().supervisor.getProcessInfo("web")["pid"] == pid  # still the same
+
+
 def test_update_dry_run_lists_changes(demo_stack: DemoStack) -> None:
     conf = str(demo_stack.conf_path)
     extra = demo_stack.dir / "conf.d" / "cli_extra.conf"
