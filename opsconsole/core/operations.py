@@ -217,6 +217,7 @@ _op(
     True,
     help="send a signal (picker)",
     question="Send SIG{signal} to {target}?",
+    cli="signal",
 )
 _op(
     "supervisor.clear_logs",
