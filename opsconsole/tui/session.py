@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from textual.message import Message
 from textual.notifications import SeverityLevel
 
+from opsconsole.core import gunicorn
 from opsconsole.core.actions import ActionGate, AuditRecord, make_gate, operation
 from opsconsole.core.commands import Command
 from opsconsole.core.config import AppConfig
@@ -28,7 +29,6 @@ from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Timeline, process_changes
 from opsconsole.core.export import default_export_path, incident_markdown, write_note
 from opsconsole.core.logs import LogSource, SourceSpec, make_source
-from opsconsole.core.logs.parse import gunicorn_log_paths
 from opsconsole.core.probes import ProbeRunner, ProbeState, default_probes, probes_from_config
 from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
 from opsconsole.core.supervisor import ConfigDiff, ProcessInfo, format_duration, perform
@@ -494,7 +494,7 @@ class Session:
         """The error and access logs of the gunicorn master run by ``program`` (if any)."""
         for master in self.gunicorn_masters:
             if master.program == program:
-                paths = gunicorn_log_paths(list(master.identity.cmdline))
+                paths = gunicorn.log_paths(master.identity.cmdline)
                 if master.error_log:
                     paths["error"] = master.error_log
                 return [p for p in paths.values() if p.startswith("/")]
@@ -504,7 +504,7 @@ class Session:
         """Gunicorn error/access logs (from the masters' command lines) and nginx's logs."""
         files: list[str] = []
         for master in self.gunicorn_masters:
-            paths = gunicorn_log_paths(list(master.identity.cmdline))
+            paths = gunicorn.log_paths(master.identity.cmdline)
             if master.error_log and master.error_log not in paths.values():
                 paths["error"] = master.error_log
             for path in paths.values():

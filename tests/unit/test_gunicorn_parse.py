@@ -24,6 +24,7 @@ from opsconsole.core.gunicorn import (
     is_gunicorn,
     is_heartbeat_link,
     launch_index,
+    log_paths,
     merge_args,
     parse_argv,
     parse_config_py,
@@ -693,3 +694,19 @@ def test_folding_agrees_with_python_or_says_unknown(expr: str) -> None:
     else:
         assert "timeout" in args.opaque
         assert not (isinstance(want, int) and 0 <= want <= 2**62), want
+
+
+def test_log_paths_are_read_by_gunicorns_own_parser() -> None:
+    cmd = ["gunicorn", "-w", "2", "--access-logfile", "/var/log/a.log"]
+    cmd += ["--error-logfile=/var/log/e.log", "app:app"]
+    assert log_paths(cmd) == {"access": "/var/log/a.log", "error": "/var/log/e.log"}
+    assert log_paths(["gunicorn", "--log-file", "/x.log"]) == {"error": "/x.log"}
+    assert log_paths(["gunicorn", "--error-logfile", "-"]) == {}
+    assert log_paths(["gunicorn", "--access-logfile"]) == {}
+    # spellings gunicorn accepts that a hand-made flag scanner missed: an unambiguous prefix,
+    # ``python -m gunicorn``
+    assert log_paths(["python3", "-m", "gunicorn", "--error-log", "/e.log", "app:app"]) == {
+        "error": "/e.log"
+    }
+    # a command that is not gunicorn's names no gunicorn log, whatever its flags
+    assert log_paths(["python3", "app.py", "--error-logfile", "/x.log"]) == {}

@@ -1,7 +1,13 @@
 """Gunicorn: finding masters and workers, reading their settings, scaling and signalling them.
 
-The package face: importers use ``from opsconsole.core import gunicorn`` and the names below;
-the submodules hold the code.
+The package face: importers use ``from opsconsole.core import gunicorn`` and the names below.
+
+- :mod:`.model`: masters, workers, flags, defaults, errors (plain data)
+- :mod:`.parse`: settings from command lines, ``GUNICORN_CMD_ARGS`` and config files (pure)
+- :mod:`.control`: the control socket (frames, answers, peer proof, client)
+- :mod:`.processes`: the process table, roles, open files, live workers (reads the machine)
+- :mod:`.discovery`: :class:`GunicornScanner`, which finds masters and their workers
+- :mod:`.operations`: scale, reload, reopen logs, signal a worker (acts)
 """
 
 from __future__ import annotations
@@ -26,44 +32,35 @@ from opsconsole.core.gunicorn.control import (
     response_data,
 )
 from opsconsole.core.gunicorn.discovery import (
+    DISCOVERY_SECONDS,
+    LISTEN_CACHE_SECONDS,
+    SOCKET_RECHECK,
+    GunicornScanner,
+    find_master,
+)
+from opsconsole.core.gunicorn.model import (
     DEFAULT_BIND,
     DEFAULT_TIMEOUT,
     DEFAULT_WORKER_CLASS,
-    DISCOVERY_SECONDS,
     FLAG_TEXT,
-    LISTEN_CACHE_SECONDS,
-    NEWBORN_SECONDS,
     RSS_FACTOR,
-    SOCKET_RECHECK,
     STUCK_GRACE,
     UNDER_TARGET_GRACE,
     UNKNOWN,
-    WORKER_SIGNALS,
     GunicornError,
-    GunicornScanner,
-    LaunchArgs,
     Master,
     MasterNotFound,
+    ScaleRefused,
+    Worker,
+    flag_label,
+    worker_flags,
+)
+from opsconsole.core.gunicorn.operations import (
+    WORKER_SIGNALS,
     ReloadResult,
     ScalePlan,
-    ScaleRefused,
     ScaleResult,
-    Worker,
     WorkerSignalResult,
-    child_pids,
-    classify,
-    effective_worker_class,
-    fd_facts,
-    find_master,
-    flag_label,
-    is_gunicorn,
-    is_heartbeat_link,
-    launch_index,
-    merge_args,
-    open_tcp_inodes,
-    parse_argv,
-    parse_config_py,
-    parse_options,
     parse_scale_spec,
     plan_scale,
     read_new_log,
@@ -71,12 +68,31 @@ from opsconsole.core.gunicorn.discovery import (
     reopen_logs,
     scale,
     scale_target,
-    short_worker_class,
     signal_worker,
-    title_of,
     wait_for_count,
+)
+from opsconsole.core.gunicorn.parse import (
+    LaunchArgs,
+    effective_worker_class,
+    is_gunicorn,
+    launch_index,
+    log_paths,
+    merge_args,
+    parse_argv,
+    parse_config_py,
+    parse_options,
+    short_worker_class,
+    title_of,
+)
+from opsconsole.core.gunicorn.processes import (
+    NEWBORN_SECONDS,
+    child_pids,
+    classify,
+    fd_facts,
+    is_heartbeat_link,
+    open_tcp_inodes,
+    pid_alive,
     wait_until,
-    worker_flags,
     worker_pids,
 )
 
@@ -126,6 +142,7 @@ __all__ = [
     "is_gunicorn",
     "is_heartbeat_link",
     "launch_index",
+    "log_paths",
     "make_request",
     "merge_args",
     "open_tcp_inodes",
@@ -136,6 +153,7 @@ __all__ = [
     "parse_stats",
     "parse_workers",
     "peer_pid",
+    "pid_alive",
     "plan_scale",
     "read_new_log",
     "reload",

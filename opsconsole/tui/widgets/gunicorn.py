@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import psutil
 from rich.text import Text
 from textual.actions import SkipAction
 from textual.app import ComposeResult
@@ -231,7 +230,7 @@ class GunicornView(Vertical):
         }
         timeline = self.session.timeline if self.session is not None else None
         if self._seen is not None and timeline is not None:
-            timeline.extend(worker_changes(self._seen, now, alive=psutil.pid_exists))
+            timeline.extend(worker_changes(self._seen, now, alive=gunicorn.pid_alive))
         self._seen = now
 
     def run_command(self, verb: str, target: str, spec: str = "") -> None:
