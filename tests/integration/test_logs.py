@@ -30,6 +30,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from opsconsole.core import gunicorn
 from opsconsole.core.config import SupervisorTarget
 from opsconsole.core.logs import (
     RPC_BUDGET,
@@ -37,7 +38,6 @@ from opsconsole.core.logs import (
     LogStream,
     MainLogSource,
     ProgramLogSource,
-    gunicorn_log_paths,
 )
 from opsconsole.core.logs.file import LogFile
 from opsconsole.core.logs.parse import LogLine, parse_level, parse_timestamp
@@ -507,7 +507,7 @@ def test_cli_tail_program_stderr(demo_stack: DemoStack, stack_env: dict[str, str
 def test_gunicorn_access_and_error_logs_from_its_cmdline(demo_stack: DemoStack) -> None:
     info = demo_stack.rpc().supervisor.getProcessInfo("web")
     cmdline = psutil.Process(info["pid"]).cmdline()
-    paths = gunicorn_log_paths(cmdline)
+    paths = gunicorn.log_paths(cmdline)
     assert paths == {
         "access": str(demo_stack.logs_dir / "web-access.log"),
         "error": str(demo_stack.logs_dir / "web-error.log"),

@@ -19,7 +19,6 @@ from opsconsole.core.logs.parse import (
     LogLine,
     compile_filter,
     decode_line,
-    gunicorn_log_paths,
     line_matches,
     merge_streams,
     parse_level,
@@ -266,22 +265,6 @@ def test_parse_since() -> None:
     assert parse_since("2026-11-25 12:00", now) == LOCAL_NOON
     with pytest.raises(ValueError, match="10m"):
         parse_since("yesterday-ish", now)
-
-
-def test_gunicorn_log_paths() -> None:
-    cmd = [
-        "gunicorn",
-        "-w",
-        "2",
-        "--access-logfile",
-        "/var/log/a.log",
-        "--error-logfile=/var/log/e.log",
-        "app:app",
-    ]
-    assert gunicorn_log_paths(cmd) == {"access": "/var/log/a.log", "error": "/var/log/e.log"}
-    assert gunicorn_log_paths(["gunicorn", "--log-file", "/x.log"]) == {"error": "/x.log"}
-    assert gunicorn_log_paths(["gunicorn", "--error-logfile", "-"]) == {}
-    assert gunicorn_log_paths(["gunicorn", "--access-logfile"]) == {}
 
 
 def test_source_argument() -> None:

@@ -1,7 +1,13 @@
-"""Logs: sources (files, supervisord), the follower, parsing and the stream.
+"""Logs: parsing lines, following files, reading supervisord's logs, and the merged stream.
 
-The package face: importers use ``from opsconsole.core import logs`` and the names below;
-the submodules hold the code.
+The package face: importers use ``from opsconsole.core import logs`` and the names below.
+
+- :mod:`.model`: the :class:`LogSource` interface and :class:`LogError`
+- :mod:`.parse`: lines (sanitising, levels, timestamps, filters, ``--since``) (pure)
+- :mod:`.file`: :class:`LogFile`, the follower of one file (reads backwards, never whole)
+- :mod:`.sources`: :class:`FileSource`, source specs and the sources available
+- :mod:`.supervisord`: a program's captured output and supervisord's log over XML-RPC
+- :mod:`.stream`: sources merged by time into one bounded stream
 """
 
 from __future__ import annotations
@@ -18,6 +24,10 @@ from opsconsole.core.logs.file import (
     rewind,
     scan_back,
 )
+from opsconsole.core.logs.model import (
+    LogError,
+    LogSource,
+)
 from opsconsole.core.logs.parse import (
     DEFAULT_MAX_LINE,
     LEVEL_TAG,
@@ -28,7 +38,6 @@ from opsconsole.core.logs.parse import (
     compile_filter,
     cut_marker,
     decode_line,
-    gunicorn_log_paths,
     is_continuation,
     line_matches,
     merge_streams,
@@ -38,18 +47,20 @@ from opsconsole.core.logs.parse import (
     sanitize,
 )
 from opsconsole.core.logs.sources import (
-    DEFAULT_RING,
-    RPC_BUDGET,
     FileSource,
-    LogError,
-    LogSource,
-    LogStream,
-    MainLogSource,
-    ProgramLogSource,
-    RingBuffer,
     SourceSpec,
     available_sources,
     make_source,
+)
+from opsconsole.core.logs.stream import (
+    DEFAULT_RING,
+    LogStream,
+    RingBuffer,
+)
+from opsconsole.core.logs.supervisord import (
+    RPC_BUDGET,
+    MainLogSource,
+    ProgramLogSource,
 )
 
 __all__ = [
@@ -81,7 +92,6 @@ __all__ = [
     "compile_filter",
     "cut_marker",
     "decode_line",
-    "gunicorn_log_paths",
     "is_continuation",
     "line_matches",
     "make_source",

@@ -1,0 +1,138 @@
+"""Several log sources merged by time into one bounded stream.
+
+:class:`LogStream` polls its sources and keeps their lines in a :class:`RingBuffer` of
+bounded size (:data:`DEFAULT_RING` lines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opsconsole.core.errors import OpsError
+from opsconsole.core.logs.model import LogError, LogSource
+from opsconsole.core.logs.parse import (
+    LogLine,
+    merge_streams,
+)
+
+DEFAULT_RING = 20000
+
+
+# --------------------------------------------------------------------------- stream
+
+
+class RingBuffer:
+    """The newest ``size`` lines; older ones fall off (memory stays flat)."""
+
+    def __init__(self, size: int = DEFAULT_RING) -> None:
+        self.size = max(1, size)
+        self._lines: deque[LogLine] = deque(maxlen=self.size)
+        self.dropped = 0  # lines that fell off the front
+        self.appended = 0
+
+    def extend(self, lines: Iterable[LogLine]) -> None:
+        for line in lines:
+            if len(self._lines) == self.size:
+                self.dropped += 1
+            self.appended += 1
+            line.seq = self.appended
+            self._lines.append(line)
+
+    def prepend(self, lines: Sequence[LogLine]) -> int:
+        """Add older lines at the front, as many as fit; returns how many were added."""
+        room = self.size - len(self._lines)
+        take = list(lines)[-room:] if room > 0 else []
+        for line in reversed(take):
+            self._lines.appendleft(line)
+        return len(take)
+
+    def clear(self) -> None:
+        self._lines.clear()
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __iter__(self) -> Any:
+        return iter(self._lines)
+
+    def __getitem__(self, index: int) -> LogLine:
+        return self._lines[index]
+
+    def lines(self) -> list[LogLine]:
+        return list(self._lines)
+
+
+@dataclass
+class LogStream:
+    """Several sources as one stream ordered by time, kept in a ring buffer.
+
+    ``open(n)`` loads each source's last ``n`` lines and merges them; ``poll()`` merges what
+    every source added since. A source that fails is reported in ``errors`` (its message) and
+    retried on the next poll; the others carry on. A source that reads but cannot show all of
+    its log as written says why in its ``notice``, reported in ``errors`` too.
+    """
+
+    sources: list[LogSource]
+    ring_size: int = DEFAULT_RING
+    ring: RingBuffer = field(init=False)
+    errors: dict[str, OpsError] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ring = RingBuffer(self.ring_size)
+
+    @property
+    def merged(self) -> bool:
+        return len(self.sources) > 1
+
+    async def _each(self, calls: list[Any]) -> list[list[LogLine]]:
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        batches: list[list[LogLine]] = []
+        for source, result in zip(self.sources, results, strict=True):
+            if isinstance(result, OpsError):
+                self.errors[source.key] = result
+                batches.append([])
+            elif isinstance(result, BaseException):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                self.errors[source.key] = LogError(f"{source.label}: {result}")
+                batches.append([])
+            else:
+                notice = getattr(source, "notice", None)  # part of it cannot be shown
+                if isinstance(notice, OpsError):
+                    self.errors[source.key] = notice
+                else:
+                    self.errors.pop(source.key, None)
+                batches.append(result)
+        return batches
+
+    async def open(self, n: int) -> list[LogLine]:
+        batches = await self._each([s.open_tail(n) for s in self.sources])
+        lines = merge_streams(batches)
+        self.ring.extend(lines)
+        return lines
+
+    async def poll(self) -> list[LogLine]:
+        batches = await self._each([s.poll() for s in self.sources])
+        lines = merge_streams(batches)
+        self.ring.extend(lines)
+        return lines
+
+    async def before(self, n: int) -> list[LogLine]:
+        """Older lines before the oldest held (single source only; merged views start at
+        their opening point). Added to the front of the ring when there is room."""
+        if len(self.sources) != 1 or not len(self.ring):
+            return []
+        first = self.ring[0]
+        if first.offset <= 0:
+            return []
+        lines = await self.sources[0].before(first.offset, n, first.gen)
+        added = self.ring.prepend(lines)
+        return lines[len(lines) - added :] if added else []
+
+    async def aclose(self) -> None:
+        for source in self.sources:
+            await source.aclose()
