@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opsconsole.core.nginx.config import Facts, build_topology, parse_config, run_checks
+from opsconsole.core.nginx import Facts, build_topology, parse_config, run_checks
 
 WORDS = [
     "server",

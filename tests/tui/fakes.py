@@ -126,7 +126,7 @@ from collections.abc import Mapping, Sequence  # noqa: E402
 
 from opsconsole.core import gunicorn as _gunicorn  # noqa: E402
 from opsconsole.core import nginx as _nginx  # noqa: E402
-from opsconsole.core.nginx.config import (  # noqa: E402
+from opsconsole.core.nginx import (  # noqa: E402
     Facts,
     Listen,
     Listener,

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opsconsole.core.nginx.config import (
+from opsconsole.core.nginx import (
     DUMP_MARKER,
     Facts,
     Listen,
@@ -440,7 +440,7 @@ def test_server_tokens_off_is_quiet(tmp_path: Path) -> None:
 
 
 def test_alias_check_is_quiet_when_slashes_agree() -> None:
-    from opsconsole.core.nginx.config import Location
+    from opsconsole.core.nginx import Location
 
     assert check_alias(Location("", "/static/", "f", 1, alias="/srv/static/")) is None
     assert check_alias(Location("", "/static", "f", 1, alias="/srv/static")) is None
@@ -499,7 +499,7 @@ def test_named_location_label_and_try_files_link(tmp_path: Path) -> None:
 
 
 def test_process_chain_skips_a_shell_wrapper_and_names_the_master() -> None:
-    from opsconsole.core.nginx.config import process_chain_node
+    from opsconsole.core.nginx import process_chain_node
 
     argv = ("/venv/bin/python", "/venv/bin/gunicorn", "-w", "2", "app:app")
     shell = ("/bin/sh", "-c", "/venv/bin/gunicorn -w 2 app:app; echo exited")

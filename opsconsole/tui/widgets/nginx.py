@@ -35,7 +35,7 @@ from textual.widgets.tree import TreeNode
 from opsconsole.core import nginx
 from opsconsole.core.config import NginxSettings
 from opsconsole.core.errors import OpsError
-from opsconsole.core.nginx.config import Diagnostic, Finding, TopoNode
+from opsconsole.core.nginx import Diagnostic, Finding, TopoNode
 from opsconsole.core.procs import format_bytes
 from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.tui.keys import bindings
