@@ -22,6 +22,8 @@ import pytest
 from opsconsole.demo.stack import DemoStack, teardown
 from tests.conftest import wait_for
 
+pytestmark = pytest.mark.integration  # real supervisord, gunicorn, nginx
+
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

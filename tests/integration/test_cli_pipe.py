@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # runs opsconsole as a real process
+
 SIGPIPE_STATUS = 141  # 128 + SIGPIPE, what the shell reports for `ps | head`
 OPSCONSOLE = [sys.executable, "-m", "opsconsole"]
 
