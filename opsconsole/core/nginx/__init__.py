@@ -1,12 +1,72 @@
 """Nginx: finding instances, testing and reloading their config, topology and checks.
 
-The package face: importers use ``from opsconsole.core import nginx`` and the names below;
-the submodules hold the code.
+The package face: importers use ``from opsconsole.core import nginx`` and the names below.
+
+- :mod:`.parse`: nginx's output: ``-t`` diagnostics, ``-V``, ``-T``, titles, stub_status (pure)
+- :mod:`.config`: the config model from crossplane (servers, locations, upstreams)
+- :mod:`.instance`: the binary, the serving masters, their workers, the errors (reads the machine)
+- :mod:`.topology`: nginx → proxy_pass target → listening process → program
+- :mod:`.checks`: extra checks ``nginx -t`` does not make
+- :mod:`.control`: ``nginx -t``/``-T``, reload and its proof (acts)
+- :mod:`.status`: status (stub_status, workers), inspection, :class:`NginxMonitor`
 """
 
 from __future__ import annotations
 
+from opsconsole.core.nginx.checks import (
+    Finding,
+    check_alias,
+    run_checks,
+)
 from opsconsole.core.nginx.config import (
+    Listen,
+    Location,
+    NginxConfig,
+    ProxyTarget,
+    Server,
+    Upstream,
+    UpstreamServer,
+    config_from_payload,
+    parse_config,
+    parse_listen,
+    parse_proxy_pass,
+    parse_upstream_server,
+)
+from opsconsole.core.nginx.control import (
+    ConfigTestResult,
+    EffectiveConfig,
+    LogTail,
+    ReloadFailed,
+    ReloadResult,
+    dump_config,
+    error_log_sources,
+    load_config,
+    read_config_file,
+    reload,
+    reload_or_raise,
+    run_config_test,
+)
+from opsconsole.core.nginx.instance import (
+    COMMON_BINARIES,
+    INSTALL_HINT,
+    RELOAD_VERIFY_TIMEOUT,
+    TEST_TIMEOUT,
+    Master,
+    NginxConfigUnreadable,
+    NginxError,
+    NginxInstance,
+    NginxNotInstalled,
+    NginxNotRunning,
+    WorkerInfo,
+    build_info,
+    discover,
+    find_masters,
+    nginx_version,
+    resolve_binary,
+    worker_pids,
+    worker_processes,
+)
+from opsconsole.core.nginx.parse import (
     DUMP_MARKER,
     ENVIRONMENT_CATEGORIES,
     ERROR_LEVELS,
@@ -14,82 +74,39 @@ from opsconsole.core.nginx.config import (
     MASTER_TITLE,
     BuildInfo,
     Diagnostic,
-    Facts,
-    Finding,
-    Listen,
-    Listener,
-    Location,
     MasterArgs,
-    NginxConfig,
-    ProcFacts,
-    ProxyTarget,
-    Server,
     StubStatus,
-    TopoNode,
-    Upstream,
-    UpstreamServer,
-    build_topology,
-    check_alias,
     classify,
-    collect_listeners,
-    collect_unix_listeners,
-    config_from_payload,
     failure_kind,
-    find_listener,
     is_bind_retry,
-    is_local_host,
     parse_build_info,
-    parse_config,
     parse_diagnostic_line,
     parse_diagnostics,
-    parse_listen,
     parse_master_cmdline,
-    parse_proxy_pass,
     parse_stub_status,
-    parse_upstream_server,
     parse_version,
+    split_dump,
+)
+from opsconsole.core.nginx.status import (
+    Inspection,
+    NginxMonitor,
+    NginxStatus,
+    inspect,
+)
+from opsconsole.core.nginx.topology import (
+    Facts,
+    Listener,
+    ProcFacts,
+    TopoNode,
+    build_topology,
+    collect_listeners,
+    collect_unix_listeners,
+    find_listener,
+    is_local_host,
     proc_facts,
     process_chain_node,
     program_for,
-    run_checks,
-    split_dump,
     topology_problems,
-)
-from opsconsole.core.nginx.instance import (
-    COMMON_BINARIES,
-    INSTALL_HINT,
-    RELOAD_VERIFY_TIMEOUT,
-    TEST_TIMEOUT,
-    ConfigTestResult,
-    EffectiveConfig,
-    Inspection,
-    LogTail,
-    Master,
-    NginxConfigUnreadable,
-    NginxError,
-    NginxInstance,
-    NginxMonitor,
-    NginxNotInstalled,
-    NginxNotRunning,
-    NginxStatus,
-    ReloadFailed,
-    ReloadResult,
-    WorkerInfo,
-    build_info,
-    discover,
-    dump_config,
-    error_log_sources,
-    find_masters,
-    inspect,
-    load_config,
-    nginx_version,
-    read_config_file,
-    reload,
-    reload_or_raise,
-    resolve_binary,
-    run_config_test,
-    worker_pids,
-    worker_processes,
 )
 
 __all__ = [

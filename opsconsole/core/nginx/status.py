@@ -1,0 +1,257 @@
+"""What nginx is doing now: its status (stub_status, workers) and an inspection of its config
+(model, topology, extra checks), for the views and the CLI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from opsconsole.core.config import NginxSettings
+from opsconsole.core.nginx.checks import Finding, run_checks
+from opsconsole.core.nginx.config import NginxConfig
+from opsconsole.core.nginx.control import load_config
+from opsconsole.core.nginx.instance import (
+    NginxError,
+    NginxInstance,
+    WorkerInfo,
+    discover,
+    nginx_version,
+    process_role,
+    worker_processes,
+)
+from opsconsole.core.nginx.parse import (
+    StubStatus,
+    parse_stub_status,
+)
+from opsconsole.core.nginx.topology import Facts, TopoNode, build_topology
+from opsconsole.core.supervisor import ProcessInfo
+
+# --------------------------------------------------------------------------- inspection
+
+
+@dataclass
+class Inspection:
+    """The parsed config with its topology and extra-check findings."""
+
+    config: NginxConfig
+    topology: TopoNode
+    findings: list[Finding]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conf_path": self.config.conf_path,
+            "files": self.config.files,
+            "parse_errors": [d.to_dict() for d in self.config.errors],
+            "topology": self.topology.to_dict(),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def inspect(
+    inst: NginxInstance, programs: list[ProcessInfo] | None = None, facts: Facts | None = None
+) -> Inspection:
+    """Parse the config, build the topology and run the extra checks (blocking: psutil)."""
+    cfg = load_config(inst)
+    topo = build_topology(cfg, master_pid=inst.master_pid, programs=programs, facts=facts)
+    return Inspection(cfg, topo, run_checks(cfg, topology=topo))
+
+
+# --------------------------------------------------------------------------- status
+
+
+@dataclass
+class NginxStatus:
+    """One sample of the serving nginx: master, workers, last reload, stub_status."""
+
+    instance: NginxInstance
+    version: str = ""
+    workers: list[WorkerInfo] = field(default_factory=list)
+    last_reload: float | None = None
+    reloads_seen: int = 0
+    stub_url: str | None = None
+    stub: StubStatus | None = None
+    stub_error: str | None = None
+    rps: float | None = None
+    rps_history: list[float] = field(default_factory=list)
+    at: float = field(default_factory=time.time)
+
+    @property
+    def running(self) -> bool:
+        return self.instance.running
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "instance": self.instance.to_dict(),
+            "version": self.version,
+            "workers": [asdict(w) for w in self.workers],
+            "last_reload": self.last_reload,
+            "reloads_seen": self.reloads_seen,
+            "stub_url": self.stub_url,
+            "stub_status": asdict(self.stub) if self.stub else None,
+            "stub_error": self.stub_error,
+            "requests_per_second": self.rps,
+            "rps_history": self.rps_history,
+        }
+
+
+class NginxMonitor:
+    """Samples the serving nginx; keeps CPU baselines, worker generations and a short
+    requests/s history between calls. Blocking (psutil, subprocess, HTTP): call it from a
+    thread."""
+
+    def __init__(self, settings: NginxSettings | None = None, history: int = 60) -> None:
+        self.settings = settings or NginxSettings()
+        self.history: deque[float] = deque(maxlen=history)
+        self._procs: dict[tuple[int, float], psutil.Process] = {}
+        self._generation: frozenset[int] = frozenset()
+        self._master_pid: int | None = None
+        self.last_reload: float | None = None
+        self.reloads_seen = 0
+        self._stub_prev: tuple[float, StubStatus] | None = None
+        self._config: tuple[tuple[tuple[str, float], ...], NginxConfig] | None = None
+        self.instance: NginxInstance | None = None
+
+    def config(self, inst: NginxInstance) -> NginxConfig | None:
+        """The parsed config, reparsed only when one of its files changed."""
+        key_files = [inst.conf_path, *(self._config[1].files if self._config else [])]
+        key = tuple((p, _mtime(p)) for p in dict.fromkeys(key_files))
+        if self._config is not None and self._config[0] == key:
+            return self._config[1]
+        try:
+            cfg = load_config(inst)
+        except NginxError:
+            self._config = None
+            return None
+        key = tuple((p, _mtime(p)) for p in dict.fromkeys([inst.conf_path, *cfg.files]))
+        self._config = (key, cfg)
+        return cfg
+
+    def _proc(self, pid: int, create_time: float) -> psutil.Process | None:
+        key = (pid, create_time)
+        p = self._procs.get(key)
+        if p is None:
+            try:
+                p = psutil.Process(pid)
+                p.cpu_percent(None)
+            except psutil.Error:
+                return None
+            self._procs[key] = p
+        return p
+
+    def _workers(self, master_pid: int) -> list[WorkerInfo]:
+        out = []
+        live: set[tuple[int, float]] = set()
+        for c in worker_processes(master_pid):
+            try:
+                with c.oneshot():
+                    role = process_role(c.cmdline()) or "worker"
+                    ct = c.create_time()
+                    info = WorkerInfo(c.pid, role, ct)
+                    p = self._proc(c.pid, ct)
+                    if p is not None:
+                        info.cpu_percent = p.cpu_percent(None)
+                        info.rss = p.memory_info().rss
+                    try:
+                        conns = c.net_connections(kind="tcp")
+                        info.connections = sum(
+                            1 for x in conns if x.status == psutil.CONN_ESTABLISHED
+                        )
+                    except (psutil.AccessDenied, OSError):
+                        info.connections = None
+            except psutil.Error:
+                continue
+            live.add((c.pid, ct))
+            out.append(info)
+        for key in list(self._procs):
+            if key not in live:
+                del self._procs[key]
+        out.sort(key=lambda w: (w.role != "worker", w.pid))
+        return out
+
+    def _track_generation(self, inst: NginxInstance, workers: list[WorkerInfo]) -> None:
+        serving = frozenset(w.pid for w in workers if w.role == "worker")
+        master = inst.master
+        if master is None:
+            return
+        if self._master_pid != master.pid:
+            self._master_pid = master.pid
+            self._generation = serving
+            self.reloads_seen = 0
+            # workers much younger than the master mean a reload happened before we looked
+            created = [w.create_time for w in workers if w.role == "worker"]
+            oldest = min(created) if created else None
+            self.last_reload = (
+                oldest if oldest is not None and oldest - master.create_time > 2.0 else None
+            )
+            return
+        if serving and self._generation and not (serving & self._generation):
+            self.reloads_seen += 1
+            created = [w.create_time for w in workers if w.role == "worker"]
+            self.last_reload = min(created) if created else time.time()
+        if serving:
+            self._generation = serving
+
+    def _stub(self, cfg: NginxConfig | None, status: NginxStatus) -> None:
+        urls = cfg.stub_status_urls() if cfg is not None else []
+        if not urls:
+            return
+        url, host = urls[0]
+        status.stub_url = url
+        headers = {"Host": host} if host else {}
+        try:
+            with httpx.Client(timeout=2.0, verify=False, trust_env=False) as client:
+                resp = client.get(url, headers=headers)
+            if resp.status_code != 200:
+                status.stub_error = f"{url} answered HTTP {resp.status_code}"
+                return
+            stub = parse_stub_status(resp.text)
+        except (httpx.HTTPError, ValueError) as exc:
+            status.stub_error = f"{url}: {exc or type(exc).__name__}"
+            return
+        now = time.monotonic()
+        status.stub = stub
+        if self._stub_prev is not None:
+            then, prev = self._stub_prev
+            elapsed = now - then
+            if elapsed > 0 and stub.requests >= prev.requests:
+                # our own stub_status request is counted too; leave it out
+                rps = max(0, stub.requests - prev.requests - 1) / elapsed
+                status.rps = rps
+                self.history.append(rps)
+        self._stub_prev = (now, stub)
+
+    def sample(self, programs: list[ProcessInfo] | None = None) -> NginxStatus:
+        """Discover nginx and take one sample. Raises nothing for a stopped nginx: the
+        status says ``running`` False."""
+        inst = discover(self.settings, programs)
+        self.instance = inst
+        status = NginxStatus(instance=inst)
+        if inst.binary:
+            try:
+                status.version = nginx_version(inst.binary)
+            except NginxError:
+                status.version = ""
+        if inst.master is not None:
+            status.workers = self._workers(inst.master.pid)
+            self._track_generation(inst, status.workers)
+            cfg = self.config(inst)
+            self._stub(cfg, status)
+        status.last_reload = self.last_reload
+        status.reloads_seen = self.reloads_seen
+        status.rps_history = list(self.history)
+        return status
+
+
+def _mtime(path: str) -> float:
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return -1.0
