@@ -173,11 +173,18 @@ class OpsConsoleApp(App[None]):
     def on_session_refreshed(self, message: SessionRefreshed) -> None:
         self.refresh_header()
 
-    def on_probes_changed(self, message: ProbesChanged) -> None:
+    def _showing(self, show: Callable[[], None]) -> None:
+        """Run ``show`` unless the console is shutting down: a message from the session may
+        still arrive after the screens and their widgets are gone."""
+        if not self.screen_stack:
+            return
         try:
-            self.main.query_one(ProbeStrip).show(message.states)
+            show()
         except NoMatches:
-            pass  # shutting down: the widgets are gone, background work is finishing
+            pass
+
+    def on_probes_changed(self, message: ProbesChanged) -> None:
+        self._showing(lambda: self.main.query_one(ProbeStrip).show(message.states))
 
     def action_server_info(self) -> None:
         """``i``: what each supervisord is (version, pid, state, uptime) and how it answers."""
@@ -186,17 +193,11 @@ class OpsConsoleApp(App[None]):
     def refresh_header(self) -> None:
         """Show the session's latest snapshots in the status bar and the programs view."""
         snaps = list(self.session.monitor.snapshots.values())
-        try:
-            self.main.query_one(StatusBar).show(snaps)
-            self.main.query_one(ProgramsView).show(snaps, self.session.usage)
-        except NoMatches:
-            pass  # shutting down: the widgets are gone, background work is finishing
+        self._showing(lambda: self.main.query_one(StatusBar).show(snaps))
+        self._showing(lambda: self.main.query_one(ProgramsView).show(snaps, self.session.usage))
 
     def _on_event(self, event: Event) -> None:
-        try:
-            self.main.query_one(EventsView).add(event)
-        except NoMatches:
-            pass  # shutting down; the timeline keeps the event
+        self._showing(lambda: self.main.query_one(EventsView).add(event))  # the timeline keeps it
 
     # -- views -----------------------------------------------------------------
 
