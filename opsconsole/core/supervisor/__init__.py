@@ -1,16 +1,25 @@
 """Supervisor: talking to supervisord over XML-RPC, and watching it.
 
-The package face: importers use ``from opsconsole.core import supervisor`` and the names below;
-the submodules hold the code.
+The package face: importers use ``from opsconsole.core import supervisor`` and the names below.
+
+- :mod:`.model`: states, fault codes, read methods, errors, :class:`ProcessInfo` (plain data)
+- :mod:`.protocol`: XML-RPC answers and faults decoded (pure)
+- :mod:`.client`: :class:`SupervisorClient`, the transport (bounded, read-only aware)
+- :mod:`.operations`: start, stop, restart, signal, clear logs by name or group
+- :mod:`.monitor`: :class:`SupervisorMonitor`, which polls every configured supervisord
 """
 
 from __future__ import annotations
 
 from opsconsole.core.supervisor.client import (
-    BAD_STATES,
     MAX_RESPONSE_BYTES,
+    RequestLog,
+    SupervisorClient,
+    gather_settled,
+)
+from opsconsole.core.supervisor.model import (
+    BAD_STATES,
     READ_METHODS,
-    VERBS,
     AlreadyStarted,
     AuthFailed,
     BadSignal,
@@ -19,29 +28,31 @@ from opsconsole.core.supervisor.client import (
     NoSuchProcess,
     NotResponding,
     NotRunning,
-    OpResult,
     ProcessInfo,
     ProcessState,
     ProtocolError,
-    RequestLog,
     RPCFault,
     ServerInfo,
     SpawnError,
-    SupervisorClient,
     SupervisorError,
     Unreachable,
-    decode_response,
-    fault_to_error,
     format_duration,
-    gather_settled,
-    parse_spec,
-    perform,
     state_counts,
 )
 from opsconsole.core.supervisor.monitor import (
     ServerSnapshot,
     SupervisorMonitor,
     status_of,
+)
+from opsconsole.core.supervisor.operations import (
+    VERBS,
+    OpResult,
+    parse_spec,
+    perform,
+)
+from opsconsole.core.supervisor.protocol import (
+    decode_response,
+    fault_to_error,
 )
 
 __all__ = [

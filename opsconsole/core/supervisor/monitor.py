@@ -11,12 +11,12 @@ import time
 from dataclasses import dataclass, field
 
 from opsconsole.core.config import SupervisorTarget
-from opsconsole.core.supervisor.client import (
+from opsconsole.core.supervisor.client import SupervisorClient
+from opsconsole.core.supervisor.model import (
     AuthFailed,
     NotResponding,
     ProcessInfo,
     ServerInfo,
-    SupervisorClient,
     SupervisorError,
     Unreachable,
 )
