@@ -26,8 +26,8 @@ from opsconsole.cli.common import (
 )
 from opsconsole.core import gunicorn
 from opsconsole.core.config import AppConfig
+from opsconsole.core.format import format_bytes, short_duration
 from opsconsole.core.host import GunicornMaster, GunicornSnapshot, HostError, OperationResult
-from opsconsole.core.procs import format_bytes, short_duration
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -21,6 +21,7 @@ from dataclasses import replace
 from opsconsole.cli.common import needs_confirmation, open_host, print_json, request
 from opsconsole.core import nginx
 from opsconsole.core.config import AppConfig, NginxSettings
+from opsconsole.core.format import format_bytes
 from opsconsole.core.host import (
     NginxConfigDump,
     NginxSnapshot,
@@ -29,7 +30,6 @@ from opsconsole.core.host import (
     TopoNode,
 )
 from opsconsole.core.local import LocalHost
-from opsconsole.core.procs import format_bytes
 
 
 def _nginx_flags(p: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from opsconsole.cli.common import needs_confirmation, open_host, request
 from opsconsole.core.config import AppConfig
-from opsconsole.core.supervisor import format_duration
+from opsconsole.core.format import format_duration
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

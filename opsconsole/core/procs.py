@@ -179,28 +179,3 @@ class UsageSampler:
                 if found is not None:
                     result[pid] = found
         return result
-
-
-def short_duration(seconds: float | None) -> str:
-    """6 characters at most: ``42s``, ``12m``, ``5h03m``, ``3d04h`` ("" when unknown)."""
-    if seconds is None:
-        return ""
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02}h"
-
-
-def format_bytes(n: int | None) -> str:
-    if n is None:
-        return ""
-    value = float(n)
-    for unit in ("B", "K", "M", "G", "T"):
-        if value < 1024 or unit == "T":
-            return f"{value:.0f}{unit}" if unit in ("B", "K") else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{value:.1f}T"  # pragma: no cover

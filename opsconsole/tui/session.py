@@ -28,10 +28,11 @@ from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Timeline, process_changes
 from opsconsole.core.export import default_export_path, incident_markdown, write_note
+from opsconsole.core.format import format_duration
 from opsconsole.core.logs import LogSource, SourceSpec, make_source
 from opsconsole.core.probes import ProbeRunner, ProbeState, default_probes, probes_from_config
 from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
-from opsconsole.core.supervisor import ConfigDiff, ProcessInfo, format_duration, perform
+from opsconsole.core.supervisor import ConfigDiff, ProcessInfo, perform
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
 
 VERB_OP = {

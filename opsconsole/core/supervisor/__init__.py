@@ -36,7 +36,6 @@ from opsconsole.core.supervisor.model import (
     SpawnError,
     SupervisorError,
     Unreachable,
-    format_duration,
     state_counts,
 )
 from opsconsole.core.supervisor.monitor import (
@@ -83,7 +82,6 @@ __all__ = [
     "Unreachable",
     "decode_response",
     "fault_to_error",
-    "format_duration",
     "gather_settled",
     "parse_spec",
     "perform",

@@ -215,18 +215,6 @@ class ConfigDiff:
         return not (self.added or self.changed or self.removed)
 
 
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    days, rem = divmod(seconds, 86400)
-    hours, rem = divmod(rem, 3600)
-    minutes, secs = divmod(rem, 60)
-    if days:
-        return f"{days}d {hours:02}:{minutes:02}:{secs:02}"
-    return f"{hours}:{minutes:02}:{secs:02}"
-
-
 def state_counts(procs: Sequence[ProcessInfo]) -> dict[str, int]:
     """Per-state counts, most important states first (for the header)."""
     counts: dict[str, int] = {}

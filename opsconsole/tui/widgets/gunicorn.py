@@ -26,9 +26,9 @@ from typing_extensions import Self
 from opsconsole.core import gunicorn
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import WorkerSet, worker_changes
+from opsconsole.core.format import format_bytes, short_duration
 from opsconsole.core.gunicorn import WORKER_SIGNALS
 from opsconsole.core.operations import operation
-from opsconsole.core.procs import format_bytes, short_duration
 from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.tui.keys import bindings
 from opsconsole.tui.screens.pick import PickScreen

@@ -35,8 +35,8 @@ from textual.widgets.tree import TreeNode
 from opsconsole.core import nginx
 from opsconsole.core.config import NginxSettings
 from opsconsole.core.errors import OpsError
+from opsconsole.core.format import format_bytes
 from opsconsole.core.nginx import Diagnostic, Finding, TopoNode
-from opsconsole.core.procs import format_bytes
 from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.tui.keys import bindings
 from opsconsole.tui.tcss import load_tcss

@@ -14,8 +14,9 @@ from textual.message import Message
 from textual.theme import Theme
 from textual.widgets import DataTable, Input, Static
 
-from opsconsole.core.procs import TreeUsage, format_bytes
-from opsconsole.core.supervisor import ProcessInfo, format_duration
+from opsconsole.core.format import format_bytes, format_duration
+from opsconsole.core.procs import TreeUsage
+from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.core.supervisor.monitor import ServerSnapshot
 from opsconsole.tui.keys import bindings
 from opsconsole.tui.styles import app_theme, role_style, state_role
