@@ -2,7 +2,7 @@
 
 The package face: importers use ``from opsconsole.core import gunicorn`` and the names below.
 
-- :mod:`.model`: masters, workers, flags, defaults, errors (plain data)
+- :mod:`.model`: masters, workers, flags, defaults, errors, finding a master by name (plain data)
 - :mod:`.parse`: settings from command lines, ``GUNICORN_CMD_ARGS`` and config files (pure)
 - :mod:`.control`: the control socket (frames, answers, peer proof, client)
 - :mod:`.processes`: the process table, roles, open files, live workers (reads the machine)
@@ -36,7 +36,6 @@ from opsconsole.core.gunicorn.discovery import (
     LISTEN_CACHE_SECONDS,
     SOCKET_RECHECK,
     GunicornScanner,
-    find_master,
 )
 from opsconsole.core.gunicorn.model import (
     DEFAULT_BIND,
@@ -52,6 +51,7 @@ from opsconsole.core.gunicorn.model import (
     MasterNotFound,
     ScaleRefused,
     Worker,
+    find_master,
     flag_label,
     worker_flags,
 )

@@ -1,5 +1,9 @@
 """Finding gunicorn masters and their workers on this machine (blocking).
 
+Over 600 lines on purpose: :class:`GunicornScanner` is one class whose caches (CPU samples,
+known masters, listening sockets, control-socket answers) carry discovery, settings and
+worker sampling from one refresh to the next; cut apart, they would share that state.
+
 Discovery (:meth:`GunicornScanner.scan`) combines three sources: the pids supervisord reports
 for its programs (a master below a shell wrapper is found by walking down), the pidfiles named
 with ``--pid``/``-p``, and a scan of every process for gunicorn masters not under supervisor.
@@ -36,7 +40,6 @@ from opsconsole.core.gunicorn.model import (
     UNDER_TARGET_GRACE,
     UNKNOWN,
     Master,
-    MasterNotFound,
     Worker,
     worker_flags,
 )
@@ -643,33 +646,3 @@ def _cwd(pid: int) -> str | None:
         return str(psutil.Process(pid).cwd())
     except (psutil.Error, OSError):
         return None
-
-
-def find_master(masters: Sequence[Master], target: str, server: str | None = None) -> Master:
-    """The master an operator named: a master pid, a supervisor program name (``web`` or
-    ``group:web``), or gunicorn's ``--name``. Raises MasterNotFound (none or ambiguous)."""
-    text = target.strip()
-    pool = [m for m in masters if server is None or m.server == server]
-    if text.isdigit():
-        pid = int(text)
-        hits = [m for m in pool if m.pid == pid]
-        if not hits:
-            hits = [m for m in pool if any(w.pid == pid for w in m.workers)]
-    else:
-        hits = [m for m in pool if m.program is not None and text in (m.program, _short(m.program))]
-        if not hits:
-            hits = [m for m in pool if m.name == text]
-    if len(hits) == 1:
-        return hits[0]
-    if not hits:
-        known = ", ".join(sorted({m.program or f"{m.name} (pid {m.pid})" for m in pool})) or "none"
-        raise MasterNotFound(f"no gunicorn master matches {target!r}", f"masters found: {known}")
-    where = ", ".join(f"{m.pid} ({m.server or 'no supervisor'})" for m in hits)
-    raise MasterNotFound(
-        f"{target!r} matches {len(hits)} gunicorn masters: {where}",
-        "name the master by pid, or pick the server with --server",
-    )
-
-
-def _short(fullname: str) -> str:
-    return fullname.split(":", 1)[1] if ":" in fullname else fullname

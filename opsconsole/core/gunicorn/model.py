@@ -203,3 +203,33 @@ class Master:
                 for w in self.workers
             ],
         }
+
+
+def find_master(masters: Sequence[Master], target: str, server: str | None = None) -> Master:
+    """The master an operator named: a master pid, a supervisor program name (``web`` or
+    ``group:web``), or gunicorn's ``--name``. Raises MasterNotFound (none or ambiguous)."""
+    text = target.strip()
+    pool = [m for m in masters if server is None or m.server == server]
+    if text.isdigit():
+        pid = int(text)
+        hits = [m for m in pool if m.pid == pid]
+        if not hits:
+            hits = [m for m in pool if any(w.pid == pid for w in m.workers)]
+    else:
+        hits = [m for m in pool if m.program is not None and text in (m.program, _short(m.program))]
+        if not hits:
+            hits = [m for m in pool if m.name == text]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        known = ", ".join(sorted({m.program or f"{m.name} (pid {m.pid})" for m in pool})) or "none"
+        raise MasterNotFound(f"no gunicorn master matches {target!r}", f"masters found: {known}")
+    where = ", ".join(f"{m.pid} ({m.server or 'no supervisor'})" for m in hits)
+    raise MasterNotFound(
+        f"{target!r} matches {len(hits)} gunicorn masters: {where}",
+        "name the master by pid, or pick the server with --server",
+    )
+
+
+def _short(fullname: str) -> str:
+    return fullname.split(":", 1)[1] if ":" in fullname else fullname
