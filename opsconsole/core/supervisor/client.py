@@ -162,6 +162,7 @@ class SupervisorClient:
         return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
 
     async def aclose(self) -> None:
+        """Close the HTTP connection pool. Raises nothing."""
         await self._http.aclose()
 
     async def __aenter__(self) -> SupervisorClient:
@@ -258,6 +259,9 @@ class SupervisorClient:
     # -- reads ------------------------------------------------------------------
 
     async def get_all_process_info(self) -> list[ProcessInfo]:
+        """``getAllProcessInfo``: every program of this supervisord, as :class:`ProcessInfo`.
+
+        Raises Unreachable, NotResponding, AuthFailed, ProtocolError (malformed answer)."""
         raw = await self.call("supervisor.getAllProcessInfo")
         if not isinstance(raw, list):
             raise ProtocolError(f"getAllProcessInfo from {self.target.url} is not a list")
@@ -271,10 +275,17 @@ class SupervisorClient:
             ) from exc
 
     async def get_process_info(self, name: str) -> ProcessInfo:
+        """``getProcessInfo``: one program (``name`` or ``group:name``).
+
+        Raises NoSuchProcess (BAD_NAME), or a transport SupervisorError."""
         raw = await self.call("supervisor.getProcessInfo", name)
         return ProcessInfo.from_rpc(raw, self.target.name)
 
     async def get_server_info(self) -> ServerInfo:
+        """Version, pid, state and identification of supervisord, in one ``system.multicall``
+        (a part it refuses reads as unknown).
+
+        Raises ProtocolError when the answer is not the four results, or a transport error."""
         results = await self.call(
             "system.multicall",
             [
@@ -307,12 +318,19 @@ class SupervisorClient:
         )
 
     async def get_all_config_info(self) -> list[dict[str, Any]]:
+        """``getAllConfigInfo``: each program's configuration as supervisord reports it
+        (dicts; [] when the answer is not a list). Raises a transport SupervisorError."""
         raw = await self.call("supervisor.getAllConfigInfo")
         return [d for d in raw if isinstance(d, dict)] if isinstance(raw, list) else []
 
     async def tail_log(
         self, name: str, offset: int, length: int, stream: str = "stdout"
     ) -> tuple[str, int, bool]:
+        """``tailProcessStdoutLog``/``tailProcessStderrLog`` (``stream``): up to ``length`` bytes
+        of ``name``'s log ending at ``offset``; returns (text, new offset, overflow).
+
+        Raises NoSuchProcess, RPCFault (e.g. NO_FILE: no log file for that stream), or a
+        transport SupervisorError."""
         method = (
             "supervisor.tailProcessStdoutLog"
             if stream == "stdout"
@@ -322,6 +340,9 @@ class SupervisorClient:
         return str(text), int(new_offset), bool(overflow)
 
     async def read_main_log(self, offset: int, length: int) -> str:
+        """``readLog``: ``length`` bytes of supervisord's own log from ``offset``.
+
+        Raises RPCFault (BAD_ARGUMENTS, NO_FILE), or a transport SupervisorError."""
         return str(await self.call("supervisor.readLog", offset, length))
 
     # -- writes (call only through core.actions) ------------------------------
@@ -330,6 +351,10 @@ class SupervisorClient:
         return await self.call(method, *params, timeout=self.action_timeout)
 
     async def start(self, name: str) -> None:
+        """``startProcess(name, wait=True)``: returns once the program is RUNNING.
+
+        Raises ReadOnlyError (before sending), NoSuchProcess, AlreadyStarted, SpawnError
+        (its message carries supervisord's spawn error), or a transport SupervisorError."""
         try:
             await self._act("supervisor.startProcess", name, True)
         except SpawnError as exc:
@@ -347,9 +372,13 @@ class SupervisorClient:
         raise exc
 
     async def stop(self, name: str) -> None:
+        """``stopProcess(name, wait=True)``: returns once the program is stopped.
+
+        Raises ReadOnlyError, NoSuchProcess, NotRunning, or a transport SupervisorError."""
         await self._act("supervisor.stopProcess", name, True)
 
     async def restart(self, name: str) -> None:
+        """Stop (if running) then start, as ``supervisorctl restart``. Raises as :meth:`start`."""
         try:
             await self.stop(name)
         except NotRunning:
@@ -357,27 +386,51 @@ class SupervisorClient:
         await self.start(name)
 
     async def signal(self, name: str, signame: str) -> None:
+        """``signalProcess``: send ``signame`` (``HUP``, ``TERM``, …) to one program.
+
+        Raises ReadOnlyError, NoSuchProcess, NotRunning, BadSignal, or a transport error."""
         await self._act("supervisor.signalProcess", name, signame)
 
     async def signal_group(self, group: str, signame: str) -> list[dict[str, Any]]:
+        """``signalProcessGroup``: returns supervisord's per-program result dicts.
+
+        Raises ReadOnlyError, NoSuchProcess (BAD_NAME), BadSignal, or a transport error."""
         return list(await self._act("supervisor.signalProcessGroup", group, signame))
 
     async def signal_all(self, signame: str) -> list[dict[str, Any]]:
+        """``signalAllProcesses``: returns supervisord's per-program result dicts.
+
+        Raises ReadOnlyError, BadSignal, or a transport SupervisorError."""
         return list(await self._act("supervisor.signalAllProcesses", signame))
 
     async def clear_logs(self, name: str) -> None:
+        """``clearProcessLogs``: empty one program's stdout and stderr logs.
+
+        Raises ReadOnlyError, NoSuchProcess, RPCFault (FAILED), or a transport error."""
         await self._act("supervisor.clearProcessLogs", name)
 
     async def start_group(self, group: str) -> list[dict[str, Any]]:
+        """``startProcessGroup(group, wait=True)``: returns the per-program result dicts.
+
+        Raises ReadOnlyError, NoSuchProcess (BAD_NAME), or a transport SupervisorError."""
         return list(await self._act("supervisor.startProcessGroup", group, True))
 
     async def stop_group(self, group: str) -> list[dict[str, Any]]:
+        """``stopProcessGroup(group, wait=True)``: returns the per-program result dicts.
+
+        Raises ReadOnlyError, NoSuchProcess (BAD_NAME), or a transport SupervisorError."""
         return list(await self._act("supervisor.stopProcessGroup", group, True))
 
     async def start_all(self) -> list[dict[str, Any]]:
+        """``startAllProcesses(wait=True)``: returns the per-program result dicts.
+
+        Raises ReadOnlyError, or a transport SupervisorError."""
         return list(await self._act("supervisor.startAllProcesses", True))
 
     async def stop_all(self) -> list[dict[str, Any]]:
+        """``stopAllProcesses(wait=True)``: returns the per-program result dicts.
+
+        Raises ReadOnlyError, or a transport SupervisorError."""
         return list(await self._act("supervisor.stopAllProcesses", True))
 
     async def reread(self) -> ConfigDiff:

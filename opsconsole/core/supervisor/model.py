@@ -41,6 +41,8 @@ READ_METHODS = frozenset(
 
 
 class ProcessState(IntEnum):
+    """A program's state, with supervisord's codes (``rpcinterface``'s ``ProcessStates``)."""
+
     STOPPED = 0
     STARTING = 10
     RUNNING = 20
@@ -52,6 +54,7 @@ class ProcessState(IntEnum):
 
     @classmethod
     def parse(cls, value: Any) -> ProcessState:
+        """The state for a code; UNKNOWN for anything that is not one. Raises nothing."""
         try:
             return cls(int(value))
         except (TypeError, ValueError):
@@ -63,6 +66,8 @@ BAD_STATES = frozenset({ProcessState.FATAL, ProcessState.BACKOFF, ProcessState.U
 
 
 class Faults:
+    """supervisord's XML-RPC fault codes (``xmlrpc.Faults``)."""
+
     UNKNOWN_METHOD = 1
     INCORRECT_PARAMETERS = 2
     BAD_ARGUMENTS = 3
@@ -119,23 +124,23 @@ class RPCFault(SupervisorError):
 
 
 class NoSuchProcess(RPCFault):
-    pass
+    """BAD_NAME: no program or group of that name."""
 
 
 class AlreadyStarted(RPCFault):
-    pass
+    """ALREADY_STARTED: start asked of a running program."""
 
 
 class NotRunning(RPCFault):
-    pass
+    """NOT_RUNNING: stop or signal asked of a stopped program."""
 
 
 class SpawnError(RPCFault):
-    pass
+    """SPAWN_ERROR: the program could not be started."""
 
 
 class BadSignal(RPCFault):
-    pass
+    """BAD_SIGNAL: a signal name supervisord does not know."""
 
 
 # --------------------------------------------------------------------------- models
@@ -162,20 +167,25 @@ class ProcessInfo:
 
     @property
     def fullname(self) -> str:
+        """``name``, or ``group:name`` when the group has another name (supervisorctl's form)."""
         return self.name if self.group == self.name else f"{self.group}:{self.name}"
 
     @property
     def key(self) -> tuple[str, str]:
+        """``(server, fullname)``: unique across every supervisord shown."""
         return (self.server, self.fullname)
 
     @property
     def uptime(self) -> float | None:
+        """Seconds since it started while RUNNING, else None."""
         if self.state == ProcessState.RUNNING and self.start and self.now:
             return float(max(0, self.now - self.start))
         return None
 
     @classmethod
     def from_rpc(cls, data: dict[str, Any], server: str = "local") -> ProcessInfo:
+        """From a ``getProcessInfo`` dict (missing fields default). Raises TypeError/ValueError
+        for a field of the wrong type (a pid that is not a number)."""
         return cls(
             name=str(data.get("name", "?")),
             group=str(data.get("group", data.get("name", "?"))),
@@ -196,6 +206,8 @@ class ProcessInfo:
 
 @dataclass
 class ServerInfo:
+    """Who answers at a supervisor URL: version, pid, state, identification."""
+
     version: str
     pid: int
     statename: str
@@ -212,6 +224,7 @@ class ConfigDiff:
 
     @property
     def empty(self) -> bool:
+        """True when reread found nothing to apply."""
         return not (self.added or self.changed or self.removed)
 
 

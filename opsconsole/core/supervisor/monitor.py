@@ -38,10 +38,12 @@ class ServerSnapshot:
 
     @property
     def ok(self) -> bool:
+        """True when the last poll was answered."""
         return self.status == "connected"
 
 
 def status_of(error: SupervisorError) -> str:
+    """The word the status bar shows for a failed poll (``unreachable``, ``auth failed``, …)."""
     if isinstance(error, NotResponding):
         return "not responding"
     if isinstance(error, AuthFailed):
@@ -72,6 +74,7 @@ class SupervisorMonitor:
         self._info_at: dict[str, float] = {}
 
     def client(self, server: str) -> SupervisorClient:
+        """The client of ``server`` (a configured name). Raises KeyError for another name."""
         return self.clients[server]
 
     async def poll(self, server: str) -> ServerSnapshot:
@@ -121,11 +124,13 @@ class SupervisorMonitor:
         return self.refresh
 
     def all_processes(self) -> list[ProcessInfo]:
+        """Every program of every supervisord, as last polled (stale ones included)."""
         result: list[ProcessInfo] = []
         for snap in self.snapshots.values():
             result.extend(snap.processes)
         return result
 
     async def aclose(self) -> None:
+        """Close every client. Raises nothing."""
         for client in self.clients.values():
             await client.aclose()
