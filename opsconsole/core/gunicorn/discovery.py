@@ -115,13 +115,16 @@ class GunicornScanner:
 
     @staticmethod
     def key(identity: ProcIdentity) -> tuple[int, float]:
+        """``(pid, start time)``: one master, never a later process that reuses its pid."""
         return (identity.pid, round(identity.create_time, 2))
 
     def remember_target(self, master: Master, target: int) -> None:
+        """Keep the worker count opsconsole asked ``master`` for (shown as its target)."""
         self.requested[self.key(master.identity)] = target
         self.rediscover()
 
     def forget_target(self, master: Master) -> None:
+        """Drop the asked-for count (a reload returns the master to its configured one)."""
         self.requested.pop(self.key(master.identity), None)
         self.rediscover()
 
@@ -149,6 +152,9 @@ class GunicornScanner:
         worker's usage, heartbeat and connections: the cost of a refresh is then close to one
         psutil pass over the same pids. A master started by hand outside supervisor shows up
         at the next discovery.
+
+        Raises nothing for a process that vanishes or belongs to another user: what cannot
+        be read is left out or shown as unknown.
         """
         running = frozenset(
             (info.server, info.fullname, info.pid)

@@ -299,7 +299,12 @@ def reload(
     """Graceful reload (HUP): verified when every old worker pid has been replaced and the
     count is back to the configured one (gunicorn's reload re-reads ``-w``; without a known
     configuration, the count before the reload) within ``timeout`` (default the master's
-    ``--timeout`` plus 5 s: old workers get that long to finish their requests)."""
+    ``--timeout`` plus 5 s: old workers get that long to finish their requests).
+
+    Returns a :class:`ReloadResult` (``ok`` False, in words, when not verified in time).
+    Raises ReadOnlyError (nothing sent), ProcessChanged (the master exited or its pid was
+    reused: nothing sent to another process), OpsError (the kernel refused: another user's).
+    """
     actions.assert_writable(f"reload {master.label}")
     old = worker_pids(master.identity)
     expected = master.configured if master.configured is not None else len(old)
@@ -332,7 +337,11 @@ def reload(
 
 
 def reopen_logs(master: Master) -> str:
-    """USR1: the master and its workers reopen their log files (after logrotate)."""
+    """USR1: the master and its workers reopen their log files (after logrotate).
+
+    Returns what was done, in words. Raises ReadOnlyError (nothing sent), ProcessChanged
+    (the master exited or its pid was reused), OpsError (the kernel refused: another user's).
+    """
     actions.assert_writable(f"reopen the logs of {master.label}")
     procs.send_signal(master.identity, signal.SIGUSR1)
     return f"{master.label} asked to reopen its log files (USR1)"

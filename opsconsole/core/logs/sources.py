@@ -61,24 +61,32 @@ class FileSource:
 
     @property
     def bytes_read(self) -> int:
+        """Bytes read from the file so far (tests and benchmarks prove reads are bounded)."""
         return self.file.bytes_read
 
     async def open_tail(self, n: int) -> list[LogLine]:
+        """The last ``n`` lines, read backwards (never the whole file). Raises LogError
+        (missing, no permission, a directory) in words."""
         try:
             return await asyncio.to_thread(self.file.open_tail, n)
         except OSError as exc:
             raise file_error(self.file.path, exc) from exc
 
     async def poll(self) -> list[LogLine]:
+        """Lines completed since the last call, one batch at most; follows rotation and
+        truncation as ``tail -F``. Raises LogError as :meth:`open_tail`."""
         try:
             return await asyncio.to_thread(self.file.poll)
         except OSError as exc:
             raise file_error(self.file.path, exc) from exc
 
     async def before(self, offset: int, n: int, gen: int | None = None) -> list[LogLine]:
+        """The ``n`` lines ending at ``offset`` of generation ``gen``, oldest first ([] at the
+        top, or when the file was rotated since)."""
         return await asyncio.to_thread(self.file.before, offset, n, gen)
 
     async def aclose(self) -> None:
+        """Close the file. Raises nothing."""
         self.file.close()
 
 

@@ -86,6 +86,7 @@ class LogStream:
 
     @property
     def merged(self) -> bool:
+        """True when the stream interleaves several sources by time."""
         return len(self.sources) > 1
 
     async def _each(self, calls: list[Any]) -> list[list[LogLine]]:
@@ -110,12 +111,16 @@ class LogStream:
         return batches
 
     async def open(self, n: int) -> list[LogLine]:
+        """The last ``n`` lines of each source, merged by time, into the ring. Raises nothing:
+        a source that fails is left out and its error, in words, is in ``errors``."""
         batches = await self._each([s.open_tail(n) for s in self.sources])
         lines = merge_streams(batches)
         self.ring.extend(lines)
         return lines
 
     async def poll(self) -> list[LogLine]:
+        """New lines of every source, merged by time, into the ring. Raises nothing (as
+        :meth:`open`: failures are in ``errors``)."""
         batches = await self._each([s.poll() for s in self.sources])
         lines = merge_streams(batches)
         self.ring.extend(lines)
@@ -134,5 +139,6 @@ class LogStream:
         return lines[len(lines) - added :] if added else []
 
     async def aclose(self) -> None:
+        """Close every source."""
         for source in self.sources:
             await source.aclose()

@@ -158,6 +158,7 @@ class EffectiveConfig:
     test: ConfigTestResult
 
     def text_of(self, path: str) -> str | None:
+        """The text nginx read for ``path``, or None when it read no such file."""
         for p, text in self.files:
             if p == path:
                 return text
@@ -165,7 +166,10 @@ class EffectiveConfig:
 
 
 async def dump_config(inst: NginxInstance, timeout: float = TEST_TIMEOUT) -> EffectiveConfig:
-    """The effective config from ``nginx -T``, split per file (empty when the test fails)."""
+    """The effective config from ``nginx -T``, split per file (empty when the test fails).
+
+    Raises as :func:`run_config_test`; a failing test is in ``test``, not an exception.
+    """
     argv = inst.command("-T")
     check_readable(inst)
     rc, out, err, took = await _run(argv, _cwd(inst), timeout)
@@ -185,7 +189,8 @@ def read_config_file(path: str, limit: int = 4 * 1024 * 1024) -> str:
 
 
 def load_config(inst: NginxInstance) -> NginxConfig:
-    """The parsed config (crossplane, following includes) of ``inst``."""
+    """The parsed config (crossplane, following includes) of ``inst``; what crossplane
+    could not parse is in its ``errors``. Raises NginxConfigUnreadable."""
     check_readable(inst)
     return parse_config(inst.conf_path, inst.prefix)
 
@@ -447,7 +452,8 @@ async def _verify(
 
 
 async def reload_or_raise(inst: NginxInstance, **kwargs: Any) -> ReloadResult:
-    """:func:`reload`, raising ReloadFailed unless the new config took effect cleanly."""
+    """:func:`reload`, raising ReloadFailed (carrying the whole result) unless the new config
+    took effect cleanly; otherwise raises as :func:`reload`."""
     result = await reload(inst, **kwargs)
     if not result.ok:
         raise ReloadFailed(result)

@@ -57,7 +57,11 @@ class Inspection:
 def inspect(
     inst: NginxInstance, programs: list[ProcessInfo] | None = None, facts: Facts | None = None
 ) -> Inspection:
-    """Parse the config, build the topology and run the extra checks (blocking: psutil)."""
+    """Parse the config, build the topology and run the extra checks (blocking: psutil).
+
+    ``programs`` ties listening processes to supervisor programs; ``facts`` replaces what the
+    machine says (tests). Raises NginxConfigUnreadable.
+    """
     cfg = load_config(inst)
     topo = build_topology(cfg, master_pid=inst.master_pid, programs=programs, facts=facts)
     return Inspection(cfg, topo, run_checks(cfg, topology=topo))
