@@ -136,7 +136,7 @@ class Session:
         self.probes = ProbeRunner([])
         self.probe_interval = 2.0
         #: the gunicorn masters and nginx log files the views found last (for log sources)
-        self.gunicorn_masters: list[Any] = []
+        self.gunicorn_masters: list[gunicorn.Master] = []
         self.nginx_log_files: list[str] = []
         self._last: dict[str, dict[tuple[str, str], ProcessInfo]] = {}
         self._last_status: dict[str, str] = {}
