@@ -216,7 +216,11 @@ class OpsConsoleApp(App[None]):
         self.focus_view()
 
     def focus_view(self) -> None:
-        """Give the keyboard to the current view's main widget."""
+        """Give the keyboard to the current view's main widget, unless the command bar is
+        open: what is typed after ``:`` stays there (a tab activated late, e.g. the first one
+        at start-up, must not take it); the bar gives the keyboard back when it closes."""
+        if self.main.query_one(CommandBar).display:
+            return
         self.main.query_one(f"#{self.current_view}").focus()  # each view focuses its own
 
     def on_command_bar_closed(self, message: CommandBar.Closed) -> None:

@@ -196,3 +196,17 @@ def use_fixed_backends(monkeypatch: Any) -> None:
     monkeypatch.setattr(nginx_core, "NginxMonitor", FixedNginxMonitor)
     monkeypatch.setattr(nginx_core, "inspect", demo_inspection)
     monkeypatch.setattr(nginx_core, "run_config_test", failed_config_test)
+    no_probes_of_this_machine(monkeypatch)
+
+
+def no_probes_of_this_machine(monkeypatch: Any) -> None:
+    """Probe discovery finds nothing: with fixed programs, a probe line would otherwise show
+    whatever listens on this machine (any running nginx master, a pid that happens to match)."""
+    from opsconsole.core import probes
+    from opsconsole.tui import session
+
+    def nothing(programs: Any) -> list[Any]:
+        return []
+
+    monkeypatch.setattr(probes, "default_probes", nothing)
+    monkeypatch.setattr(session, "default_probes", nothing)

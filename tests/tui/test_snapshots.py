@@ -13,6 +13,7 @@ import pytest
 from opsconsole.core.events import Event
 from opsconsole.tui.app import OpsConsoleApp
 from tests.tui.fakes import NOW, StaticMonitor, fake_config, unreachable
+from tests.tui.helpers import no_probes_of_this_machine
 
 SIZES = [(80, 24), (160, 48)]
 THEMES = ["opsconsole-dark", "opsconsole-mono"]
@@ -22,6 +23,7 @@ THEMES = ["opsconsole-dark", "opsconsole-mono"]
 def _utc(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
+    no_probes_of_this_machine(monkeypatch)  # nothing this machine runs shows up
 
 
 def make_app(theme: str, read_only: bool = False, error: bool = False) -> OpsConsoleApp:

@@ -39,7 +39,7 @@ from tests.tui.fakes import (
     failed_config_test,
     fake_config,
 )
-from tests.tui.helpers import screen_text, until
+from tests.tui.helpers import no_probes_of_this_machine, screen_text, until
 
 SIZES = [(80, 24), (160, 48)]
 THEMES = ["opsconsole-dark", "opsconsole-mono"]
@@ -57,6 +57,7 @@ def fixed_backends(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(nginx_core, "inspect", demo_inspection)
     monkeypatch.setattr(nginx_core, "run_config_test", failed_config_test)
     monkeypatch.setattr(nginx_widget, "time", FrozenClock(NOW))
+    no_probes_of_this_machine(monkeypatch)
 
 
 def make_app(theme: str) -> OpsConsoleApp:
