@@ -7,9 +7,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import socket
+import socketserver
+import threading
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from opsconsole.core import gunicorn
@@ -175,3 +179,78 @@ def test_scale_result_through_the_host_is_the_cli_json(
     assert done.ok and done.data["converged"] is True and done.verified
     assert set(done.data) == {f.name for f in dataclasses.fields(gunicorn.ScaleResult)}
     assert through_json(done) == done
+
+
+def _non_loopback_address() -> str | None:
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family == socket.AF_INET and not a.address.startswith("127."):
+                return str(a.address)
+    return None
+
+
+class _Forward(socketserver.ThreadingTCPServer):
+    """A TCP forwarder: supervisord's inet port seen from another address, as a supervisord
+    on another machine would be reached (a URL that is not a unix socket nor loopback)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, listen: tuple[str, int], to: tuple[str, int]) -> None:
+        self.to = to
+        super().__init__(listen, _Pipe)
+
+
+class _Pipe(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        server = self.server
+        assert isinstance(server, _Forward)
+        with socket.create_connection(server.to) as upstream:
+            pair = [(self.request, upstream), (upstream, self.request)]
+            threads = [threading.Thread(target=_copy, args=p, daemon=True) for p in pair]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(10)
+
+
+def _copy(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def test_a_remote_supervisords_pids_are_never_matched_to_local_processes(
+    demo_stack: DemoStack, stack_env: dict[str, str]
+) -> None:
+    """One way to list programs: a supervisord reached by a URL that is not this machine's
+    (not a unix socket, not loopback) reports another machine's pids, so no local nginx or
+    gunicorn master is tied to its programs (`nginx status` used to tie them, `tree` not)."""
+    from tests.integration.test_cli import cli
+
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no address other than loopback")
+    inet = ("127.0.0.1", int(demo_stack.http_url.rsplit(":", 1)[1]))
+    with _Forward((address, 0), inet) as forward:
+        threading.Thread(target=forward.serve_forever, daemon=True).start()
+        try:
+            url = f"http://{address}:{forward.server_address[1]}"
+            creds = ["--supervisor-url", url, "--user", demo_stack.username]
+            status = cli("status", "--json", *creds, env=stack_env)
+            assert json.loads(status.stdout)["servers"][0]["reachable"], status.stdout
+            ngx = cli("nginx", "status", "--json", *creds, env=stack_env)
+            assert ngx.returncode == 0, ngx.stderr
+            assert json.loads(ngx.stdout)["instance"]["program"] is None, ngx.stdout
+            tree = cli("tree", "--json", *creds, env=stack_env)
+            assert tree.returncode == 0, tree.stderr
+            masters = json.loads(tree.stdout)["masters"]
+            assert masters and all(m["program"] is None for m in masters), tree.stdout
+        finally:
+            forward.shutdown()
+    # the same supervisord on its unix socket is this machine's: nginx is its program
+    local = cli("nginx", "status", "--json", "-c", str(demo_stack.conf_path))
+    assert json.loads(local.stdout)["instance"]["program"] == "nginx", local.stdout
