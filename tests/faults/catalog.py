@@ -42,6 +42,7 @@ PRB = "tests/integration/test_probes.py"
 FIL = "tests/faults/test_file_faults.py"
 CFG = "tests/integration/test_real_configs.py"
 GCF = "tests/integration/test_gunicorn_configs.py"
+HOST = "tests/integration/test_local_host.py"
 
 CATALOG: list[Fault] = [
     Fault(
@@ -110,6 +111,13 @@ CATALOG: list[Fault] = [
             f"{RPC}::test_console_shows_bad_answers_and_recovers",
             f"{RPC}::test_any_well_formed_answer_gives_a_value_or_a_supervisor_error",
         ),
+    ),
+    Fault(
+        "supervisord",
+        "reached by a URL that is not this machine's",
+        "Its programs are listed, but their pids are never matched to local processes: no "
+        "local nginx or gunicorn master is shown as one of its programs.",
+        (f"{HOST}::test_a_remote_supervisords_pids_are_never_matched_to_local_processes",),
     ),
     Fault(
         "supervisord config",
@@ -199,6 +207,14 @@ CATALOG: list[Fault] = [
             "tests/integration/test_gunicorn.py::"
             "test_control_socket_of_another_master_is_refused_before_sending",
         ),
+    ),
+    Fault(
+        "gunicorn",
+        "a request names a master whose pid now belongs to another process",
+        "Refused before anything is sent (*pid N is no longer the gunicorn master that was "
+        "shown; nothing was sent; refresh and look again*): the request carries the create "
+        "time shown.",
+        (f"{HOST}::test_a_request_naming_a_master_that_is_no_longer_that_process_is_refused",),
     ),
     Fault(
         "gunicorn",
@@ -327,6 +343,13 @@ CATALOG: list[Fault] = [
             f"{LOG}::test_log_view_of_a_log_that_is_not_utf8",
             f"{LOG}::test_log_not_utf8_over_xmlrpc_is_read_within_a_budget",
         ),
+    ),
+    Fault(
+        "logs",
+        "log bytes supervisord puts raw into its XML (ESC, NUL), re-read tolerantly",
+        "The re-read goes through the supervisor client like every other call: the read-only "
+        "spy sees it, and the timeout, the 64 MB answer cap and errors in words apply.",
+        (f"{HOST}::test_tolerant_log_reads_go_through_the_client",),
     ),
     Fault(
         "logs",
