@@ -495,22 +495,14 @@ class Session:
         """The error and access logs of the gunicorn master run by ``program`` (if any)."""
         for master in self.gunicorn_masters:
             if master.program == program:
-                paths = gunicorn.log_paths(master.identity.cmdline)
-                if master.error_log:
-                    paths["error"] = master.error_log
-                return [p for p in paths.values() if p.startswith("/")]
+                return _master_logs(master)
         return []
 
     def discovered_log_files(self) -> list[str]:
         """Gunicorn error/access logs (from the masters' command lines) and nginx's logs."""
         files: list[str] = []
         for master in self.gunicorn_masters:
-            paths = gunicorn.log_paths(master.identity.cmdline)
-            if master.error_log and master.error_log not in paths.values():
-                paths["error"] = master.error_log
-            for path in paths.values():
-                if path.startswith("/") and path not in files:
-                    files.append(path)
+            files += [path for path in _master_logs(master) if path not in files]
         files += [f for f in self.nginx_log_files if f not in files]
         return files
 
@@ -529,3 +521,11 @@ class Session:
     async def aclose(self) -> None:
         await self.monitor.aclose()
         await self.probes.aclose()
+
+
+def _master_logs(master: gunicorn.Master) -> list[str]:
+    """A gunicorn master's error log, then its access log: the absolute paths among them
+    (a relative one is relative to the master's working directory, unknown here)."""
+    named = gunicorn.log_paths(master.identity.cmdline)
+    error = master.error_log or named.get("error")
+    return [path for path in (error, named.get("access")) if path and path.startswith("/")]
