@@ -335,7 +335,7 @@ bind("gunicorn.scale", "gunicorn", "plus", "scale('+1')", "+1 worker")
 bind("gunicorn.scale", "gunicorn", "minus", "scale('-1')", "-1 worker")
 bind("gunicorn.scale", "gunicorn", "equals_sign", "scale_exact", "Count")
 bind("gunicorn.reload", "gunicorn", "R", "reload", "Reload")
-bind("gunicorn.worker_signal", "gunicorn", "K", "signal", "Signal")
+bind("gunicorn.worker_signal", "gunicorn", "K", "signal", "Signal", show=False)  # footer: 80 cols
 bind("ui.fold", "gunicorn", "enter", "fold", show=False)
 bind("ui.filter", "gunicorn", "slash", "filter")
 bind("ui.logs", "gunicorn", "l", "logs", show=False)
