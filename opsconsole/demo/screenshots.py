@@ -164,7 +164,7 @@ SHOTS: list[Shot] = [
         nginx_conf=TYPO_CONF,
         traffic=True,
     ),
-    Shot("nginx-topology", ["3", "T"], (160, 48), ready=_topology_shown, traffic=True),
+    Shot("nginx-topology", ["3", "p"], (160, 48), ready=_topology_shown, traffic=True),
 ]
 
 
@@ -277,7 +277,7 @@ def _filled(app: OpsConsoleApp) -> bool:
     nginx_done = nginx_view.status is not None and (
         not nginx_view.status.running or nginx_view.inspection is not None
     )
-    return app.monitor.snapshots["demo"].ok and bool(app.usage) and nginx_done
+    return app.monitor.snapshots["demo"].ok and bool(app.session.usage) and nginx_done
 
 
 def _masters_tied(app: OpsConsoleApp) -> bool:
