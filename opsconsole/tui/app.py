@@ -85,6 +85,8 @@ class OpsConsoleApp(App[None]):
         self.session = Session(config, self, monitor=monitor, gate=gate, audit=audit, host=host)
         #: the view shown (the app's own routing state, kept here rather than read back)
         self.current_view = VIEWS[0][0]
+        #: whether the ``:`` bar is open (set as the app opens it, cleared by its Closed)
+        self.command_open = False
         self._mono_filter = Monochrome()
 
     # The session's parts, for scripts and tests that hold the app (views use the session).
@@ -219,11 +221,12 @@ class OpsConsoleApp(App[None]):
         """Give the keyboard to the current view's main widget, unless the command bar is
         open: what is typed after ``:`` stays there (a tab activated late, e.g. the first one
         at start-up, must not take it); the bar gives the keyboard back when it closes."""
-        if self.main.query_one(CommandBar).display:
+        if self.command_open:
             return
         self.main.query_one(f"#{self.current_view}").focus()  # each view focuses its own
 
     def on_command_bar_closed(self, message: CommandBar.Closed) -> None:
+        self.command_open = False
         self.focus_view()
 
     def action_help(self) -> None:
@@ -274,11 +277,13 @@ class OpsConsoleApp(App[None]):
         return binding.key_display or key_label(binding.key)
 
     def action_command(self) -> None:
+        self.command_open = True
         self.main.query_one(CommandBar).open()
 
     def open_command(self, text: str) -> None:
         """Open the command bar with ``text`` typed in (from the palette)."""
         bar = self.main.query_one(CommandBar)
+        self.command_open = True
         bar.open()
         bar.value = text
         bar.cursor_position = len(text)
