@@ -387,6 +387,18 @@ CATALOG: list[Fault] = [
         (f"{SUP}::test_starts_at_40x10",),
     ),
     Fault(
+        "console",
+        "a code path that forgets the gate, in a read-only console",
+        "The lowest layer refuses anyway (*read-only mode: refused to send SIGTERM …*), in the "
+        "console's workers and their threads; a read-only session leaves other sessions "
+        "writable.",
+        (
+            "tests/tui/test_session.py::test_a_read_only_console_refuses_below_the_gate_too",
+            "tests/unit/test_gate_context.py::"
+            "test_read_only_gate_governs_its_session_and_nothing_else",
+        ),
+    ),
+    Fault(
         "command line",
         "global options (`-c`, `--supervisor-url`, `--user`, `--read-only`, …) after the "
         "subcommand: `opsconsole scale web +1 --supervisor-url URL --yes`",
