@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.keys import format_key
 
 from opsconsole.core.commands import COMMANDS
-from opsconsole.core.operations import Key, keys_for
+from opsconsole.core.operations import OPERATIONS, Key, keys_for
 
 #: Names written out where Textual's own display would be a symbol an operator might not read.
 _NAMES = {"enter": "enter"}
@@ -115,7 +115,7 @@ def palette_entries() -> list[PaletteEntry]:
             entries.append(
                 PaletteEntry(
                     f"{scope.palette_title}: {k.text}",
-                    f"key {key_label(k.key)}",
+                    f"key {key_label(k.key)} — {OPERATIONS[k.op].help}",
                     scope.view,
                     scope.widget,
                     k.action,

@@ -38,7 +38,8 @@ def test_every_key_is_in_help_and_the_palette_as_registered() -> None:
         rows = sections[scope.help_title]
         for k in keys_for(scope.scope):
             assert (key_label(k.key), k.text) in rows, (scope.help_title, k)
-            assert (f"{scope.palette_title}: {k.text}", f"key {key_label(k.key)}") in entries, k
+            label, help_line = f"{scope.palette_title}: {k.text}", OPERATIONS[k.op].help
+            assert (label, f"key {key_label(k.key)} — {help_line}") in entries, k
 
 
 def test_key_labels_are_what_is_typed() -> None:
