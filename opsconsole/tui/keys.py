@@ -68,6 +68,16 @@ def bindings(scope: str) -> list[BindingType]:
     return [binding(k) for k in keys_for(scope)]
 
 
+def key_hint(scope: str, *leave_out: str) -> str:
+    """A one-line reminder of a view's footer keys (``t test  R reload …``), from the registry;
+    ``leave_out`` names operations not to mention."""
+    return "  ".join(
+        f"{key_label(k.key)} {k.text.lower()}"
+        for k in keys_for(scope)
+        if k.show and k.op not in leave_out
+    )
+
+
 def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
     """``?`` help: every key of every view, then every ``:`` command, then list moves."""
     sections: list[tuple[str, list[tuple[str, str]]]] = []

@@ -1,7 +1,7 @@
 """The gunicorn view: program → master → workers, refreshed every second in a thread.
 
 Keys: ``+``/``-`` one worker more/fewer, ``=`` exact count, ``R`` graceful reload (HUP,
-verified), ``T``/``X``/``A`` TERM/KILL/ABRT the selected worker, ``enter`` fold a master,
+verified), ``K`` a signal (TERM/KILL/ABRT) to the selected worker, ``enter`` fold a master,
 ``/`` filter, ``l`` the master's error log. Every change goes through ``app.request`` (gate,
 confirmation, audit); the work itself is in :mod:`opsconsole.core.gunicorn`.
 """

@@ -38,7 +38,7 @@ from opsconsole.core.errors import OpsError
 from opsconsole.core.format import format_bytes
 from opsconsole.core.nginx import Diagnostic, Finding, TopoNode
 from opsconsole.core.supervisor import ProcessInfo
-from opsconsole.tui.keys import bindings
+from opsconsole.tui.keys import bindings, key_hint
 from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.probes import sparkline
 
@@ -355,7 +355,7 @@ class NginxView(Vertical):
             with Vertical(id="nginx-rate"):
                 yield Label(Text("requests/s", style="dim"), id="nginx-rate-label")
                 yield Static("", id="nginx-spark")
-        yield Static(Text("t test  R reload  c config  T topology", style="dim"), id="nginx-result")
+        yield Static(Text(key_hint("nginx", "ui.logs"), style="dim"), id="nginx-result")
         with ContentSwitcher(initial="nginx-diags", id="nginx-lists"):
             yield DiagList(id="nginx-diags")
             tree: TopoTree = TopoTree(Text("topology: loading …"), id="nginx-topology")
