@@ -43,6 +43,7 @@ FIL = "tests/faults/test_file_faults.py"
 CFG = "tests/integration/test_real_configs.py"
 GCF = "tests/integration/test_gunicorn_configs.py"
 HOST = "tests/integration/test_local_host.py"
+NEW = "tests/tui/test_new_user_bugs.py"
 
 CATALOG: list[Fault] = [
     Fault(
@@ -385,6 +386,52 @@ CATALOG: list[Fault] = [
         "started at 40x10",
         "State counts squeeze into the header; keys and `?` help work.",
         (f"{SUP}::test_starts_at_40x10",),
+    ),
+    Fault(
+        "terminal",
+        "the probe line appears above the tabs at 80x24, after the screen is drawn",
+        "The bar that grew from nothing to one line gets a layout pass: on the terminal itself "
+        "(its partial updates replayed) the tab row stays and the program table's header is "
+        "drawn once.",
+        (f"{NEW}::test_probe_line_appearing_keeps_tabs_and_one_table_header",),
+    ),
+    Fault(
+        "keys",
+        "`:logs web` and Enter arriving in one burst right after `:` (a paste, a fast typist, "
+        "a laggy SSH link)",
+        "Every key reaches the command bar in order and web's logs open; no key runs a binding "
+        "of the view below (it ran `:audit`).",
+        (f"{NEW}::test_keys_typed_right_after_colon_all_reach_the_command_bar",),
+    ),
+    Fault(
+        "keys",
+        "`?` help and the footer in the gunicorn view",
+        "Keys are written as typed, `+` `-` `=` (help said `plus`, `minus`, `equals_sign`): "
+        "help, footer and palette use one label function and one registry.",
+        (
+            f"{NEW}::test_help_writes_keys_as_typed_plus_minus_equals",
+            "tests/tui/test_registry_keys.py::test_key_labels_are_what_is_typed",
+        ),
+    ),
+    Fault(
+        "keys",
+        "the same key in different views",
+        "One verb, one key (as in k9s): `K` signals a program or a gunicorn worker (picker: "
+        "TERM, KILL, ABRT), `R` reloads, `p` is nginx's topology; `T` no longer means TERM in "
+        "one view and topology in another.",
+        (
+            f"{NEW}::test_one_verb_one_key_in_every_view",
+            f"{NEW}::test_signal_key_opens_the_picker_for_a_gunicorn_worker",
+            "tests/unit/test_operations.py::test_one_verb_one_key_for_what_changes_something",
+        ),
+    ),
+    Fault(
+        "keys",
+        "every key as `?`, the footer and the palette show it",
+        "Pressed in its view (read-only), it runs the action the registry names and its "
+        "operation reaches the gate; `enter` folds a group (the table swallowed it) and `tab` "
+        "goes to the next view (it only moved the focus).",
+        ("tests/tui/test_registry_keys.py::test_each_key_runs_its_operation",),
     ),
     Fault(
         "console",
