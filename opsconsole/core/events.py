@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from opsconsole.core.supervisor import BAD_STATES, ProcessInfo, ProcessState
+from opsconsole.core.host import BAD_STATES, Program
+from opsconsole.core.supervisor import ProcessInfo
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,15 @@ class Timeline:
 
 
 def process_changes(
-    before: dict[tuple[str, str], ProcessInfo],
-    after: list[ProcessInfo],
+    before: Mapping[tuple[str, str], ProcessInfo | Program],
+    after: Sequence[ProcessInfo | Program],
     at: float | None = None,
     qualify: bool = False,
 ) -> list[Event]:
     """State transitions and unexpected restarts between two polls (pure).
 
     ``qualify`` names the supervisord in each source (``server/name``): for several servers.
+    Programs are supervisor's ProcessInfo or a host snapshot's Program (compared by state name).
     """
     now = at if at is not None else time.time()
     events: list[Event] = []
@@ -63,19 +65,19 @@ def process_changes(
             if before:
                 events.append(Event(now, "state", "info", source, f"appeared ({proc.statename})"))
             continue
-        if old.state != proc.state:
+        if old.statename != proc.statename:
             level = "info"
-            if proc.state in BAD_STATES:
+            if proc.statename in BAD_STATES:
                 level = "error"
-            elif proc.state == ProcessState.EXITED:
+            elif proc.statename == "EXITED":
                 level = "warning"
             text = f"{old.statename} → {proc.statename}"
-            if proc.state == ProcessState.EXITED:
+            if proc.statename == "EXITED":
                 text += f" (exit status {proc.exitstatus})"
             if proc.spawnerr:
                 text += f": {proc.spawnerr}"
             events.append(Event(now, "state", level, source, text))
-        elif proc.state == ProcessState.RUNNING and old.pid and proc.pid and old.pid != proc.pid:
+        elif proc.statename == "RUNNING" and old.pid and proc.pid and old.pid != proc.pid:
             events.append(
                 Event(now, "restart", "warning", source, f"restarted: pid {old.pid} → {proc.pid}")
             )

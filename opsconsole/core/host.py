@@ -244,6 +244,16 @@ class Program(Snapshot):
         return self.name if self.group == self.name else f"{self.group}:{self.name}"
 
     @property
+    def statename(self) -> str:
+        """``state`` under the name supervisor's ProcessInfo gives it (views use either)."""
+        return self.state
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(server, fullname)``: unique across every supervisord of the host."""
+        return (self.server, self.fullname)
+
+    @property
     def uptime(self) -> float | None:
         if self.state == "RUNNING" and self.start and self.now:
             return float(max(0, self.now - self.start))
@@ -280,6 +290,7 @@ class Supervisord(Snapshot):
     latency: float = 0.0
     stale: bool = False
     programs: tuple[Program, ...] = ()
+    identification: str = ""
 
     @property
     def reachable(self) -> bool:
@@ -821,6 +832,12 @@ class Host(Protocol):
     async def programs(self) -> ProgramsSnapshot:
         """Every configured supervisord and its programs; one that cannot be read says why
         in its ``status`` and ``error`` and keeps its last programs, marked ``stale``."""
+        ...
+
+    async def supervisord(self, name: str) -> Supervisord:
+        """One configured supervisord (``name``), read now: what :meth:`programs` gives for
+        it. A console refreshes each on its own clock (one slow or down supervisord never
+        delays the others). Raises OpsError when no supervisord of that name is configured."""
         ...
 
     async def gunicorn(self) -> GunicornSnapshot:

@@ -164,6 +164,18 @@ class LocalHost:
             servers.append(self._supervisord(snap, codes))
         return ProgramsSnapshot(self.name, time.time(), tuple(servers))
 
+    async def supervisord(self, name: str) -> Supervisord:
+        """Poll one supervisord now (the console's per-server refresh loop calls this)."""
+        if name not in self.monitor.clients:
+            raise OpsError(
+                f"no supervisord named {name} is configured",
+                f"configured: {', '.join(self.monitor.clients) or 'none'}",
+            )
+        snap = await self.monitor.poll(name)
+        # gunicorn() and nginx() match pids against the latest poll of each supervisord
+        self._polled = (time.monotonic(), list(self.monitor.snapshots.values()))
+        return self._supervisord(snap, await self._expected_exits(snap))
+
     async def _expected_exits(self, snap: ServerSnapshot) -> dict[str, tuple[int, ...]]:
         """Each program's ``exitcodes=`` (getAllConfigInfo), read again when supervisord
         restarted, the program set changed, or after CONFIG_INFO_SECONDS."""
@@ -209,6 +221,7 @@ class LocalHost:
             latency=snap.latency,
             stale=snap.stale,
             programs=tuple(program_of(p, codes.get(p.fullname)) for p in snap.processes),
+            identification=snap.info.identification if snap.info else "",
         )
 
     async def local_processes(self, *, fresh: bool = False) -> tuple[list[Any], list[str]]:

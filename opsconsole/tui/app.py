@@ -194,7 +194,7 @@ class OpsConsoleApp(App[None]):
 
     def refresh_header(self) -> None:
         """Show the session's latest snapshots in the status bar and the programs view."""
-        snaps = list(self.session.monitor.snapshots.values())
+        snaps = list(self.session.servers.values())
         self._showing(lambda: self.main.query_one(StatusBar).show(snaps))
         self._showing(lambda: self.main.query_one(ProgramsView).show(snaps, self.session.usage))
 

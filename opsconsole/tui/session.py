@@ -1,8 +1,12 @@
 """One console session: what the TUI knows and does about the host, apart from any widget.
 
-The session owns the supervisor monitor, the gate (read-only switch and audit trail), the
-event timeline, the probes, the refresh loops, the ``:`` command dispatcher and the gated
-operation runner. Views are given the session (constructor argument) and read from it or ask
+The session owns the host (:class:`~opsconsole.core.local.LocalHost`, sharing the session's
+supervisor monitor and gate), the gate (read-only switch and audit trail), the event timeline,
+the probes, the refresh loops, the ``:`` command dispatcher and the gated operation runner.
+The refresh loops read the host's snapshots (:class:`~opsconsole.core.host.Supervisord` per
+supervisord, diffed here for the timeline) and the views render them; operations on programs
+travel as :class:`~opsconsole.core.host.OperationRequest` to ``host.perform`` once the
+operator confirmed. Views are given the session (constructor argument) and read from it or ask
 it to act; the session never touches a widget. It talks back through the small
 :class:`SessionUI` the app gives it (notify, confirm, pick, post a message, start a worker),
 and tells the app what changed with the messages below, which coalesce bursts
@@ -15,6 +19,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,10 +34,12 @@ from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Timeline, process_changes
 from opsconsole.core.export import default_export_path, incident_markdown, write_note
 from opsconsole.core.format import format_duration
+from opsconsole.core.host import OperationRequest, OperationResult, Program, Supervisord
+from opsconsole.core.local import LocalHost
 from opsconsole.core.logs import LogSource, SourceSpec, make_source
 from opsconsole.core.probes import ProbeRunner, ProbeState, default_probes, probes_from_config
 from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
-from opsconsole.core.supervisor import ConfigDiff, ProcessInfo, perform
+from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
 
 VERB_OP = {
@@ -49,6 +56,9 @@ VERB_EFFECT = {
     "restart": "stop (stopsignal, then SIGKILL after stopwaitsecs) and start again",
     "clear_logs": "supervisord truncates the captured stdout/stderr logs",
 }
+
+#: what a config reread found, in the order the confirmation lists it
+CHANGE_WORDS = ("added", "changed", "removed")
 
 #: ``:`` commands about what is shown (views, theme, help, screens): the app routes these
 ROUTED = frozenset(
@@ -130,6 +140,12 @@ class Session:
             read_only=config.read_only,
         )
         self.gate = gate or make_gate(config.read_only, audit=audit)
+        #: the host the views read and act through (this machine; the fleet adds others)
+        self.machine = LocalHost(config, gate=self.gate, monitor=self.monitor, name=self.host)
+        #: the latest snapshot of each configured supervisord (the programs view renders them)
+        self.servers: dict[str, Supervisord] = {
+            t.name: Supervisord(t.name, t.url, status="connecting") for t in config.supervisors
+        }
         self.timeline = Timeline()
         self.sampler = UsageSampler()
         self.usage: dict[int, TreeUsage] = {}
@@ -138,7 +154,7 @@ class Session:
         #: the gunicorn masters and nginx log files the views found last (for log sources)
         self.gunicorn_masters: list[gunicorn.Master] = []
         self.nginx_log_files: list[str] = []
-        self._last: dict[str, dict[tuple[str, str], ProcessInfo]] = {}
+        self._last: dict[str, dict[tuple[str, str], Program]] = {}
         self._last_status: dict[str, str] = {}
         self._server_pid: dict[str, int] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -149,7 +165,7 @@ class Session:
     def start(self) -> None:
         """Start one refresh loop per supervisord and the probe loop (as the app's workers,
         so they end with it)."""
-        for name in self.monitor.clients:
+        for name in self.servers:
             self._wake[name] = asyncio.Event()
             self.ui.run_worker(self._poll_loop(name), group="poll", name=f"poll-{name}")
         self.ui.run_worker(self._probe_loop(), group="probes", name="probes")
@@ -157,21 +173,24 @@ class Session:
     async def _poll_loop(self, server: str) -> None:
         """Refresh one supervisord forever. Rows are shown as soon as the call returns; CPU and
         memory (psutil, in a thread) follow. A bug in one refresh never stops the next."""
-        local = self.monitor.client(server).is_local
+        refresh = self.config.refresh
         while True:
+            delay = refresh
             try:
-                snap = await self.monitor.poll(server)
-                self._observe(server)
+                snap = await self.machine.supervisord(server)
+                self._observe(snap)
                 self.ui.post_message(SessionRefreshed())
-                if snap.ok and local:
-                    pids = [p.pid for p in snap.processes if p.pid]
-                    self.usage = await asyncio.to_thread(self.sampler.sample, pids)
-                    self.ui.post_message(SessionRefreshed())
+                if snap.reachable:
+                    delay = max(refresh, snap.latency * 4)  # ~1/4 of the time waiting, at most
+                    if snap.local:  # CPU and memory of this machine's pids (a remote's: no)
+                        pids = [p.pid for p in snap.programs if p.pid]
+                        self.usage = await asyncio.to_thread(self.sampler.sample, pids)
+                        self.ui.post_message(SessionRefreshed())
             except Exception as exc:  # keep watching: an incident console must not go blind
                 self.timeline.add("server", "error", server, f"refresh failed: {exc!r}")
             wake = self._wake[server]
             try:
-                await asyncio.wait_for(wake.wait(), timeout=self.monitor.next_delay(server))
+                await asyncio.wait_for(wake.wait(), timeout=delay)
             except asyncio.TimeoutError:
                 pass
             wake.clear()
@@ -186,10 +205,10 @@ class Session:
             if not configured:
                 local = [
                     (p.fullname, p.pid)
-                    for server, snap in self.monitor.snapshots.items()
-                    if self.monitor.client(server).is_local
-                    for p in snap.processes
-                    if p.pid and p.statename == "RUNNING"
+                    for snap in self.servers.values()
+                    if snap.local
+                    for p in snap.programs
+                    if p.pid and p.state == "RUNNING"
                 ]
                 rounds += 1
                 # rediscover when programs (re)start, and now and then for late listeners
@@ -219,17 +238,19 @@ class Session:
             if server is None or name == server:
                 event.set()
 
-    def _observe(self, server: str) -> None:
-        snap = self.monitor.snapshots[server]
+    def _observe(self, snap: Supervisord) -> None:
+        """Keep ``snap`` and put what changed since the last one on the timeline."""
+        server = snap.name
+        self.servers[server] = snap
         status = self._last_status.get(server)
         if status != snap.status:
-            if snap.ok and status is not None:
+            if snap.reachable and status is not None:
                 self.timeline.add("server", "info", server, "supervisord reachable again")
-            elif not snap.ok and snap.error is not None:
+            elif not snap.reachable and snap.error is not None:
                 self.timeline.add("server", "error", server, snap.error.message)
             self._last_status[server] = snap.status
-        if snap.ok:
-            pid = snap.info.pid if snap.info else 0
+        if snap.reachable:
+            pid = snap.pid
             seen = self._server_pid.get(server)
             if seen and pid and pid != seen:
                 self.timeline.add(
@@ -239,28 +260,24 @@ class Session:
                 self._server_pid[server] = pid
             before = self._last.get(server, {})
             if before:
-                several = len(self.monitor.clients) > 1
-                self.timeline.extend(process_changes(before, snap.processes, snap.at, several))
-            self._last[server] = {p.key: p for p in snap.processes}
+                several = len(self.servers) > 1
+                self.timeline.extend(process_changes(before, list(snap.programs), None, several))
+            self._last[server] = {p.key: p for p in snap.programs}
 
     def server_info(self) -> str:
         """What each supervisord is (version, pid, state, uptime) and how it answers."""
         lines = []
-        for name, snap in self.monitor.snapshots.items():
-            client = self.monitor.client(name)
+        for name, snap in self.servers.items():
             lines.append(f"{name}  {snap.url}")
-            if snap.info is not None:
+            if snap.version:
                 up = ""
-                if client.is_local and snap.info.pid:
-                    started = process_start_time(snap.info.pid)
+                if snap.local and snap.pid:
+                    started = process_start_time(snap.pid)
                     if started:
                         up = f", up {format_duration(time.time() - started)}"
-                lines.append(
-                    f"  supervisor {snap.info.version}, pid {snap.info.pid}, "
-                    f"state {snap.info.statename}{up}"
-                )
-                if snap.info.identification:
-                    lines.append(f"  identification {snap.info.identification}")
+                lines.append(f"  supervisor {snap.version}, pid {snap.pid}, state {snap.state}{up}")
+                if snap.identification:
+                    lines.append(f"  identification {snap.identification}")
             lines.append(f"  {snap.status}; last call {snap.latency * 1000:.0f} ms")
             if snap.error is not None:
                 lines.append(f"  {snap.error.message}")
@@ -328,12 +345,56 @@ class Session:
                 on_done(result)
         self.poll_now()
 
+    def send(
+        self,
+        request: OperationRequest,
+        *,
+        question: str,
+        detail: str = "",
+        on_done: Callable[[OperationResult], None] | None = None,
+    ) -> None:
+        """Send ``request`` to the host: refused in read-only mode before anything is asked
+        (a notice, an audit record); an operation registered with ``confirm`` asks
+        ``question`` first and is sent with ``confirmed=True`` only after a yes. A refusal or
+        failure is shown in words; ``on_done`` gets the result otherwise (and always when it
+        has a line per program). Every supervisord is polled afterwards."""
+        try:
+            self.gate.check(request.operation, request.target, _audit_params(request))
+        except OpsError as exc:
+            self.ui.notify(exc.message, title="Refused", severity="error")
+            return
+
+        def launch(confirmed: bool | None = True) -> None:
+            if confirmed:
+                sent = replace(request, confirmed=True)
+                self.ui.run_worker(self._perform(sent, on_done), group="ops")
+
+        if operation(request.operation).confirm:
+            self.ui.confirm(question, detail, launch)
+        else:
+            launch(True)
+
+    async def _perform(
+        self, request: OperationRequest, on_done: Callable[[OperationResult], None] | None
+    ) -> None:
+        title = operation(request.operation).title
+        self.ui.notify(f"{title} {request.target} …", timeout=2)
+        result = await self.machine.perform(request)
+        if result.ok or result.items:
+            if on_done is not None:
+                on_done(result)
+        else:
+            hint = result.error.hint if result.error is not None else ""
+            self.ui.notify(
+                f"{result.message}\n{hint}".strip(), title=f"{title} failed", severity="error"
+            )
+        self.poll_now()
+
     def program_op(
         self, verb: str, server: str, specs: list[str], label: str, signame: str = ""
     ) -> None:
         """Start, stop, restart, signal or clear the logs of programs on ``server`` (a signal
         with no ``signame`` asks which)."""
-        client = self.monitor.client(server)
         if verb == "signal":
 
             def picked(name: str | None) -> None:
@@ -345,72 +406,60 @@ class Session:
             else:
                 self.ui.pick_signal(f"Signal for {label}", picked)
             return
-        self.request(
-            VERB_OP[verb],
-            label,
-            lambda: perform(client, verb, specs),
+        self.send(
+            OperationRequest(VERB_OP[verb], label, {"server": server, "names": list(specs)}),
             question=f"{verb.replace('_', ' ').capitalize()} {label}?",
             detail=f"{VERB_EFFECT.get(verb, '')} (supervisord {server}).",
-            params={"server": server},
             on_done=self._report_results,
         )
 
     def request_signal(self, server: str, specs: list[str], label: str, signame: str) -> None:
-        client = self.monitor.client(server)
-        self.request(
-            "supervisor.signal",
-            label,
-            lambda: perform(client, "signal", specs, signame=signame),
+        self.send(
+            OperationRequest(
+                "supervisor.signal",
+                label,
+                {"server": server, "names": list(specs), "signal": signame},
+            ),
             question=f"Send SIG{signame} to {label}?",
             detail=f"supervisord delivers SIG{signame} to the process(es) on {server}.",
-            params={"signal": signame, "server": server},
             on_done=self._report_results,
         )
 
     def update(self, server: str) -> None:
         """Reread ``server``'s config, show what changed, and apply it once confirmed."""
-        client = self.monitor.client(server)
 
-        def diff_ready(diff: Any) -> None:
-            assert isinstance(diff, ConfigDiff)
-            if diff.empty:
+        def diff_ready(reread: OperationResult) -> None:
+            diff = {k: [str(n) for n in reread.data.get(k) or []] for k in CHANGE_WORDS}
+            if not any(diff.values()):
                 self.ui.notify("no config changes: nothing to update")
                 return
-            lines = []
-            for word, names in (
-                ("added", diff.added),
-                ("changed", diff.changed),
-                ("removed", diff.removed),
-            ):
-                if names:
-                    lines.append(f"{word}: {', '.join(names)}")
-            self.request(
-                "supervisor.update",
-                server,
-                lambda: client.apply_update(diff),
+            lines = [f"{word}: {', '.join(names)}" for word, names in diff.items() if names]
+            self.send(
+                OperationRequest("supervisor.update", server, {"server": server, **diff}),
                 question="Apply the config changes?",
                 detail="\n".join(lines)
                 + "\nRemoved and changed groups are stopped first (like supervisorctl update).",
-                on_done=lambda done: self.ui.notify("\n".join(done) or "updated"),
+                on_done=lambda done: self.ui.notify(
+                    "\n".join(str(d) for d in done.data.get("done") or []) or "updated"
+                ),
             )
 
-        self.request(
-            "supervisor.reread",
-            server,
-            client.reread,
+        self.send(
+            OperationRequest("supervisor.reread", server, {"server": server}),
             question="Reread config?",
             on_done=diff_ready,
         )
 
-    def _report_results(self, results: Any) -> None:
-        failed = [r for r in results if not r.ok]
-        text = "\n".join(r.message for r in (failed or results)[:6])
+    def _report_results(self, result: OperationResult) -> None:
+        items = result.items
+        failed = [r for r in items if not r.ok]
+        text = "\n".join(r.message for r in (failed or list(items))[:6])
         self.ui.notify(text or "done", severity="error" if failed else "information")
 
     # -- command mode --------------------------------------------------------------------
 
     def program_names(self) -> list[str]:
-        return sorted({p.fullname for p in self.monitor.all_processes()})
+        return sorted({p.fullname for s in self.servers.values() for p in s.programs})
 
     def run_command(self, command: Command) -> None:
         """Carry out a parsed ``:`` command: operations go through :meth:`request`; commands
@@ -428,7 +477,7 @@ class Session:
                 signame if name == "signal" else "",
             )
         elif name == "update":
-            self.update(next(iter(self.monitor.clients)))
+            self.update(next(iter(self.servers)))
         elif name == "export":
             self.export_note(args[0] if args else None)
         else:
@@ -437,10 +486,10 @@ class Session:
     def server_of(self, spec: str) -> str:
         """The supervisord that runs program or group ``spec`` (the first one if none does)."""
         name = spec.removesuffix(":*")
-        for server, snap in self.monitor.snapshots.items():
-            if any(p.fullname == name or p.group == name for p in snap.processes):
+        for server, snap in self.servers.items():
+            if any(p.fullname == name or p.group == name for p in snap.programs):
                 return server
-        return next(iter(self.monitor.clients))
+        return next(iter(self.servers))
 
     def export_note(self, path: str | None) -> None:
         """Write the timeline and the audit trail as a markdown incident note (0600)."""
@@ -468,7 +517,7 @@ class Session:
                 sources.append(SourceSpec("supervisord", server))
             elif name.endswith(":*"):
                 group = name[:-2]
-                for p in self.monitor.snapshots[server].processes:
+                for p in self.servers[server].programs:
                     if p.group == group:
                         sources += [
                             SourceSpec("program", server, p.fullname, s)
@@ -519,7 +568,7 @@ class Session:
         return out
 
     async def aclose(self) -> None:
-        await self.monitor.aclose()
+        await self.machine.aclose()  # its log sources, probes and the monitor's clients
         await self.probes.aclose()
 
 
@@ -529,3 +578,9 @@ def _master_logs(master: gunicorn.Master) -> list[str]:
     named = gunicorn.log_paths(master.identity.cmdline)
     error = master.error_log or named.get("error")
     return [path for path in (error, named.get("access")) if path and path.startswith("/")]
+
+
+def _audit_params(request: OperationRequest) -> dict[str, Any]:
+    """What the gate records of a request it refuses (the supervisord and the signal, as the
+    host records them when it runs the request)."""
+    return {k: v for k, v in request.parameters.items() if k in ("server", "signal")}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, Protocol
 
 from opsconsole.core.errors import OpsError
 
@@ -228,7 +228,14 @@ class ConfigDiff:
         return not (self.added or self.changed or self.removed)
 
 
-def state_counts(procs: Sequence[ProcessInfo]) -> dict[str, int]:
+class Stated(Protocol):
+    """Anything with supervisor's state name: a ProcessInfo, or a host snapshot's Program."""
+
+    @property
+    def statename(self) -> str: ...
+
+
+def state_counts(procs: Sequence[Stated]) -> dict[str, int]:
     """Per-state counts, most important states first (for the header)."""
     counts: dict[str, int] = {}
     for p in procs:

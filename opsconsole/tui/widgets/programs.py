@@ -1,4 +1,9 @@
-"""The supervisor program list: grouped, sortable, filterable, updated in place."""
+"""The supervisor program list: grouped, sortable, filterable, updated in place.
+
+It renders the host's snapshots (:class:`~opsconsole.core.host.Supervisord` and its
+:class:`~opsconsole.core.host.Program` rows) and asks for operations with messages the app
+hands to the session; CPU and memory come from the session's sampler (this machine's pids).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,8 @@ from textual.theme import Theme
 from textual.widgets import DataTable, Input, Static
 
 from opsconsole.core.format import format_bytes, format_duration
+from opsconsole.core.host import Program, Supervisord
 from opsconsole.core.procs import TreeUsage
-from opsconsole.core.supervisor import ProcessInfo
-from opsconsole.core.supervisor.monitor import ServerSnapshot
 from opsconsole.tui.keys import bindings
 from opsconsole.tui.styles import app_theme, role_style, state_role
 from opsconsole.tui.widgets.logview import LogView
@@ -47,7 +51,7 @@ def state_text(statename: str, theme: Theme | None = None) -> Text:
     return Text(f"{symbol} {statename}", style=role_style(theme, role))
 
 
-def info_text(p: ProcessInfo, theme: Theme | None = None) -> Text:
+def info_text(p: Program, theme: Theme | None = None) -> Text:
     """Spawn error, exit status or supervisord's description; not the pid/uptime it repeats."""
     error = role_style(theme, "error")
     if p.spawnerr:
@@ -67,7 +71,7 @@ def info_text(p: ProcessInfo, theme: Theme | None = None) -> Text:
 class Row:
     key: str
     cells: tuple[Any, ...]
-    proc: ProcessInfo | None  # None for a group header
+    proc: Program | None  # None for a group header
     group: str
     server: str
 
@@ -121,7 +125,7 @@ class ProgramsView(Vertical):
         super().__init__(**kwargs)
         #: where the detail pane gets a program's log sources
         self.session = session
-        self.snapshots: list[ServerSnapshot] = []
+        self.snapshots: list[Supervisord] = []
         self.usage: dict[int, TreeUsage] = {}
         self.marked: set[str] = set()
         self.collapsed: set[str] = set()
@@ -212,7 +216,7 @@ class ProgramsView(Vertical):
 
     # -- data ----------------------------------------------------------------
 
-    def show(self, snapshots: list[ServerSnapshot], usage: dict[int, TreeUsage]) -> None:
+    def show(self, snapshots: list[Supervisord], usage: dict[int, TreeUsage]) -> None:
         """Show the latest snapshots (rows updated in place; cursor and scroll kept)."""
         self.snapshots = snapshots
         self.usage = usage
@@ -233,13 +237,13 @@ class ProgramsView(Vertical):
             box.update(errors)
         self._render_rows()
 
-    def _visible(self, p: ProcessInfo) -> bool:
+    def _visible(self, p: Program) -> bool:
         if not self.filter_text:
             return True
         needle = self.filter_text.lower()
         return needle in p.fullname.lower() or needle in p.statename.lower()
 
-    def _sort_key(self, p: ProcessInfo) -> Any:
+    def _sort_key(self, p: Program) -> Any:
         usage = self.usage.get(p.pid)
         if self.sort_by == "name":
             return p.fullname
@@ -255,7 +259,7 @@ class ProgramsView(Vertical):
             return (-(usage.rss if usage else 0), p.fullname)
         return (p.group, p.name)
 
-    def _proc_cells(self, p: ProcessInfo, indent: bool) -> tuple[Any, ...]:
+    def _proc_cells(self, p: Program, indent: bool) -> tuple[Any, ...]:
         key = self._key(p)
         mark = "*" if key in self.marked else " "
         name = Text(f"{mark}{'  ' if indent else ''}{p.name if indent else p.fullname}")
@@ -273,7 +277,7 @@ class ProgramsView(Vertical):
             info_text(p, theme),
         )
 
-    def _key(self, p: ProcessInfo) -> str:
+    def _key(self, p: Program) -> str:
         return f"{p.server}/{p.fullname}"
 
     def build_rows(self) -> list[Row]:
@@ -281,14 +285,14 @@ class ProgramsView(Vertical):
         self._theme = app_theme(self.app)  # looked up once per refresh, not once per cell
         multi = len(self.snapshots) > 1
         for snap in self.snapshots:
-            procs = [p for p in snap.processes if self._visible(p)]
+            procs = [p for p in snap.programs if self._visible(p)]
             if self.sort_by != "group":
                 for p in sorted(procs, key=self._sort_key):
                     rows.append(
                         Row(self._key(p), self._proc_cells(p, False), p, p.group, snap.name)
                     )
                 continue
-            groups: dict[str, list[ProcessInfo]] = {}
+            groups: dict[str, list[Program]] = {}
             for p in sorted(procs, key=self._sort_key):
                 groups.setdefault(p.group, []).append(p)
             if multi and groups:

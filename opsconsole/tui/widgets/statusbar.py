@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from opsconsole.core.host import Program, Supervisord
 from opsconsole.core.supervisor import state_counts
-from opsconsole.core.supervisor.monitor import ServerSnapshot
 from opsconsole.tui.styles import app_theme, role_style, state_role
 from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.oneline import OneLine
@@ -27,9 +27,9 @@ class StatusBar(OneLine):
         super().__init__(id="statusbar")
         self.host = host
         self.read_only = read_only
-        self.snapshots: list[ServerSnapshot] = []
+        self.snapshots: list[Supervisord] = []
 
-    def show(self, snapshots: list[ServerSnapshot]) -> None:
+    def show(self, snapshots: list[Supervisord]) -> None:
         self.snapshots = snapshots
         self.show_line(self.render_text())
 
@@ -54,17 +54,17 @@ class StatusBar(OneLine):
         if compact < 2:
             t.append("opsconsole ", style="bold")
         t.append(f"{self.host} ")
-        procs = []
+        procs: list[Program] = []
         for snap in self.snapshots:
             symbol = STATUS_SYMBOL.get(snap.status, "?")
             role = {"connected": "success", "connecting": "dim"}.get(snap.status, "bold error")
             t.append("│ ", style="dim")
             t.append(f"{snap.name} ")
             word = snap.status
-            if snap.ok and snap.info:
-                word = snap.info.version if compact else f"supervisor {snap.info.version}"
+            if snap.reachable and snap.version:
+                word = snap.version if compact else f"supervisor {snap.version}"
             t.append(f"{symbol} {word} ", style=role_style(theme, role))
-            procs.extend(snap.processes)
+            procs.extend(snap.programs)
         counts = state_counts(procs)
         if counts:
             t.append("│ ", style="dim")
