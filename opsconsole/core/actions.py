@@ -16,6 +16,7 @@ that forgot the gate still cannot change anything in read-only mode.
 
 from __future__ import annotations
 
+import contextvars
 import getpass
 import json
 import os
@@ -23,6 +24,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,6 +65,26 @@ def is_read_only() -> bool:
     """Whether a read-only gate governs the current context."""
     gate = _READ_ONLY_GATE.get()
     return gate is not None and gate.read_only
+
+
+class ContextThreadPool(ThreadPoolExecutor):
+    """A thread pool whose jobs run in a copy of the context that submitted them.
+
+    ``asyncio.to_thread`` carries the caller's context into its thread, but
+    ``loop.run_in_executor`` does not, and Textual runs its thread workers that way: a job
+    would start with no gate governing it and the lower layers would take it for writable.
+    Installed as the event loop's default executor (:func:`govern_threads`), every thread job
+    of the loop stays under the gate of whoever submitted it.
+    """
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        context = contextvars.copy_context()
+        return super().submit(context.run, fn, *args, **kwargs)
+
+
+def govern_threads(loop: Any) -> None:
+    """Make ``loop``'s default executor a :class:`ContextThreadPool` (see there)."""
+    loop.set_default_executor(ContextThreadPool(thread_name_prefix="opsconsole"))
 
 
 def _reset_for_tests() -> None:

@@ -8,6 +8,7 @@ the views' messages into session calls; it reads no widget's state.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Input, Tab, Tabs
 
 from opsconsole import __version__
+from opsconsole.core import actions
 from opsconsole.core.actions import ActionGate
 from opsconsole.core.commands import Command
 from opsconsole.core.commands import parse as parse_command
@@ -157,6 +159,8 @@ class OpsConsoleApp(App[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        # Textual's thread workers run in the loop's executor: keep them under the gate.
+        actions.govern_threads(asyncio.get_running_loop())
         themes = load_themes()
         for theme in themes.values():
             self.register_theme(theme)

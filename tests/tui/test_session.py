@@ -67,3 +67,27 @@ async def test_a_read_only_console_refuses_below_the_gate_too() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+async def test_a_read_only_console_refuses_in_its_thread_workers_too() -> None:
+    """Textual runs a thread worker through the event loop's executor, which does not carry
+    the caller's context: the read-only gate must still govern it (fail closed)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        cfg = fake_config(read_only=True)
+        app = OpsConsoleApp(cfg, monitor=StaticMonitor(cfg), audit=False, host="h")
+        async with app.run_test(size=(80, 24)) as pilot:
+            identity = ProcIdentity.of(child.pid)
+            worker = app.run_worker(
+                lambda: procs.send_signal(identity, signal.SIGTERM),
+                thread=True,
+                exit_on_error=False,
+            )
+            with pytest.raises(WorkerFailed):
+                await worker.wait()
+            assert isinstance(worker.error, ReadOnlyError)
+            await pilot.pause(0.1)
+        assert child.poll() is None, "the signal was sent"
+    finally:
+        child.kill()
+        child.wait()
