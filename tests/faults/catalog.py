@@ -437,10 +437,11 @@ CATALOG: list[Fault] = [
         "console",
         "a code path that forgets the gate, in a read-only console",
         "The lowest layer refuses anyway (*read-only mode: refused to send SIGTERM …*), in the "
-        "console's workers and their threads; a read-only session leaves other sessions "
-        "writable.",
+        "console's workers and their threads, Textual's thread workers included; a read-only "
+        "session leaves other sessions writable.",
         (
             "tests/tui/test_session.py::test_a_read_only_console_refuses_below_the_gate_too",
+            "tests/tui/test_session.py::test_a_read_only_console_refuses_in_its_thread_workers_too",
             "tests/unit/test_gate_context.py::"
             "test_read_only_gate_governs_its_session_and_nothing_else",
         ),
