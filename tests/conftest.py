@@ -22,6 +22,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
+# Fixtures that start real processes (the session's supervisord, gunicorn and nginx).
+STARTS_PROCESSES = frozenset({"demo_stack"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`pytest -m "not integration"` is the fast loop: no real process starts in it. Any test
+    that uses the demo stack (directly or through another fixture) is marked here, so it cannot
+    be forgotten; tests that start processes of their own are marked in their module."""
+    for item in items:
+        if STARTS_PROCESSES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(autouse=True)
 def _isolate(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

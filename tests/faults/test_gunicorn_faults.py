@@ -32,6 +32,8 @@ from tests.faults.common import keys_still_work, words
 from tests.gunicorn_own import Own, start_own
 from tests.tui.helpers import flat, screen_text, shows, stack_config, until
 
+pytestmark = pytest.mark.integration  # starts gunicorn masters of the tests' own
+
 
 @pytest.fixture
 def own(tmp_path: Path) -> Iterator[Own]:

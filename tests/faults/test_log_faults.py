@@ -34,6 +34,8 @@ from tests.faults import as_operator
 from tests.faults.common import keys_still_work, words
 from tests.tui.helpers import screen_text, stack_config, until
 
+pytestmark = pytest.mark.integration  # starts a stack of its own, mount, opsconsole as another user
+
 
 def numbered(start: int, count: int, pad: int = 0) -> list[str]:
     return [f"{i:06d} log line" + " ." * pad for i in range(start, start + count)]

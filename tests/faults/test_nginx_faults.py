@@ -26,6 +26,8 @@ from tests.faults.common import events, keys_still_work, words
 from tests.integration.test_nginx import open_to_other_users, standalone_nginx
 from tests.tui.helpers import flat, screen_text, stack_config, until
 
+pytestmark = pytest.mark.integration  # starts an nginx of its own, opsconsole as another user
+
 
 async def test_binary_missing_from_path_then_installed(
     demo_stack: DemoStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

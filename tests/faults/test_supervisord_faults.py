@@ -8,9 +8,13 @@ import re
 import signal
 from pathlib import Path
 
+import pytest
+
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
 from tests.tui.helpers import flat, screen_text, shows, stack_config, until
+
+pytestmark = pytest.mark.integration  # starts supervisord (the demo stack and stacks of its own)
 
 
 async def keys_still_work(pilot) -> None:  # type: ignore[no-untyped-def]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import urllib.request
 
 import psutil
+import pytest
 
 from opsconsole.demo.stack import DemoStack
+
+pytestmark = pytest.mark.integration  # starts the demo stack
 
 
 def test_shared_stack_has_every_program_in_its_state(demo_stack: DemoStack) -> None:

@@ -25,6 +25,8 @@ from opsconsole.demo.stack import DemoStack
 from tests.conftest import wait_for
 from tests.gunicorn_own import start_own
 
+pytestmark = pytest.mark.integration  # starts the demo stack and a gunicorn master of its own
+
 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:

@@ -28,6 +28,8 @@ from tests.conftest import wait_for
 from tests.gunicorn_own import Own
 from tests.unit.test_gunicorn_parse import CORPUS, corpus_expectation
 
+pytestmark = pytest.mark.integration  # starts real gunicorn masters
+
 VENV_BIN = Path(sys.executable).parent
 
 

@@ -26,6 +26,8 @@ import pytest
 
 from opsconsole.demo.stack import MARKER_ENV, _bin, free_port, teardown
 
+pytestmark = pytest.mark.integration  # starts supervisord, supervisorctl and opsconsole
+
 CORPUS = Path(__file__).parent.parent / "configs" / "supervisor"
 
 PROGRAMS = """

@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
 from opsconsole.tui.widgets.commandbar import CommandBar
 from tests.tui.helpers import screen_text, shows, stack_config, until
+
+pytestmark = pytest.mark.integration  # starts the demo stack
 
 
 async def type_command(pilot: Any, text: str) -> None:

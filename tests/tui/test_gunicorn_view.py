@@ -20,6 +20,8 @@ from opsconsole.tui.session import Session
 from opsconsole.tui.widgets.gunicorn import GunicornView
 from tests.tui.helpers import screen_text, shows, stack_config, until
 
+pytestmark = pytest.mark.integration  # starts the demo stack
+
 
 class GunicornApp(App[None]):
     """Only the gunicorn view, with the real session's request path (gate, confirm, worker)."""

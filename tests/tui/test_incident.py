@@ -8,9 +8,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
 from tests.tui.helpers import screen_text, stack_config, until
+
+pytestmark = pytest.mark.integration  # starts the demo stack
 
 
 def probe_ok(app: OpsConsoleApp, name: str) -> bool | None:

@@ -34,6 +34,8 @@ from opsconsole.tui.widgets.nginx import NginxView
 from opsconsole.tui.widgets.programs import ProgramsView
 from tests.tui.helpers import stack_config, until
 
+pytestmark = pytest.mark.integration  # starts the demo stack
+
 #: sample arguments for each command (every entry of COMMANDS must be here)
 COMMAND_LINES = {
     "start": "start idle",

@@ -19,6 +19,8 @@ from opsconsole.core.actions import ActionGate, make_gate
 from opsconsole.core.errors import ReadOnlyError
 from opsconsole.core.procs import ProcIdentity
 
+pytestmark = pytest.mark.integration  # starts a sleeping process to refuse to signal
+
 
 async def test_read_only_gate_governs_its_session_and_nothing_else() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
