@@ -448,6 +448,7 @@ def test_supervisord_main_log(demo_stack: DemoStack, stack_target: SupervisorTar
 # --------------------------------------------------------------------------- CLI
 
 
+@pytest.mark.integration  # runs opsconsole tail as a process
 def test_cli_tail_file_is_sanitised(tmp_path: Path) -> None:
     path = tmp_path / "evil.log"
     path.write_bytes(

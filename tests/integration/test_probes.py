@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import psutil
+import pytest
 
 from opsconsole.core.probes import (
     Probe,
@@ -48,6 +49,7 @@ def test_judge_and_config() -> None:
     assert [p.name for p in probes] == ["home"]
 
 
+@pytest.mark.integration  # starts an nginx of its own
 async def test_an_nginx_outside_supervisor_is_probed(tmp_path: Path) -> None:
     """Issue 14: default probes only covered supervisor programs, so an nginx started by
     systemd (here: by hand, daemonized) had none. Its listening server is probed, and the

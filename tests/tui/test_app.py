@@ -7,6 +7,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from opsconsole.core.actions import ActionGate
 from opsconsole.core.config import AppConfig, SupervisorTarget
 from opsconsole.core.supervisor import READ_METHODS
@@ -134,6 +136,7 @@ async def test_missing_socket_keeps_retrying(tmp_path: Path) -> None:
         assert app.query_one("ContentSwitcher").current == "events"
 
 
+@pytest.mark.integration  # starts a stack of its own
 async def test_supervisord_stopped_and_killed_then_back() -> None:
     stack = DemoStack(with_nginx=False).start()
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.app import App, ComposeResult
 
 from opsconsole.core.config import AppConfig, SupervisorTarget
@@ -152,6 +153,7 @@ async def test_logs_view_opens_program_output(
         await until(pilot, lambda: "an extra file line" in screen_text(pilot))
 
 
+@pytest.mark.integration  # starts a stack of its own
 async def test_log_status_after_supervisord_killed_and_back() -> None:
     """`l` on a program, supervisord SIGKILLed, then started again: while it is down the
     status says so once (stdout and stderr fail with the same message), and once it answers

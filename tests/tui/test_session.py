@@ -45,6 +45,7 @@ async def test_a_burst_of_refreshes_is_drawn_once(monkeypatch: pytest.MonkeyPatc
         assert 1 <= len(drawn) <= 2, f"{len(drawn)} redraws for one burst"
 
 
+@pytest.mark.integration  # starts a process to refuse to signal
 async def test_a_read_only_console_refuses_below_the_gate_too() -> None:
     """A code path that forgot the gate (here: a worker signalling a process directly) is
     still refused by the signal sender in a read-only console, in the worker's thread too."""
