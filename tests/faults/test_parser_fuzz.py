@@ -7,10 +7,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opsconsole.core.nginx import Facts, build_topology, parse_config, run_checks
+
+pytestmark = pytest.mark.integration  # the checks run nginx -V and -v (cached per process)
 
 WORDS = [
     "server",

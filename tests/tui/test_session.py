@@ -70,6 +70,7 @@ async def test_a_read_only_console_refuses_below_the_gate_too() -> None:
         child.wait()
 
 
+@pytest.mark.integration  # starts a process to refuse to signal
 async def test_a_read_only_console_refuses_in_its_thread_workers_too() -> None:
     """Textual runs a thread worker through the event loop's executor, which does not carry
     the caller's context: the read-only gate must still govern it (fail closed)."""
