@@ -373,10 +373,28 @@ class GunicornMaster(Snapshot):
     notes: tuple[str, ...] = ()
     workers: tuple[GunicornWorker, ...] = ()
     stats: GunicornStats | None = None
+    #: its error log, then its access log: the absolute paths among them (for log views)
+    log_files: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
         return f"gunicorn master {self.pid} ({self.program or self.name})"
+
+    @property
+    def scale_base(self) -> int:
+        """The worker count a relative scale starts from (the scanned master's rule): the
+        master's own target when known (control socket, or what opsconsole asked for
+        last), else the live count."""
+        if self.target is not None and self.target_source in ("control socket", "requested"):
+            return self.target
+        return self.live
+
+    @property
+    def ctl_usable(self) -> bool:
+        """A control socket proven to be this master's at the scan (and not down)."""
+        return self.control_socket is not None and not (
+            {"ctl-down", "ctl-shared"} & set(self.flags)
+        )
 
     @property
     def timeout_text(self) -> str:

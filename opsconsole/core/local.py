@@ -69,6 +69,7 @@ from opsconsole.core.host import (
 )
 from opsconsole.core.logs import LogError, LogSource, SourceSpec, make_source
 from opsconsole.core.logs.parse import LogLine
+from opsconsole.core.procs import ProcIdentity
 from opsconsole.core.supervisor.monitor import ServerSnapshot, SupervisorMonitor
 
 #: Lines read back per step while looking for the start of ``since``.
@@ -540,16 +541,39 @@ class LocalHost:
         snapshot the operator saw) it must still be that process."""
         masters, problems = await self._scan(fresh=True)
         server = request.parameters.get("server")
-        master = gunicorn_backend.find_master(
-            masters, request.target, None if server is None else str(server)
-        )
         created = request.parameters.get("create_time")
+        try:
+            master = gunicorn_backend.find_master(
+                masters, request.target, None if server is None else str(server)
+            )
+        except gunicorn_backend.MasterNotFound:
+            if isinstance(created, (int, float)) and request.target.strip().isdigit():
+                # the master that was shown is gone: say what the pid is now, audited
+                await self._refuse_changed(request, int(request.target), float(created))
+            raise
         if isinstance(created, (int, float)) and abs(master.identity.create_time - created) > 0.01:
+            await self._refuse_changed(request, master.pid, float(created))
+        return master, problems
+
+    async def _refuse_changed(self, request: OperationRequest, pid: int, created: float) -> None:
+        """Refuse, through the gate (so the audit trail and timeline have it), a request whose
+        master pid is no longer the process the operator was shown. Always raises."""
+        shown = ProcIdentity(pid, created, ())
+
+        def verify() -> None:
+            shown.verify()  # words what the pid is now ("now belongs to another process")
             raise ProcessChanged(
-                f"pid {master.pid} is no longer the gunicorn master that was shown",
+                f"pid {pid} is no longer the gunicorn master that was shown",
                 "nothing was sent; refresh and look again",
             )
-        return master, problems
+
+        await self.gate.run(
+            request.operation,
+            f"gunicorn master {pid}",
+            lambda: asyncio.to_thread(verify),
+            confirmed=request.confirmed,
+        )
+        raise AssertionError("unreachable: verify always raises")  # pragma: no cover
 
     async def _scale(self, request: OperationRequest) -> OperationResult:
         count = str(request.parameters.get("count", ""))
@@ -812,7 +836,16 @@ def master_of(m: gunicorn_backend.Master) -> GunicornMaster:
             for w in m.workers
         ),
         stats=stats,
+        log_files=tuple(master_logs(m)),
     )
+
+
+def master_logs(master: gunicorn_backend.Master) -> list[str]:
+    """A gunicorn master's error log, then its access log: the absolute paths among them
+    (a relative one is relative to the master's working directory, unknown here)."""
+    named = gunicorn_backend.log_paths(master.identity.cmdline)
+    error = master.error_log or named.get("error")
+    return [path for path in (error, named.get("access")) if path and path.startswith("/")]
 
 
 def instance_of(inst: nginx_backend.NginxInstance) -> NginxInstance:

@@ -294,7 +294,6 @@ async def take(stack: DemoStack, shot: Shot, out: Path) -> Path:
     from textual.worker import WorkerFailed
 
     from opsconsole.tui.app import OpsConsoleApp
-    from opsconsole.tui.widgets.gunicorn import GunicornView
 
     cfg = AppConfig(
         supervisors=[SupervisorTarget("demo", stack.socket_url, stack.username, stack.password)],
@@ -310,7 +309,7 @@ async def take(stack: DemoStack, shot: Shot, out: Path) -> Path:
     try:
         with traffic:
             async with app.run_test(size=shot.size) as pilot:
-                app.query_one(GunicornView).scanner = DemoOnlyScanner()
+                app.session.machine.scanner = DemoOnlyScanner()  # the host scans for the view
                 if not await _until(pilot, _filled, 15):
                     print(f"warning: {shot.stem}: the views did not fill within 15 s")
                 if shot.gunicorn and not await _until(pilot, _masters_tied, 15):

@@ -26,7 +26,6 @@ from typing import Any, Protocol
 from textual.message import Message
 from textual.notifications import SeverityLevel
 
-from opsconsole.core import gunicorn
 from opsconsole.core.actions import ActionGate, AuditRecord, make_gate, operation
 from opsconsole.core.commands import Command
 from opsconsole.core.config import AppConfig
@@ -34,7 +33,13 @@ from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Timeline, process_changes
 from opsconsole.core.export import default_export_path, incident_markdown, write_note
 from opsconsole.core.format import format_duration
-from opsconsole.core.host import OperationRequest, OperationResult, Program, Supervisord
+from opsconsole.core.host import (
+    GunicornMaster,
+    OperationRequest,
+    OperationResult,
+    Program,
+    Supervisord,
+)
 from opsconsole.core.local import LocalHost
 from opsconsole.core.logs import LogSource, SourceSpec, make_source
 from opsconsole.core.probes import ProbeRunner, ProbeState, default_probes, probes_from_config
@@ -152,7 +157,7 @@ class Session:
         self.probes = ProbeRunner([])
         self.probe_interval = 2.0
         #: the gunicorn masters and nginx log files the views found last (for log sources)
-        self.gunicorn_masters: list[gunicorn.Master] = []
+        self.gunicorn_masters: list[GunicornMaster] = []
         self.nginx_log_files: list[str] = []
         self._last: dict[str, dict[tuple[str, str], Program]] = {}
         self._last_status: dict[str, str] = {}
@@ -352,14 +357,20 @@ class Session:
         question: str,
         detail: str = "",
         on_done: Callable[[OperationResult], None] | None = None,
+        label: str | None = None,
+        every_result: bool = False,
+        on_sent: Callable[[], None] | None = None,
     ) -> None:
         """Send ``request`` to the host: refused in read-only mode before anything is asked
         (a notice, an audit record); an operation registered with ``confirm`` asks
         ``question`` first and is sent with ``confirmed=True`` only after a yes. A refusal or
         failure is shown in words; ``on_done`` gets the result otherwise (and always when it
-        has a line per program). Every supervisord is polled afterwards."""
+        has a line per program, or with ``every_result``: the view shows it). ``label`` names
+        the target in notices when ``request.target`` is terse (a pid); ``on_sent`` is called
+        once the request goes out (after the yes). Every supervisord is polled afterwards."""
+        named = label or request.target
         try:
-            self.gate.check(request.operation, request.target, _audit_params(request))
+            self.gate.check(request.operation, named, _audit_params(request))
         except OpsError as exc:
             self.ui.notify(exc.message, title="Refused", severity="error")
             return
@@ -367,7 +378,10 @@ class Session:
         def launch(confirmed: bool | None = True) -> None:
             if confirmed:
                 sent = replace(request, confirmed=True)
-                self.ui.run_worker(self._perform(sent, on_done), group="ops")
+                if on_sent is not None:
+                    on_sent()
+                work = self._perform(sent, named, on_done, every_result)
+                self.ui.run_worker(work, group="ops")
 
         if operation(request.operation).confirm:
             self.ui.confirm(question, detail, launch)
@@ -375,20 +389,30 @@ class Session:
             launch(True)
 
     async def _perform(
-        self, request: OperationRequest, on_done: Callable[[OperationResult], None] | None
+        self,
+        request: OperationRequest,
+        named: str,
+        on_done: Callable[[OperationResult], None] | None,
+        every_result: bool,
     ) -> None:
         title = operation(request.operation).title
-        self.ui.notify(f"{title} {request.target} …", timeout=2)
+        self.ui.notify(f"{title} {named} …", timeout=2)
         result = await self.machine.perform(request)
-        if result.ok or result.items:
-            if on_done is not None:
-                on_done(result)
+        if on_done is not None and (every_result or result.ok or result.items):
+            on_done(result)
         else:
-            hint = result.error.hint if result.error is not None else ""
-            self.ui.notify(
-                f"{result.message}\n{hint}".strip(), title=f"{title} failed", severity="error"
-            )
+            self.report_failure(result)
         self.poll_now()
+
+    def report_failure(self, result: OperationResult) -> None:
+        """Say in words why a request was refused or failed (nothing for a done one)."""
+        if result.ok:
+            return
+        hint = result.error.hint if result.error is not None else ""
+        title = operation(result.operation).title
+        self.ui.notify(
+            f"{result.message}\n{hint}".strip(), title=f"{title} failed", severity="error"
+        )
 
     def program_op(
         self, verb: str, server: str, specs: list[str], label: str, signame: str = ""
@@ -544,14 +568,14 @@ class Session:
         """The error and access logs of the gunicorn master run by ``program`` (if any)."""
         for master in self.gunicorn_masters:
             if master.program == program:
-                return _master_logs(master)
+                return list(master.log_files)
         return []
 
     def discovered_log_files(self) -> list[str]:
         """Gunicorn error/access logs (from the masters' command lines) and nginx's logs."""
         files: list[str] = []
         for master in self.gunicorn_masters:
-            files += [path for path in _master_logs(master) if path not in files]
+            files += [path for path in list(master.log_files) if path not in files]
         files += [f for f in self.nginx_log_files if f not in files]
         return files
 
@@ -570,14 +594,6 @@ class Session:
     async def aclose(self) -> None:
         await self.machine.aclose()  # its log sources, probes and the monitor's clients
         await self.probes.aclose()
-
-
-def _master_logs(master: gunicorn.Master) -> list[str]:
-    """A gunicorn master's error log, then its access log: the absolute paths among them
-    (a relative one is relative to the master's working directory, unknown here)."""
-    named = gunicorn.log_paths(master.identity.cmdline)
-    error = master.error_log or named.get("error")
-    return [path for path in (error, named.get("access")) if path and path.startswith("/")]
 
 
 def _audit_params(request: OperationRequest) -> dict[str, Any]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
 from opsconsole.core.errors import OpsError
 from opsconsole.core.gunicorn.control import CtlStats
+from opsconsole.core.host import GunicornMaster
 from opsconsole.core.procs import ProcIdentity
 
 DEFAULT_TIMEOUT = 30
@@ -205,7 +206,11 @@ class Master:
         }
 
 
-def find_master(masters: Sequence[Master], target: str, server: str | None = None) -> Master:
+#: a scanned master, or the host snapshot of one (both are looked up alike)
+_M = TypeVar("_M", "Master", "GunicornMaster")
+
+
+def find_master(masters: Sequence[_M], target: str, server: str | None = None) -> _M:
     """The master an operator named: a master pid, a supervisor program name (``web`` or
     ``group:web``), or gunicorn's ``--name``. Raises MasterNotFound (none or ambiguous)."""
     text = target.strip()

@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Protocol
 
 import psutil
 
@@ -61,11 +62,28 @@ def scale_target(current: int, spec: tuple[str, int]) -> int:
 # --------------------------------------------------------------------------- scaling
 
 
+class Plannable(Protocol):
+    """What planning a scale reads of a master: a scanned Master, or the host snapshot's
+    GunicornMaster a view shows (the plan in its confirmation is the one that runs)."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def scale_base(self) -> int: ...
+
+    @property
+    def ctl_usable(self) -> bool: ...
+
+    @property
+    def control_socket(self) -> str | None: ...
+
+
 @dataclass
 class ScalePlan:
     """What a scale will do, in the words the confirmation shows."""
 
-    master: Master
+    master: Plannable
     before: int
     target: int
     method: str  # "signal" | "control socket"
@@ -93,7 +111,9 @@ class ScaleResult:
     configured: int | None = None
 
 
-def plan_scale(master: Master, spec: str | tuple[str, int], base: int | None = None) -> ScalePlan:
+def plan_scale(
+    master: Plannable, spec: str | tuple[str, int], base: int | None = None
+) -> ScalePlan:
     """Turn ``+N``/``-N``/``N`` into a plan from ``base`` (default: the master's current
     target, else its live count). Raises ScaleRefused below 1 worker or for no change."""
     parsed = parse_scale_spec(spec) if isinstance(spec, str) else spec

@@ -1,4 +1,10 @@
-"""The gunicorn view: program → master → workers, refreshed every second in a thread.
+"""The gunicorn view: program → master → workers, refreshed every second from the host.
+
+It renders the host's :class:`~opsconsole.core.host.GunicornSnapshot` (``host.gunicorn()``,
+which scans in a thread) and sends every change as an
+:class:`~opsconsole.core.host.OperationRequest` through the session (gate, confirmation,
+audit), carrying the master's ``create_time`` as proof that the pid is still the master
+that was shown (a worker signal carries the worker's too).
 
 Keys: ``+``/``-`` one worker more/fewer, ``=`` exact count, ``R`` graceful reload (HUP,
 verified), ``K`` a signal (TERM/KILL/ABRT) to the selected worker, ``enter`` fold a master,
@@ -8,8 +14,8 @@ confirmation, audit); the work itself is in :mod:`opsconsole.core.gunicorn`.
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +34,8 @@ from opsconsole.core.errors import OpsError
 from opsconsole.core.events import WorkerSet, worker_changes
 from opsconsole.core.format import format_bytes, short_duration
 from opsconsole.core.gunicorn import WORKER_SIGNALS
+from opsconsole.core.host import GunicornMaster, GunicornWorker, OperationRequest, OperationResult
 from opsconsole.core.operations import operation
-from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.tui.keys import bindings
 from opsconsole.tui.screens.pick import PickScreen
 from opsconsole.tui.tcss import load_tcss
@@ -52,8 +58,8 @@ COLUMNS = [
 @dataclass
 class Row:
     key: str  # "m:<pid>" or "w:<pid>"
-    master: gunicorn.Master
-    worker: gunicorn.Worker | None
+    master: GunicornMaster
+    worker: GunicornWorker | None
     cells: tuple[Any, ...]
 
 
@@ -121,8 +127,7 @@ class GunicornView(Vertical):
         #: where the view reads programs and the timeline, and runs operations through
         self.session = session
         self.interval = interval
-        self.scanner = gunicorn.GunicornScanner()
-        self.masters: list[gunicorn.Master] = []
+        self.masters: list[GunicornMaster] = []
         self.rows: list[Row] = []
         self.collapsed: set[int] = set()
         self.filter_text = ""
@@ -160,7 +165,7 @@ class GunicornView(Vertical):
         self.table.focus(scroll_visible)
         return self
 
-    # -- refresh (psutil in a thread) -------------------------------------------------
+    # -- refresh (the host scans in a thread) -----------------------------------------
 
     def refresh_now(self) -> None:
         """Start one scan in a thread worker unless one is still running or the view is
@@ -170,47 +175,61 @@ class GunicornView(Vertical):
             return  # hidden views rescan every 5 s: logs and probes use the masters too
         self._scanning = True
         self._last_scan = time.monotonic()
-        programs = self._local_programs()
-        self.run_worker(
-            lambda: self._scan(programs), thread=True, group="gunicorn-scan", exit_on_error=False
-        )
+        self.run_worker(self._scan(), group="gunicorn-scan", exit_on_error=False)
 
-    def _local_programs(self) -> list[ProcessInfo]:
-        return self.session.local_programs() if self.session is not None else []
-
-    def _request(self, *args: Any, **kwargs: Any) -> None:
+    def _send(
+        self,
+        request: OperationRequest,
+        *,
+        question: str,
+        detail: str = "",
+        on_done: Callable[[OperationResult], None],
+        label: str,
+        on_sent: Callable[[], None] | None = None,
+    ) -> None:
+        """Send ``request`` through the session; ``on_done`` gets every result (this view
+        words a scale, a reload and a worker signal itself)."""
         if self.session is None:  # pragma: no cover - only a view given a session acts
             self.app.notify("this view has no session to run operations", severity="error")
             return
-        self.session.request(*args, **kwargs)
+        self.session.send(
+            request,
+            question=question,
+            detail=detail,
+            on_done=on_done,
+            label=label,
+            every_result=True,
+            on_sent=on_sent,
+        )
 
-    def _scan(self, programs: list[ProcessInfo]) -> None:
-        try:
-            masters = self.scanner.scan(programs)
-        except Exception as exc:  # psutil trouble must not stop the refresh
-            self._post(self._scan_failed, f"{type(exc).__name__}: {exc}")
+    async def _scan(self) -> None:
+        if self.session is None:  # pragma: no cover - only a view given a session reads
+            self.show([])
             return
-        self._post(self.show, masters)
-
-    def _post(self, fn: Any, *args: Any) -> None:
         try:
-            self.app.call_from_thread(fn, *args)
-        except RuntimeError:
-            pass  # the app is shutting down
+            snap = await self.session.machine.gunicorn()
+        except Exception as exc:  # psutil trouble must not stop the refresh
+            self._scan_failed(f"{type(exc).__name__}: {exc}")
+            return
+        self.show(list(snap.masters))
 
     def _scan_failed(self, text: str) -> None:
         self._scanning = False
         self.error = text
         self._render_summary()
 
-    def show(self, masters: list[gunicorn.Master]) -> None:
-        """Display a scan result (runs on the UI thread)."""
+    def show(self, masters: list[GunicornMaster]) -> None:
+        """Display a scan result (the host's snapshot of every master)."""
         self._scanning = False
         self.error = None
         self.scans += 1
         self.masters = sorted(
             masters, key=lambda m: (m.program is None, m.server or "", m.program or m.name, m.pid)
         )
+        for m in self.masters:  # a scale in progress follows the live count
+            if m.pid in self.progress:
+                target, _, started = self.progress[m.pid]
+                self.progress[m.pid] = (target, m.live, started)
         if self.session is not None:
             self.session.gunicorn_masters = list(self.masters)  # log sources use them
         self._render_rows()
@@ -220,7 +239,7 @@ class GunicornView(Vertical):
             pending, self._pending = self._pending, None
             self.run_command(*pending)
 
-    def _observe(self, masters: list[gunicorn.Master]) -> None:
+    def _observe(self, masters: list[GunicornMaster]) -> None:
         """Put worker count changes and replaced workers on the app's timeline."""
         now = {
             (m.program or m.name): WorkerSet(
@@ -256,14 +275,14 @@ class GunicornView(Vertical):
 
     # -- rows -----------------------------------------------------------------------
 
-    def _visible(self, m: gunicorn.Master) -> bool:
+    def _visible(self, m: GunicornMaster) -> bool:
         if not self.filter_text:
             return True
         needle = self.filter_text.lower()
         hay = f"{m.program or ''} {m.name} {m.pid} {' '.join(str(w.pid) for w in m.workers)}"
         return needle in hay.lower()
 
-    def _master_cells(self, m: gunicorn.Master) -> tuple[Any, ...]:
+    def _master_cells(self, m: GunicornMaster) -> tuple[Any, ...]:
         fold = "▸" if m.pid in self.collapsed else "▾"
         owner = m.program or f"{m.name}*"
         name = Text(f"{fold} {owner}", style="bold")
@@ -278,7 +297,7 @@ class GunicornView(Vertical):
             info.append(" " + gunicorn.flag_label(m.flags), style="bold yellow")
         return (name, str(m.pid), short_duration(m.uptime), "", "", "", "", info)
 
-    def _worker_cells(self, m: gunicorn.Master, w: gunicorn.Worker, last: bool) -> tuple[Any, ...]:
+    def _worker_cells(self, m: GunicornMaster, w: GunicornWorker, last: bool) -> tuple[Any, ...]:
         branch = "└" if last else "├"
         beat = "" if w.heartbeat_age is None else f"{w.heartbeat_age:.0f}s"
         style = "bold red" if "stuck" in w.flags else ""
@@ -410,7 +429,7 @@ class GunicornView(Vertical):
 
     # -- actions ----------------------------------------------------------------------
 
-    def _need_master(self) -> gunicorn.Master | None:
+    def _need_master(self) -> GunicornMaster | None:
         row = self.selected()
         if row is None:
             self.app.notify("no gunicorn master selected", severity="warning")
@@ -434,24 +453,6 @@ class GunicornView(Vertical):
         except OpsError as exc:
             self.app.notify(exc.message, severity="error", markup=False)
             return
-        scanner = self.scanner
-        pid = master.pid
-
-        def progress(live: int, target: int) -> None:
-            self.app.call_from_thread(self._on_progress, pid, target, live)
-
-        async def run() -> gunicorn.ScaleResult:
-            self.progress[pid] = (plan.target, master.live, time.monotonic())
-            self._render_progress()
-            try:
-                return await asyncio.to_thread(
-                    gunicorn.scale, master, spec, scanner=scanner, wait=True, on_progress=progress
-                )
-            finally:
-                self.progress.pop(pid, None)
-                self._render_progress()
-                self.refresh_now()
-
         configured = master.configured
         lasting = (
             f"Restarting the program returns to the configured {configured} workers. "
@@ -463,34 +464,53 @@ class GunicornView(Vertical):
             if plan.method == "control socket"
             else ""
         )
-        self._request(
-            "gunicorn.scale",
-            master.label,
-            run,
+        pid = master.pid
+
+        def sent() -> None:  # from the yes until the result; the live count follows scans
+            self.progress[pid] = (plan.target, master.live, time.monotonic())
+            self._render_progress()
+
+        def done(result: OperationResult) -> None:
+            self.progress.pop(pid, None)
+            self._render_progress()
+            self.refresh_now()
+            self._scaled(result)
+
+        self._send(
+            OperationRequest(
+                "gunicorn.scale",
+                str(pid),
+                {"count": spec, "wait": True, "create_time": master.create_time},
+            ),
+            label=master.label,
             question=f"Send {plan.action} to {master.label}: "
             f"{plan.before} -> {plan.target} workers?",
             detail=f"{via}This changes the live count only. {lasting}"
             f"opsconsole waits up to {master.timeout} s (the master's --timeout) "
             "for the live count to match.",
-            params={"count": spec, "plan": plan.description},
-            on_done=self._scaled,
+            on_done=done,
+            on_sent=sent,
         )
 
-    def _scaled(self, result: Any) -> None:
-        if not isinstance(result, gunicorn.ScaleResult):
+    def _scaled(self, result: OperationResult) -> None:
+        data = result.data
+        if "converged" not in data:  # refused or failed before anything was sent
+            if self.session is not None:
+                self.session.report_failure(result)
             return
-        undo = f"Undo: press = and type {result.before} (or {result.undo} --yes)"
+        converged = bool(data.get("converged"))
+        undo = f"Undo: press = and type {data.get('before')} (or {data.get('undo')} --yes)"
         self.app.notify(
-            f"{result.message}\n{undo}",
-            title="Scaled" if result.converged else "Not converged",
-            severity="information" if result.converged else "warning",
+            f"{data.get('message')}\n{undo}",
+            title="Scaled" if converged else "Not converged",
+            severity="information" if converged else "warning",
             markup=False,
             timeout=10,
         )
         timeline = self.session.timeline if self.session is not None else None
         if timeline is not None:
-            level = "info" if result.converged else "warning"
-            timeline.add("worker", level, result.label, result.message)
+            level = "info" if converged else "warning"
+            timeline.add("worker", level, str(data.get("label")), str(data.get("message")))
 
     def action_scale_exact(self) -> None:
         master = self._need_master()
@@ -510,35 +530,32 @@ class GunicornView(Vertical):
         master = self._need_master()
         if master is None:
             return
-        scanner = self.scanner
-
-        async def run() -> gunicorn.ReloadResult:
-            try:
-                return await asyncio.to_thread(gunicorn.reload, master, scanner=scanner)
-            finally:
-                self.refresh_now()
-
         count = master.configured if master.configured is not None else master.live
-        self._request(
-            "gunicorn.reload",
-            master.label,
-            run,
+        self._send(
+            OperationRequest(
+                "gunicorn.reload", str(master.pid), {"create_time": master.create_time}
+            ),
+            label=master.label,
             question=f"Send HUP to {master.label}?",
             detail=f"Graceful reload: the master re-reads its config, starts {count} new workers "
             "and stops the old ones once their requests finish. Verified when every old "
             f"worker pid is replaced (up to {master.timeout + 5} s).",
-            params={"signal": "HUP"},
             on_done=self._reloaded,
         )
 
-    def _reloaded(self, result: Any) -> None:
-        if isinstance(result, gunicorn.ReloadResult):
-            self.app.notify(
-                result.message,
-                title="Reloaded" if result.ok else "Reload not verified",
-                severity="information" if result.ok else "error",
-                markup=False,
-            )
+    def _reloaded(self, result: OperationResult) -> None:
+        self.refresh_now()
+        if "ok" not in result.data:  # refused or failed before anything was sent
+            if self.session is not None:
+                self.session.report_failure(result)
+            return
+        ok = bool(result.data["ok"])
+        self.app.notify(
+            result.message,
+            title="Reloaded" if ok else "Reload not verified",
+            severity="information" if ok else "error",
+            markup=False,
+        )
 
     def action_signal(self) -> None:
         """``K`` (as for a program): pick a signal for the selected worker, then confirm."""
@@ -561,40 +578,46 @@ class GunicornView(Vertical):
             callback=picked,
         )
 
-    def signal_worker(self, master: gunicorn.Master, worker: gunicorn.Worker, name: str) -> None:
+    def signal_worker(self, master: GunicornMaster, worker: GunicornWorker, name: str) -> None:
         """Send ``name`` (TERM, KILL or ABRT) to ``worker`` through the gate, confirmed."""
-
-        async def run() -> gunicorn.WorkerSignalResult:
-            try:
-                return await asyncio.to_thread(gunicorn.signal_worker, master, worker, name)
-            finally:
-                self.refresh_now()
-
         after = " The new error-log lines are shown afterwards." if name == "ABRT" else ""
-        self._request(
-            "gunicorn.worker_signal",
-            f"worker {worker.pid} of {master.label}",
-            run,
+        self._send(
+            OperationRequest(
+                "gunicorn.worker_signal",
+                str(master.pid),
+                {
+                    "create_time": master.create_time,
+                    "worker": worker.pid,
+                    "worker_create_time": worker.create_time,
+                    "signal": name,
+                },
+            ),
+            label=f"worker {worker.pid} of {master.label}",
             question=operation("gunicorn.worker_signal").question.format(
                 signal=name, pid=worker.pid, target=master.label
             ),
             detail=f"The worker {WORKER_SIGNALS[name][1]}.{after}",
-            params={"signal": name},
             on_done=self._worker_signalled,
         )
 
-    def _worker_signalled(self, result: Any) -> None:
-        if not isinstance(result, gunicorn.WorkerSignalResult):
+    def _worker_signalled(self, result: OperationResult) -> None:
+        self.refresh_now()
+        data = result.data
+        if "worker_pid" not in data:  # refused or failed before anything was sent
+            if self.session is not None:
+                self.session.report_failure(result)
             return
+        lines = [str(line) for line in data.get("log_lines") or []]
         text = result.message
-        if result.log_lines:
-            text += "\n" + "\n".join(line[:200] for line in result.log_lines[-8:])
-        self.app.notify(text, title=f"{result.signal} sent", markup=False, timeout=15)
+        if lines:
+            text += "\n" + "\n".join(line[:200] for line in lines[-8:])
+        self.app.notify(text, title=f"{data.get('signal')} sent", markup=False, timeout=15)
         timeline = self.session.timeline if self.session is not None else None
         if timeline is not None:
-            timeline.add("worker", "warning", f"worker {result.worker_pid}", result.message)
-            for line in result.log_lines[-20:]:
-                timeline.add("worker", "info", f"worker {result.worker_pid}", line)
+            source = f"worker {data.get('worker_pid')}"
+            timeline.add("worker", "warning", source, result.message)
+            for line in lines[-20:]:
+                timeline.add("worker", "info", source, line)
 
     def action_fold(self) -> None:
         row = self.selected()
