@@ -5,6 +5,10 @@ Sources come from supervisord (each program's stdout/stderr and supervisord's ow
 over XML-RPC through the app's monitor clients) and from files (``[logs] files`` in the
 config, paths given to the view, paths added with ``a``). ``enter`` opens the highlighted
 source; ``m`` marks several, and ``enter`` then opens the marked ones merged by time.
+
+Not through the host yet: the list is still built from the supervisor monitor's snapshots and
+its clients read the sources (see :mod:`opsconsole.tui.widgets.logview`: the host has no
+scroll-back yet, so log sources stay local for now).
 """
 
 from __future__ import annotations
