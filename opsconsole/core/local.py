@@ -78,6 +78,8 @@ SINCE_PAGE = 2000
 SINCE_MAX = 200_000
 #: Logs kept open for ``after`` at once; opening one more closes the oldest.
 MAX_OPEN_LOGS = 32
+#: Probes are discovered again every this many probes() calls even when no program restarted.
+REDISCOVER = 15
 #: How often the expected exit codes (getAllConfigInfo) are read again at most.
 CONFIG_INFO_SECONDS = 30.0
 
@@ -119,6 +121,9 @@ class LocalHost:
         self.scanner = gunicorn_backend.GunicornScanner()
         self.nginx_monitor = nginx_backend.NginxMonitor(config.nginx)
         self._probe_runner: probes.ProbeRunner | None = None
+        #: the running programs probes were last discovered for, and what was found
+        self._discovered: tuple[list[tuple[str, int]], list[probes.Probe]] | None = None
+        self._probe_rounds = 0
         self._scan_lock = asyncio.Lock()
         self._nginx_lock = asyncio.Lock()
         #: server → (when read, supervisord pid, program fullname → expected exit codes)
@@ -305,7 +310,14 @@ class LocalHost:
         if not specs:
             programs, _ = await self.local_processes()
             running = [(p.fullname, p.pid) for p in programs if p.pid > 0]
-            specs = await asyncio.to_thread(probes.default_probes, running)
+            self._probe_rounds += 1
+            found = self._discovered
+            # discovery reads every listening socket: again only when programs (re)started,
+            # and now and then for late listeners
+            if found is None or found[0] != running or self._probe_rounds % REDISCOVER == 0:
+                found = (running, await asyncio.to_thread(probes.default_probes, running))
+                self._discovered = found
+            specs = found[1]
         if self._probe_runner is None:
             self._probe_runner = probes.ProbeRunner(specs)
         else:

@@ -29,7 +29,6 @@ from opsconsole.core.commands import parse as parse_command
 from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Event, Timeline
-from opsconsole.core.probes import ProbeRunner
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
 from opsconsole.tui.keys import bindings, help_sections, key_label
 from opsconsole.tui.palette import OpsCommands
@@ -40,6 +39,7 @@ from opsconsole.tui.screens.pick import SIGNALS, PickScreen
 from opsconsole.tui.session import (
     ROUTED,
     CommandRouted,
+    ProbeHistory,
     ProbesChanged,
     Session,
     SessionRefreshed,
@@ -105,7 +105,7 @@ class OpsConsoleApp(App[None]):
         return self.session.timeline
 
     @property
-    def probes(self) -> ProbeRunner:
+    def probes(self) -> ProbeHistory:
         return self.session.probes
 
     @property

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -37,12 +38,13 @@ from opsconsole.core.host import (
     GunicornMaster,
     OperationRequest,
     OperationResult,
+    ProbesSnapshot,
     Program,
     Supervisord,
 )
 from opsconsole.core.local import LocalHost
 from opsconsole.core.logs import LogSource, SourceSpec, make_source
-from opsconsole.core.probes import ProbeRunner, ProbeState, default_probes, probes_from_config
+from opsconsole.core.probes import Probe, ProbeResult, ProbeState
 from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
 from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
@@ -121,6 +123,34 @@ class CommandRouted(Message):
         self.command = command
 
 
+class ProbeHistory:
+    """The recent results of the host's probes, per probe (a ProbesSnapshot holds only the
+    latest round): what the probe line draws its sparkline from."""
+
+    def __init__(self, keep: int = 120) -> None:
+        self.keep = keep
+        self.states: dict[str, ProbeState] = {}
+
+    def record(self, snap: ProbesSnapshot) -> list[tuple[ProbeResult, ProbeResult | None]]:
+        """Add a round; return (new result, previous result) pairs. Probes the host no
+        longer runs are dropped; those that stay keep their history."""
+        states: dict[str, ProbeState] = {}
+        out: list[tuple[ProbeResult, ProbeResult | None]] = []
+        for o in snap.results:
+            state = self.states.get(o.name)
+            if state is None:
+                state = ProbeState(Probe(o.name, o.url), deque(maxlen=self.keep))
+            elif state.probe.url != o.url:
+                state.probe = Probe(o.name, o.url)
+            previous = state.last
+            result = ProbeResult(o.name, o.at, o.ok, o.status, o.latency, o.error)
+            state.history.append(result)
+            states[o.name] = state
+            out.append((result, previous))
+        self.states = states
+        return out
+
+
 class Session:
     """The state and the work of one console session (see the module docstring)."""
 
@@ -154,7 +184,7 @@ class Session:
         self.timeline = Timeline()
         self.sampler = UsageSampler()
         self.usage: dict[int, TreeUsage] = {}
-        self.probes = ProbeRunner([])
+        self.probes = ProbeHistory()
         self.probe_interval = 2.0
         #: the gunicorn masters and nginx log files the views found last (for log sources)
         self.gunicorn_masters: list[GunicornMaster] = []
@@ -201,40 +231,28 @@ class Session:
             wake.clear()
 
     async def _probe_loop(self) -> None:
-        """Probe every few seconds; configured probes, else one per listening program and per
-        address of any running nginx (core.probes.default_probes)."""
-        configured = probes_from_config(self.config.probes)
-        discovered_for: list[tuple[str, int]] | None = None
-        rounds = 0
+        """Probe every few seconds through the host (configured probes, else one per
+        listening program and per address of any running nginx); the session keeps each
+        probe's history and puts failures and recoveries on the timeline."""
         while True:
-            if not configured:
-                local = [
-                    (p.fullname, p.pid)
-                    for snap in self.servers.values()
-                    if snap.local
-                    for p in snap.programs
-                    if p.pid and p.state == "RUNNING"
-                ]
-                rounds += 1
-                # rediscover when programs (re)start, and now and then for late listeners
-                if local != discovered_for or rounds % 15 == 0:
-                    discovered_for = local
-                    self.probes.set_probes(await asyncio.to_thread(default_probes, local))
+            try:
+                snap = await self.machine.probes()
+            except Exception as exc:  # keep probing: an incident console must not go blind
+                self.timeline.add("probe", "error", self.host, f"probes failed: {exc!r}")
             else:
-                self.probes.set_probes(configured)
-            for result, previous in await self.probes.run_once():
-                if previous is None and result.ok:
-                    continue
-                if previous is None or previous.ok != result.ok:
-                    if result.ok:
-                        self.timeline.add(
-                            "probe", "info", result.probe, f"recovered: {result.summary}"
-                        )
-                    else:
-                        self.timeline.add(
-                            "probe", "error", result.probe, f"failing: {result.summary}"
-                        )
-            self.ui.post_message(ProbesChanged(list(self.probes.states.values())))
+                for result, previous in self.probes.record(snap):
+                    if previous is None and result.ok:
+                        continue
+                    if previous is None or previous.ok != result.ok:
+                        if result.ok:
+                            self.timeline.add(
+                                "probe", "info", result.probe, f"recovered: {result.summary}"
+                            )
+                        else:
+                            self.timeline.add(
+                                "probe", "error", result.probe, f"failing: {result.summary}"
+                            )
+                self.ui.post_message(ProbesChanged(list(self.probes.states.values())))
             await asyncio.sleep(self.probe_interval)
 
     def poll_now(self, server: str | None = None) -> None:
@@ -593,7 +611,6 @@ class Session:
 
     async def aclose(self) -> None:
         await self.machine.aclose()  # its log sources, probes and the monitor's clients
-        await self.probes.aclose()
 
 
 def _audit_params(request: OperationRequest) -> dict[str, Any]:

@@ -203,10 +203,8 @@ def no_probes_of_this_machine(monkeypatch: Any) -> None:
     """Probe discovery finds nothing: with fixed programs, a probe line would otherwise show
     whatever listens on this machine (any running nginx master, a pid that happens to match)."""
     from opsconsole.core import probes
-    from opsconsole.tui import session
 
     def nothing(programs: Any) -> list[Any]:
         return []
 
-    monkeypatch.setattr(probes, "default_probes", nothing)
-    monkeypatch.setattr(session, "default_probes", nothing)
+    monkeypatch.setattr(probes, "default_probes", nothing)  # the host discovers through it
