@@ -4,9 +4,11 @@ The session owns the host (:class:`~opsconsole.core.local.LocalHost`, sharing th
 supervisor monitor and gate), the gate (read-only switch and audit trail), the event timeline,
 the probes, the refresh loops, the ``:`` command dispatcher and the gated operation runner.
 The refresh loops read the host's snapshots (:class:`~opsconsole.core.host.Supervisord` per
-supervisord, diffed here for the timeline) and the views render them; operations on programs
-travel as :class:`~opsconsole.core.host.OperationRequest` to ``host.perform`` once the
-operator confirmed. Views are given the session (constructor argument) and read from it or ask
+supervisord, diffed here for the timeline; ``host.probes()``, whose history is kept here) and
+the views render them; operations travel as :class:`~opsconsole.core.host.OperationRequest`
+to ``host.perform`` once the operator confirmed (:meth:`Session.send`). Still local, not
+through the host: log sources (the host has no scroll-back yet) and the CPU/memory sampler
+of this machine's pids. Views are given the session (constructor argument) and read from it or ask
 it to act; the session never touches a widget. It talks back through the small
 :class:`SessionUI` the app gives it (notify, confirm, pick, post a message, start a worker),
 and tells the app what changed with the messages below, which coalesce bursts
@@ -46,7 +48,6 @@ from opsconsole.core.local import LocalHost
 from opsconsole.core.logs import LogSource, SourceSpec, make_source
 from opsconsole.core.probes import Probe, ProbeResult, ProbeState
 from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
-from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
 
 VERB_OP = {
@@ -596,18 +597,6 @@ class Session:
             files += [path for path in list(master.log_files) if path not in files]
         files += [f for f in self.nginx_log_files if f not in files]
         return files
-
-    def local_programs(self) -> list[ProcessInfo]:
-        """Programs of the supervisords on this machine (their pids are ours to inspect)."""
-        out: list[ProcessInfo] = []
-        for name, snap in self.monitor.snapshots.items():
-            try:
-                local = self.monitor.client(name).is_local
-            except KeyError:
-                continue
-            if local:
-                out.extend(snap.processes)
-        return out
 
     async def aclose(self) -> None:
         await self.machine.aclose()  # its log sources, probes and the monitor's clients
