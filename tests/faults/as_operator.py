@@ -107,7 +107,7 @@ def _events(app: Any) -> str:
 
 async def _record_fault(pilot: Any, app: Any, out: dict[str, Any]) -> None:
     """What the operator sees once the fault shows; then the keys still answer."""
-    from tests.faults.test_supervisord_faults import keys_still_work
+    from tests.faults.common import keys_still_work
     from tests.tui.helpers import screen_text
 
     await pilot.pause(0.2)
@@ -156,7 +156,7 @@ async def _log(path: str, total: str) -> dict[str, Any]:
     from opsconsole.core.config import AppConfig
     from opsconsole.tui.app import OpsConsoleApp
     from opsconsole.tui.widgets.logs import LogsView
-    from tests.faults.test_supervisord_faults import keys_still_work
+    from tests.faults.common import keys_still_work
     from tests.tui.helpers import flat, screen_text, until
 
     app = OpsConsoleApp(AppConfig(refresh=0.3), audit=False)

@@ -12,17 +12,10 @@ import pytest
 
 from opsconsole.demo.stack import DemoStack
 from opsconsole.tui.app import OpsConsoleApp
+from tests.faults.common import keys_still_work
 from tests.tui.helpers import flat, screen_text, shows, stack_config, until
 
 pytestmark = pytest.mark.integration  # starts supervisord (the demo stack and stacks of its own)
-
-
-async def keys_still_work(pilot) -> None:  # type: ignore[no-untyped-def]
-    app = pilot.app
-    await pilot.press("5")
-    await until(pilot, lambda: app.query_one("ContentSwitcher").current == "events", 2)
-    await pilot.press("1")
-    await until(pilot, lambda: app.query_one("ContentSwitcher").current == "programs", 2)
 
 
 async def test_socket_replaced_by_a_file_then_restored() -> None:
