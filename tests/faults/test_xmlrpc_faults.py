@@ -19,8 +19,8 @@ from opsconsole.core import supervisor
 from opsconsole.core.config import AppConfig, SupervisorTarget
 from opsconsole.core.supervisor import ProtocolError, SupervisorClient, SupervisorError
 from opsconsole.tui.app import OpsConsoleApp
-from tests.faults.fakerpc import FakeSupervisor
 from tests.faults.common import keys_still_work
+from tests.faults.fakerpc import FakeSupervisor
 from tests.tui.helpers import flat, screen_text, until
 
 LIMIT = 1024 * 1024  # MAX_RESPONSE_BYTES for these tests: 1 MB instead of 64 MB keeps them fast
