@@ -447,6 +447,16 @@ CATALOG: list[Fault] = [
         ),
     ),
     Fault(
+        "console",
+        "a key pressed in a view (programs, gunicorn)",
+        "Reaches the host as one request only after the operator's yes, marked confirmed; a "
+        "gunicorn request names the master by pid with the create time shown, so a changed "
+        "pid is refused and nothing is sent.",
+        (
+            "tests/tui/test_through_host.py::test_program_and_gunicorn_keys_send_requests_to_the_host",
+        ),
+    ),
+    Fault(
         "command line",
         "global options (`-c`, `--supervisor-url`, `--user`, `--read-only`, …) after the "
         "subcommand: `opsconsole scale web +1 --supervisor-url URL --yes`",
