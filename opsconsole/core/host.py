@@ -731,14 +731,24 @@ class LogEntry(Snapshot):
     ts: float | None = None
     offset: int = -1
     gen: int = 0
+    #: ``ts`` is the line's own time (not inherited from the line above)
+    ts_own: bool = False
+    #: what merging several logs by time sorts by (``ts``, or when the line was read)
+    order_ts: float = 0.0
 
 
 @dataclass(frozen=True)
 class LogCursor(Snapshot):
-    """Where a chunk ended: pass it back as ``after`` to get what was written since."""
+    """Where a chunk ended: pass it back as ``after`` to get what was written since.
+
+    A chunk read with ``before`` carries the position of its first line instead (``offset``
+    in the log and ``gen``, its rotation count): pass it back as ``before`` to read further
+    up. ``offset`` 0 means the top was reached (or the log was rotated since)."""
 
     key: str
     handle: int
+    offset: int = -1
+    gen: int = 0
 
 
 @dataclass(frozen=True)
@@ -752,6 +762,10 @@ class LogChunk(Snapshot):
     lines: tuple[LogEntry, ...] = ()
     cursor: LogCursor | None = None
     notice: HostError | None = None
+
+
+#: ``Host.log(before=...)`` reads at most this many lines at a time.
+MAX_BEFORE_LINES = 5000
 
 
 # --------------------------------------------------------------------------- info
@@ -888,10 +902,19 @@ class Host(Protocol):
         lines: int | None = None,
         since: float | None = None,
         after: LogCursor | None = None,
+        before: LogCursor | None = None,
     ) -> LogChunk:
         """Lines of a log. Without ``after``: the last ``lines`` (default 10), or every line
         since the epoch time ``since`` (bounded). With ``after`` (a chunk's cursor): the lines
-        written since that chunk. Raises LogError (unknown source, unreadable file)."""
+        written since that chunk. With ``before`` (a cursor naming a line by ``offset`` and
+        ``gen``, e.g. the oldest line shown): the ``lines`` (default 10, at most
+        :data:`MAX_BEFORE_LINES`) lines above it, oldest first, the chunk's cursor naming
+        its first line (offset 0 and no lines at the top, or when the log was rotated since).
+        Raises LogError (unknown source, unreadable file, a log no longer open, bad counts)."""
+        ...
+
+    async def close_log(self, cursor: LogCursor) -> None:
+        """Stop following the log a cursor came from (nothing if it is closed already)."""
         ...
 
     async def perform(self, request: OperationRequest) -> OperationResult:

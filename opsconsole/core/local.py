@@ -37,6 +37,7 @@ from opsconsole.core.errors import ConfirmationRequired, OpsError, ProcessChange
 from opsconsole.core.host import (
     DONE,
     FAILED,
+    MAX_BEFORE_LINES,
     REFUSED,
     GunicornMaster,
     GunicornSnapshot,
@@ -336,14 +337,14 @@ class LocalHost:
         lines: int | None = None,
         since: float | None = None,
         after: LogCursor | None = None,
+        before: LogCursor | None = None,
     ) -> LogChunk:
+        if after is not None and before is not None:
+            raise LogError("a log is read either after a cursor or before one, not both")
         if after is not None:
-            src = self._logs.get(after.handle)
-            if src is None or src.key != after.key:
-                raise LogError(
-                    f"{after.key} is no longer open on {self.name}", "open the log again"
-                )
-            return self._chunk(source, src, await src.poll(), after)
+            return self._chunk(source, (src := self._open_log(after)), await src.poll(), after)
+        if before is not None:
+            return await self._log_before(source, before, 10 if lines is None else lines)
         if lines is not None and lines < 0:
             raise LogError("the number of lines must be 0 or more")
         server = source.server or (
@@ -371,6 +372,31 @@ class LocalHost:
             await self._logs.pop(oldest).aclose()
         return self._chunk(source, src, got, cursor)
 
+    def _open_log(self, cursor: LogCursor) -> LogSource:
+        """The open log a cursor came from. Raises LogError when it is closed."""
+        src = self._logs.get(cursor.handle)
+        if src is None or src.key != cursor.key:
+            raise LogError(f"{cursor.key} is no longer open on {self.name}", "open the log again")
+        return src
+
+    async def _log_before(self, ref: LogRef, cursor: LogCursor, n: int) -> LogChunk:
+        """Scroll back: the ``n`` lines above the line ``cursor`` names, with the source's own
+        bounds (a file is read backwards in chunks; supervisord within its call budget)."""
+        if not 0 <= n <= MAX_BEFORE_LINES:
+            raise LogError(
+                f"cannot read {n} lines back at once",
+                f"ask for 0 to {MAX_BEFORE_LINES} lines and go on from the chunk's cursor",
+            )
+        src = self._open_log(cursor)
+        got = await src.before(cursor.offset, n, cursor.gen) if n else []
+        first = got[0] if got else None
+        at = replace(
+            cursor,
+            offset=first.offset if first is not None else 0,
+            gen=first.gen if first is not None else cursor.gen,
+        )
+        return self._chunk(ref, src, got, at)
+
     def _chunk(
         self, ref: LogRef, src: LogSource, lines: list[LogLine], cursor: LogCursor
     ) -> LogChunk:
@@ -380,7 +406,10 @@ class LocalHost:
             at=time.time(),
             source=ref,
             label=src.label,
-            lines=tuple(LogEntry(ln.text, ln.level, ln.ts, ln.offset, ln.gen) for ln in lines),
+            lines=tuple(
+                LogEntry(ln.text, ln.level, ln.ts, ln.offset, ln.gen, ln.ts_own, ln.order_ts)
+                for ln in lines
+            ),
             cursor=cursor,
             notice=HostError.of(notice) if isinstance(notice, OpsError) else None,
         )

@@ -18,9 +18,9 @@ import pytest
 
 from opsconsole.core import gunicorn
 from opsconsole.core.config import AppConfig, SupervisorTarget
-from opsconsole.core.host import Host, LogRef, OperationRequest, Snapshot
+from opsconsole.core.host import Host, LogChunk, LogRef, OperationRequest, Snapshot
 from opsconsole.core.local import LocalHost, master_of
-from opsconsole.core.logs import ProgramLogSource
+from opsconsole.core.logs import LogError, ProgramLogSource
 from opsconsole.core.supervisor import SupervisorClient
 from opsconsole.demo.stack import DemoStack
 
@@ -254,3 +254,74 @@ def test_a_remote_supervisords_pids_are_never_matched_to_local_processes(
     # the same supervisord on its unix socket is this machine's: nginx is its program
     local = cli("nginx", "status", "--json", "-c", str(demo_stack.conf_path))
     assert json.loads(local.stdout)["instance"]["program"] == "nginx", local.stdout
+
+
+def test_a_programs_log_followed_and_scrolled_back_through_the_host(
+    demo_stack: DemoStack, stack_target: SupervisorTarget
+) -> None:
+    """Open a program's captured log through the host, follow what it writes, then scroll back
+    from the oldest line shown, 1000 lines a chunk: every line once, in order, up to the top
+    (the chunk at the top is empty with offset 0), and every chunk round-trips through JSON."""
+    log = Path(demo_stack.logs_dir / "idle.out.log")  # idle is STOPPED: nobody else writes
+    saved = log.read_bytes() if log.exists() else b""
+    written = [f"line {i:05d} of the idle log" for i in range(3200)]
+    try:
+        log.write_bytes("".join(f"{t}\n" for t in written[:3000]).encode())
+
+        async def run() -> tuple[list[str], list[LogChunk]]:
+            async with LocalHost(config_of(stack_target), name="demo-host") as host:
+                ref = LogRef("program", "demo", "idle")
+                opened = await host.log(ref, lines=100)
+                with log.open("ab") as fh:
+                    fh.write("".join(f"{t}\n" for t in written[3000:]).encode())
+                assert opened.cursor is not None
+                followed = await host.log(ref, after=opened.cursor)
+                chunks = [opened, followed]
+                shown = [e for c in chunks for e in c.lines]
+                at = dataclasses.replace(opened.cursor, offset=shown[0].offset, gen=shown[0].gen)
+                while True:
+                    back = await host.log(ref, before=at, lines=1000)
+                    chunks.append(back)
+                    assert back.cursor is not None
+                    if not back.lines:
+                        assert back.cursor.offset == 0  # the top
+                        break
+                    assert back.cursor.offset == back.lines[0].offset
+                    shown = list(back.lines) + shown
+                    at = back.cursor
+                return [e.text for e in shown], chunks
+
+        texts, chunks = asyncio.run(run())
+    finally:
+        log.write_bytes(saved)
+    assert texts == written  # nothing lost, nothing repeated, in order
+    assert [len(c.lines) for c in chunks] == [100, 200, 1000, 1000, 900, 0]
+    for chunk in chunks:
+        assert through_json(chunk) == chunk
+
+
+def test_scroll_back_through_the_host_refuses_bad_counts_in_words(
+    demo_stack: DemoStack, stack_target: SupervisorTarget
+) -> None:
+    async def run() -> list[str]:
+        out = []
+        async with LocalHost(config_of(stack_target), name="demo-host") as host:
+            ref = LogRef("supervisord", "demo")
+            opened = await host.log(ref, lines=5)
+            assert opened.cursor is not None
+            for kw in (
+                {"before": opened.cursor, "lines": 10**6},
+                {"before": opened.cursor, "after": opened.cursor},
+                {"before": dataclasses.replace(opened.cursor, handle=10**6)},
+            ):
+                try:
+                    await host.log(ref, **kw)  # type: ignore[arg-type]
+                except LogError as exc:
+                    out.append(exc.message)
+        return out
+
+    assert asyncio.run(run()) == [
+        "cannot read 1000000 lines back at once",
+        "a log is read either after a cursor or before one, not both",
+        "supervisord:demo is no longer open on demo-host",
+    ]

@@ -8,6 +8,7 @@ The package face: importers use ``from opsconsole.core import logs`` and the nam
 - :mod:`.sources`: :class:`FileSource`, source specs and the sources available
 - :mod:`.supervisord`: a program's captured output and supervisord's log over XML-RPC
 - :mod:`.stream`: sources merged by time into one bounded stream
+- :mod:`.through_host`: :class:`HostLogSource`, a log read through a host (``Host.log``)
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from opsconsole.core.logs.supervisord import (
     MainLogSource,
     ProgramLogSource,
 )
+from opsconsole.core.logs.through_host import HostLogSource
 
 __all__ = [
     "DEFAULT_BATCH_BYTES",
@@ -76,6 +78,7 @@ __all__ = [
     "Annotator",
     "FileSource",
     "FileState",
+    "HostLogSource",
     "LineSplitter",
     "LogError",
     "LogFile",

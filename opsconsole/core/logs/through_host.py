@@ -1,0 +1,72 @@
+"""A log read through a :class:`~opsconsole.core.host.Host`: :class:`HostLogSource`.
+
+It is a :class:`~opsconsole.core.logs.model.LogSource` like the others, so
+:class:`~opsconsole.core.logs.stream.LogStream` (merging, the ring buffer, errors and notices)
+and the views (search, filter, pause/follow, scroll-back) use it unchanged, whatever machine
+the log is on. Every read is one :meth:`Host.log <opsconsole.core.host.Host.log>` call: the
+last lines to open, ``after`` the cursor to follow, ``before`` a line to scroll back. The
+bounds are the host's (a batch per poll, a fixed XML-RPC budget per read).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from opsconsole.core.errors import OpsError
+from opsconsole.core.host import MAX_BEFORE_LINES, Host, LogChunk, LogCursor, LogRef
+from opsconsole.core.logs.parse import LogLine
+
+
+class HostLogSource:
+    """The log ``ref`` names, read through ``host``; ``key`` and ``label`` are the source's
+    name in the stream and its column (known before the log is opened)."""
+
+    def __init__(self, host: Host, ref: LogRef, *, key: str, label: str) -> None:
+        self.host = host
+        self.ref = ref
+        self.key = key
+        self.label = label
+        #: why part of the log is not shown as written (the host's words), else None
+        self.notice: OpsError | None = None
+        self._cursor: LogCursor | None = None
+        self._tail = 10
+
+    async def open_tail(self, n: int) -> list[LogLine]:
+        """The last ``n`` lines; following continues after them. Raises LogError (unknown
+        source, unreadable file) as the host words it."""
+        self._tail = n
+        await self.aclose()
+        chunk = await self.host.log(self.ref, lines=n)
+        self._cursor = chunk.cursor
+        return self._lines(chunk)
+
+    async def poll(self) -> list[LogLine]:
+        """Lines written since the last call (one host batch at most). A log that could not
+        be opened is tried again (its last lines, as when it was opened). Raises LogError."""
+        if self._cursor is None:
+            return await self.open_tail(self._tail)
+        return self._lines(await self.host.log(self.ref, after=self._cursor))
+
+    async def before(self, offset: int, n: int, gen: int | None = None) -> list[LogLine]:
+        """The ``n`` lines (at most :data:`~opsconsole.core.host.MAX_BEFORE_LINES`) above the
+        line at ``offset`` of rotation ``gen`` (None: 0), oldest first; [] at the top, after a
+        rotation, or when the log is not open. Raises LogError."""
+        if self._cursor is None or offset <= 0 or n <= 0:
+            return []
+        at = replace(self._cursor, offset=offset, gen=gen or 0)
+        chunk = await self.host.log(self.ref, before=at, lines=min(n, MAX_BEFORE_LINES))
+        return self._lines(chunk)
+
+    async def aclose(self) -> None:
+        """Stop following (the host closes the log). Raises nothing the host does not."""
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None:
+            await self.host.close_log(cursor)
+
+    def _lines(self, chunk: LogChunk) -> list[LogLine]:
+        self.notice = chunk.notice.exception() if chunk.notice is not None else None
+        label = self.label
+        return [
+            LogLine(e.text, label, e.level, e.ts, e.ts_own, e.offset, e.gen, e.order_ts)
+            for e in chunk.lines
+        ]
