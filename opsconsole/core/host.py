@@ -471,6 +471,8 @@ class NginxInstance(Snapshot):
     flags: tuple[str, ...] = ()
     source: str = ""
     other_masters: tuple[int, ...] = ()
+    #: why no nginx binary could be used (empty when ``binary`` is set)
+    binary_problem: str = ""
 
     @property
     def running(self) -> bool:
@@ -529,6 +531,8 @@ class NginxSnapshot(Snapshot):
     stub_error: str | None = None
     rps: float | None = None
     rps_history: tuple[float, ...] = ()
+    #: the error logs, then the access logs, that the serving config names (files only)
+    log_files: tuple[str, ...] = ()
 
     @property
     def running(self) -> bool:
@@ -562,6 +566,11 @@ class NginxDiagnostic(Snapshot):
     category: str = "other"
     raw: str = ""
     check: str = ""  # the extra check's name, for findings
+
+    @property
+    def is_error(self) -> bool:
+        """emerg, alert, crit or error (what fails a test or a reload)."""
+        return self.level in ("emerg", "alert", "crit", "error")
 
     @property
     def where(self) -> str:
@@ -608,6 +617,34 @@ class NginxTest(Snapshot):
 
 
 @dataclass(frozen=True)
+class NginxReload(Snapshot):
+    """What ``nginx.reload`` did (the ``data`` of its result): ``status`` reloaded,
+    reloaded-with-errors, refused (the test failed: no signal sent), rejected (the master kept
+    the old workers), unverified or master-exited; ``log_errors`` what the error log said."""
+
+    status: str
+    message: str
+    hint: str = ""
+    test: NginxTest | None = None
+    master_pid: int | None = None
+    old_workers: tuple[int, ...] = ()
+    new_workers: tuple[int, ...] = ()
+    old_remaining: tuple[int, ...] = ()
+    log_errors: tuple[NginxDiagnostic, ...] = ()
+    log_files: tuple[str, ...] = ()
+    signal_sent: bool = False
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "reloaded"
+
+    @property
+    def took_effect(self) -> bool:
+        return self.status in ("reloaded", "reloaded-with-errors")
+
+
+@dataclass(frozen=True)
 class NginxFile(Snapshot):
     path: str
     text: str
@@ -615,13 +652,19 @@ class NginxFile(Snapshot):
 
 @dataclass(frozen=True)
 class NginxConfigDump(Snapshot):
-    """``nginx -T``: the test, and every file of the effective config with its text."""
+    """``nginx -T``: the test, and every file of the effective config with its text.
+
+    ``on_disk``: the files ``files`` lacks (all of them when the test failed: nginx -T then
+    prints none) as they are on disk: the main file, the files the config includes and the
+    files the test's messages name; ``unread`` says which could not be read, and why."""
 
     host: str
     at: float
     instance: NginxInstance
     test: NginxTest
     files: tuple[NginxFile, ...] = ()
+    on_disk: tuple[NginxFile, ...] = ()
+    unread: tuple[HostError, ...] = ()
 
 
 @dataclass(frozen=True)

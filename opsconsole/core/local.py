@@ -267,25 +267,60 @@ class LocalHost:
 
     async def nginx(self) -> NginxSnapshot:
         programs, _ = await self.local_processes()
+        monitor = self.nginx_monitor
+
+        def sample() -> tuple[nginx_backend.NginxStatus, list[str]]:
+            status = monitor.sample(programs)
+            cfg = monitor.config(status.instance)  # reparsed only when a file changed
+            logs = (cfg.error_log_files() + cfg.access_log_files()) if cfg is not None else []
+            return status, logs
+
         async with self._nginx_lock:
-            status = await asyncio.to_thread(self.nginx_monitor.sample, programs)
-        return nginx_snapshot(self.name, status)
+            status, logs = await asyncio.to_thread(sample)
+        return nginx_snapshot(self.name, status, logs)
 
     async def _discover(
-        self, programs: list[supervisor.ProcessInfo]
+        self, programs: list[supervisor.ProcessInfo] | None
     ) -> nginx_backend.NginxInstance:
-        return await asyncio.to_thread(nginx_backend.discover, self.config.nginx, programs)
+        """The serving nginx now, found by the host's nginx monitor (one finder per host)."""
+        return await asyncio.to_thread(self.nginx_monitor.discover, programs)
 
     async def nginx_config(self) -> NginxConfigDump:
-        inst = await asyncio.to_thread(nginx_backend.discover, self.config.nginx)
+        inst = await self._discover(None)
         dump = await nginx_backend.dump_config(inst)
+        test = NginxTest.from_json(dump.test.to_dict())
+        async with self._nginx_lock:
+            on_disk, unread = await asyncio.to_thread(self._config_on_disk, inst, dump)
         return NginxConfigDump(
             host=self.name,
             at=time.time(),
             instance=instance_of(inst),
-            test=NginxTest.from_json(dump.test.to_dict()),
+            test=test,
             files=tuple(NginxFile(path, text) for path, text in dump.files),
+            on_disk=tuple(on_disk),
+            unread=tuple(unread),
         )
+
+    def _config_on_disk(
+        self, inst: nginx_backend.NginxInstance, dump: nginx_backend.EffectiveConfig
+    ) -> tuple[list[NginxFile], list[HostError]]:
+        """The config's files that nginx -T did not print (all of them when the test
+        failed), read from disk: the main file, the included ones, the ones the test's
+        messages name. Blocking: run in a thread."""
+        cfg = self.nginx_monitor.config(inst)
+        wanted = [inst.conf_path, *(cfg.files if cfg is not None else [])]
+        wanted += [d.file for d in dump.test.diagnostics if d.file]
+        have = {path for path, _ in dump.files}
+        found: list[NginxFile] = []
+        unread: list[HostError] = []
+        for path in dict.fromkeys(wanted):
+            if path in have:
+                continue
+            try:
+                found.append(NginxFile(path, nginx_backend.read_config_file(path)))
+            except OpsError as exc:
+                unread.append(HostError.of(exc))
+        return found, unread
 
     async def topology(self) -> TopologySnapshot:
         programs, notes = await self.local_processes()
@@ -901,10 +936,14 @@ def instance_of(inst: nginx_backend.NginxInstance) -> NginxInstance:
         flags=tuple(inst.args.flags()),
         source=inst.source,
         other_masters=tuple(inst.others),
+        binary_problem=inst.binary_problem,
     )
 
 
-def nginx_snapshot(host: str, status: nginx_backend.NginxStatus) -> NginxSnapshot:
+def nginx_snapshot(
+    host: str, status: nginx_backend.NginxStatus, log_files: list[str] | None = None
+) -> NginxSnapshot:
+    """A status sample as a snapshot; ``log_files`` the logs its config names."""
     stub = status.stub
     return NginxSnapshot(
         host=host,
@@ -932,6 +971,7 @@ def nginx_snapshot(host: str, status: nginx_backend.NginxStatus) -> NginxSnapsho
         stub_error=status.stub_error,
         rps=status.rps,
         rps_history=tuple(status.rps_history),
+        log_files=tuple(log_files or ()),
     )
 
 

@@ -431,7 +431,12 @@ async def failed_config_test(
 
 
 class FixedNginxMonitor(_nginx.NginxMonitor):
-    """An NginxMonitor that always samples :func:`demo_nginx_status` (reads nothing)."""
+    """An NginxMonitor that always finds :func:`demo_nginx_instance` and samples
+    :func:`demo_nginx_status` (reads nothing). The host finds nginx through its monitor for
+    every read and request (topology, config, test, reload), so all of them see the demo."""
+
+    def discover(self, programs: list[ProcessInfo] | None = None) -> _nginx.NginxInstance:
+        return demo_nginx_instance()
 
     def sample(self, programs: list[ProcessInfo] | None = None) -> _nginx.NginxStatus:
         status = demo_nginx_status()

@@ -15,6 +15,7 @@ from opsconsole.core.local import LocalHost
 from opsconsole.tui.app import OpsConsoleApp
 from opsconsole.tui.screens.confirm import ConfirmScreen
 from opsconsole.tui.widgets.gunicorn import GunicornView
+from opsconsole.tui.widgets.nginx import NginxView
 from opsconsole.tui.widgets.programs import ProgramsView
 from tests.tui.fakes import StaticMonitor, fake_config
 from tests.tui.helpers import screen_text, until, use_fixed_backends
@@ -82,3 +83,27 @@ async def test_program_and_gunicorn_keys_send_requests_to_the_host(
         )
         assert scale.parameters["count"] == "+1"
         assert scale.parameters["create_time"] == master.create_time  # proof of the master
+
+
+async def test_nginx_keys_send_requests_to_the_host(sent: list[OperationRequest]) -> None:
+    """``t`` tests and ``R`` reloads the nginx shown through ``host.perform``: the test at
+    once (it changes nothing), the reload only after the yes; the answer is shown in words."""
+    cfg = fake_config()
+    app = OpsConsoleApp(cfg, monitor=StaticMonitor(cfg), audit=False, host="web-01")
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await pilot.press("3")
+        view = app.query_one(NginxView)
+        inst = await until(pilot, lambda: view.instance)
+        await pilot.press("t")
+        await until(pilot, lambda: sent)
+        assert sent == [OperationRequest("nginx.test", inst.label, confirmed=True)]
+        await until(pilot, lambda: "the test host does nothing" in screen_text(pilot))
+
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert f"master {inst.master_pid}" in screen_text(pilot)
+        assert len(sent) == 1  # nothing reaches the host before the yes
+        await pilot.press("y")
+        await until(pilot, lambda: len(sent) == 2)
+        assert sent[1] == OperationRequest("nginx.reload", inst.label, confirmed=True)
+        assert view.last_reload is None  # a refusal is not shown as a reload outcome

@@ -232,10 +232,15 @@ class NginxMonitor:
                 self.history.append(rps)
         self._stub_prev = (now, stub)
 
+    def discover(self, programs: list[ProcessInfo] | None = None) -> NginxInstance:
+        """The serving nginx now, as :meth:`sample` finds it (:func:`discover` with this
+        monitor's settings). Blocking; raises as :func:`discover`."""
+        return discover(self.settings, programs)
+
     def sample(self, programs: list[ProcessInfo] | None = None) -> NginxStatus:
         """Discover nginx and take one sample. Raises nothing for a stopped nginx: the
         status says ``running`` False."""
-        inst = discover(self.settings, programs)
+        inst = self.discover(programs)
         self.instance = inst
         status = NginxStatus(instance=inst)
         if inst.binary:

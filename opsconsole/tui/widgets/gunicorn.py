@@ -8,8 +8,10 @@ that was shown (a worker signal carries the worker's too).
 
 Keys: ``+``/``-`` one worker more/fewer, ``=`` exact count, ``R`` graceful reload (HUP,
 verified), ``K`` a signal (TERM/KILL/ABRT) to the selected worker, ``enter`` fold a master,
-``/`` filter, ``l`` the master's error log. Every change goes through ``app.request`` (gate,
-confirmation, audit); the work itself is in :mod:`opsconsole.core.gunicorn`.
+``/`` filter, ``l`` the master's error log.
+
+Longer than 600 lines on purpose: one view, its rows, its summary and one short wording per
+operation result (scale, reload, worker signal); its screens are in ``tui/screens``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets import DataTable, Input, Static
 from typing_extensions import Self
 
 from opsconsole.core import gunicorn
@@ -37,6 +38,7 @@ from opsconsole.core.gunicorn import WORKER_SIGNALS
 from opsconsole.core.host import GunicornMaster, GunicornWorker, OperationRequest, OperationResult
 from opsconsole.core.operations import operation
 from opsconsole.tui.keys import bindings
+from opsconsole.tui.screens.count import CountScreen
 from opsconsole.tui.screens.pick import PickScreen
 from opsconsole.tui.tcss import load_tcss
 
@@ -75,34 +77,6 @@ class GunicornTable(DataTable[Any]):
         """``enter`` belongs to the view (fold, from the registry of operations): the table's
         own ``enter`` binding steps aside instead of swallowing the key."""
         raise SkipAction()
-
-
-class CountScreen(ModalScreen[int | None]):
-    """Ask for an exact worker count."""
-
-    DEFAULT_CSS = load_tcss(__file__, "count_screen.tcss")
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, title: str, current: int) -> None:
-        super().__init__()
-        self.title_text = title
-        self.current = current
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="count-box"):
-            yield Label(Text(self.title_text, style="bold"))
-            yield Input(placeholder=f"now {self.current}", type="integer", id="count-input")
-            yield Label(Text("enter  scale to this count    esc  cancel", style="dim"))
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        try:
-            self.dismiss(int(event.value))
-        except ValueError:
-            self.notify("type a whole number of workers", severity="error")
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class GunicornView(Vertical):

@@ -1,49 +1,50 @@
 """The nginx view: status, last test/reload diagnostics, topology, and a config viewer.
 
-All nginx work (psutil, subprocesses, signals, HTTP) happens in opsconsole.core.nginx; this
-module only shows results. Status is sampled in a thread worker; test and reload go through
-``app.request`` so the action gate refuses, confirms and audits them.
+It renders the host's snapshots (``host.nginx()`` every refresh, ``host.topology()`` now and
+then, ``host.nginx_config()`` for the viewer) and sends ``nginx.test`` and ``nginx.reload``
+as :class:`~opsconsole.core.host.OperationRequest` through the session (gate, confirmation,
+audit); the host does the work (:mod:`opsconsole.core.nginx`), this module only shows it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, ScrollableContainer, Vertical
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import (
-    ContentSwitcher,
-    DataTable,
-    Input,
-    Label,
-    OptionList,
-    Static,
-    Tree,
-)
+from textual.widgets import ContentSwitcher, DataTable, Label, OptionList, Static, Tree
 from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
 from opsconsole.core import nginx
-from opsconsole.core.config import NginxSettings
 from opsconsole.core.errors import OpsError
 from opsconsole.core.format import format_bytes
-from opsconsole.core.nginx import Diagnostic, Finding, TopoNode
-from opsconsole.core.supervisor import ProcessInfo
+from opsconsole.core.host import (
+    NginxDiagnostic,
+    NginxInstance,
+    NginxReload,
+    NginxSnapshot,
+    NginxTest,
+    OperationRequest,
+    OperationResult,
+    TopologySnapshot,
+    TopoNode,
+)
 from opsconsole.tui.keys import bindings, key_hint
+from opsconsole.tui.screens.config import ConfigViewer, short_path
 from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.probes import sparkline
 
 if TYPE_CHECKING:
     from opsconsole.tui.session import Session
+
+__all__ = ["ConfigViewer", "NginxView"]
 
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "error": "bold red"}
 STATUS_MARK = {"ok": "", "warn": "! ", "error": "✖ "}
@@ -70,10 +71,6 @@ def _ago(ts: float | None) -> str:
     return f"{clock} ({secs // 3600}h ago)"
 
 
-def _short_path(path: str, width: int) -> str:
-    return path if len(path) <= width else "…" + path[-(width - 1) :]
-
-
 @dataclass
 class DiagItem:
     """One line of the diagnostics list and where it points."""
@@ -81,163 +78,6 @@ class DiagItem:
     text: Text
     file: str | None
     line: int | None
-
-
-# --------------------------------------------------------------------------- config viewer
-
-
-class ConfigViewer(Screen[None]):
-    """A config file with line numbers and nginx colouring; ``/`` searches, ``n``/``N`` move
-    between matches, ``[``/``]`` switch files, esc closes."""
-
-    BINDINGS = [
-        Binding("escape", "close", "Back"),
-        Binding("q", "close", "Back", show=False),
-        Binding("slash", "search", "Search"),
-        Binding("n", "next_match", "Next"),
-        Binding("N", "prev_match", "Prev", show=False),
-        Binding("right_square_bracket", "file(1)", "Next file"),
-        Binding("left_square_bracket", "file(-1)", "Prev file", show=False),
-        Binding("j", "scroll(1)", "Down", show=False),
-        Binding("k", "scroll(-1)", "Up", show=False),
-        Binding("g", "top", "Top", show=False),
-        Binding("G", "bottom", "Bottom", show=False),
-    ]
-
-    DEFAULT_CSS = load_tcss(__file__, "config_viewer.tcss")
-
-    def __init__(self, files: list[tuple[str, str]], path: str, line: int | None = None) -> None:
-        super().__init__()
-        self.files = files or [(path, "")]
-        self.index = next((i for i, (p, _) in enumerate(self.files) if p == path), 0)
-        self.line = line
-        self.query_text = ""
-        self.matches: list[int] = []
-        self.match_index = -1
-
-    @property
-    def path(self) -> str:
-        return self.files[self.index][0]
-
-    @property
-    def text(self) -> str:
-        return self.files[self.index][1]
-
-    def compose(self) -> ComposeResult:
-        yield Label("", id="viewer-title")
-        with ScrollableContainer(id="viewer-scroll"):
-            yield Static("", id="viewer-code")
-        yield Label(
-            Text("/ search  n/N next/prev  [ ] file  j/k scroll  esc back", style="dim"),
-            id="viewer-keys",
-        )
-        yield Input(placeholder="search (enter to find, esc to cancel)", id="viewer-search")
-
-    def on_mount(self) -> None:
-        self.render_file()
-        self.query_one("#viewer-scroll").focus()
-
-    def render_file(self) -> None:
-        highlight = set(self.matches)
-        if self.line is not None:
-            highlight.add(self.line)
-        syntax = Syntax(
-            self.text,
-            "nginx",
-            line_numbers=True,
-            highlight_lines=highlight,
-            word_wrap=False,
-            theme="ansi_dark",
-            background_color="default",
-        )
-        self.query_one("#viewer-code", Static).update(syntax)
-        where = f":{self.line}" if self.line is not None else ""
-        tail = Text(f"  file {self.index + 1}/{len(self.files)}", style="dim")
-        if self.query_text:
-            found = len(self.matches)
-            pos = self.match_index + 1 if found else 0
-            tail.append(f"  /{self.query_text} {pos}/{found}", style="yellow")
-        room = max(12, (self.size.width or 80) - 2 - len(tail.plain) - len(where))
-        title = Text(_short_path(self.path, room) + where, style="bold")
-        title.append_text(tail)
-        self.query_one("#viewer-title", Label).update(title)
-        if self.line is not None:
-            self.call_after_refresh(self._scroll_to_line, self.line)
-
-    def _scroll_to_line(self, line: int) -> None:
-        scroll = self.query_one("#viewer-scroll", ScrollableContainer)
-        scroll.scroll_to(y=max(0, line - 1 - scroll.size.height // 3), animate=False)
-
-    def find(self, query: str) -> list[int]:
-        """1-based numbers of the lines containing ``query`` (case-insensitive)."""
-        q = query.lower()
-        return [i + 1 for i, ln in enumerate(self.text.splitlines()) if q and q in ln.lower()]
-
-    def action_search(self) -> None:
-        box = self.query_one("#viewer-search", Input)
-        box.add_class("visible")
-        box.value = self.query_text
-        box.focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        event.input.remove_class("visible")
-        self.query_text = event.value
-        self.matches = self.find(event.value)
-        self.match_index = -1
-        self.query_one("#viewer-scroll").focus()
-        self.action_next_match()
-
-    def on_key(self, event: Any) -> None:
-        box = self.query_one("#viewer-search", Input)
-        if event.key == "escape" and box.has_focus:
-            event.stop()
-            box.remove_class("visible")
-            self.query_one("#viewer-scroll").focus()
-
-    def _goto_match(self, step: int) -> None:
-        if not self.matches:
-            self.render_file()
-            if self.query_text:
-                self.notify(f"{self.query_text!r} not found in {self.path}", severity="warning")
-            return
-        after = self.line or 0
-        if self.match_index == -1:
-            self.match_index = (
-                next((i for i, m in enumerate(self.matches) if m > after), 0)
-                if step > 0
-                else len(self.matches) - 1
-            )
-        else:
-            self.match_index = (self.match_index + step) % len(self.matches)
-        self.line = self.matches[self.match_index]
-        self.render_file()
-
-    def action_next_match(self) -> None:
-        self._goto_match(1)
-
-    def action_prev_match(self) -> None:
-        self._goto_match(-1)
-
-    def action_file(self, step: int) -> None:
-        self.index = (self.index + step) % len(self.files)
-        self.line = None
-        self.matches = self.find(self.query_text) if self.query_text else []
-        self.match_index = -1
-        self.render_file()
-        self.query_one("#viewer-scroll", ScrollableContainer).scroll_home(animate=False)
-
-    def action_scroll(self, step: int) -> None:
-        self.query_one("#viewer-scroll", ScrollableContainer).scroll_relative(y=step, animate=False)
-
-    def action_top(self) -> None:
-        self.query_one("#viewer-scroll", ScrollableContainer).scroll_home(animate=False)
-
-    def action_bottom(self) -> None:
-        self.query_one("#viewer-scroll", ScrollableContainer).scroll_end(animate=False)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 # --------------------------------------------------------------------------- lists
@@ -261,23 +101,23 @@ class TopoTree(Tree[TopoNode]):
     ]
 
 
-def diag_text(d: Diagnostic, source: str = "") -> Text:
+def diag_text(d: NginxDiagnostic, source: str = "") -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(f"{d.level:<6} ", style=LEVEL_STYLE.get(d.level, ""))
     if source:
         t.append(f"{source} ", style="dim")
     if d.where:
-        t.append(_short_path(d.where, 34) + " ", style="bold")
+        t.append(short_path(d.where, 34) + " ", style="bold")
     t.append(d.message)
     return t
 
 
-def finding_text(f: Finding) -> Text:
+def finding_text(f: NginxDiagnostic) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append("check  ", style="yellow")
     t.append(f"{f.check} ", style="dim")
     if f.where:
-        t.append(_short_path(f.where, 30) + " ", style="bold")
+        t.append(short_path(f.where, 30) + " ", style="bold")
     t.append(f.message)
     return t
 
@@ -299,7 +139,7 @@ HIDDEN_INTERVAL = 10.0
 
 
 class NginxView(Vertical):
-    """Nginx status, diagnostics of the last test/reload, topology (T), config viewer (c)."""
+    """Nginx status, diagnostics of the last test/reload, topology (p), config viewer (c)."""
 
     BINDINGS = bindings("nginx")  # from the registry of operations (core.operations)
 
@@ -314,7 +154,6 @@ class NginxView(Vertical):
 
     def __init__(
         self,
-        settings: NginxSettings | None = None,
         *,
         session: Session | None = None,
         refresh_interval: float = 1.5,
@@ -322,18 +161,16 @@ class NginxView(Vertical):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.settings = settings
-        #: where the view reads programs and the timeline, and runs operations through
+        #: the host the view reads (``session.machine``), the timeline, the operation runner
         self.session = session
         self.refresh_interval = refresh_interval
         self.topology_interval = topology_interval
-        self.monitor: nginx.NginxMonitor | None = None
-        self.status: nginx.NginxStatus | None = None
+        self.status: NginxSnapshot | None = None
         self.spark_data: list[float] = []
-        self.instance: nginx.NginxInstance | None = None
-        self.inspection: nginx.Inspection | None = None
-        self.last_test: nginx.ConfigTestResult | None = None
-        self.last_reload: nginx.ReloadResult | None = None
+        self.instance: NginxInstance | None = None
+        self.inspection: TopologySnapshot | None = None
+        self.last_test: NginxTest | None = None
+        self.last_reload: NginxReload | None = None
         self.items: list[DiagItem] = []
         self.sample_error: str | None = None
         self._sampling = False
@@ -363,10 +200,6 @@ class NginxView(Vertical):
             yield tree
 
     def on_mount(self) -> None:
-        if self.settings is None:
-            config = self.session.config if self.session is not None else None
-            self.settings = (config.nginx if config is not None else None) or NginxSettings()
-        self.monitor = nginx.NginxMonitor(self.settings)
         self._show_items()
         self.tick()
         self.set_interval(self.refresh_interval, self.tick)
@@ -377,39 +210,29 @@ class NginxView(Vertical):
         self.query_one(f"#{current}").focus(scroll_visible)
         return self
 
-    # -- background sampling -------------------------------------------------------
-
-    def _programs(self) -> list[ProcessInfo]:
-        if self.session is None:
-            return []
-        programs: list[ProcessInfo] = []
-        for snap in self.session.monitor.snapshots.values():
-            programs.extend(snap.processes)
-        return programs
+    # -- background sampling (the host samples in a thread) -------------------------
 
     def tick(self) -> None:
         """Start one status sample (and a topology refresh when due) unless one is running."""
-        if self._sampling or self.monitor is None:
+        if self._sampling or self.session is None:
             return
         now = time.monotonic()
         if not self.display and now - self._last_sample < HIDDEN_INTERVAL:
             return  # hidden: sample now and then (reload events), not at full rate
         self._last_sample = now
         self._sampling = True
-        programs = self._programs()
-        monitor = self.monitor
-
-        def sample() -> None:
-            try:
-                status = monitor.sample(programs)
-            except Exception as exc:  # a psutil/HTTP surprise must not kill the refresh
-                self.app.call_from_thread(self._sample_failed, exc)
-                return
-            self.app.call_from_thread(self._show_status, status)
-
-        self.run_worker(sample, thread=True, group="nginx-status", exit_on_error=False)
+        self.run_worker(self._sample(), group="nginx-status", exit_on_error=False)
         if self.display and time.monotonic() - self._last_inspect > self.topology_interval:
             self.refresh_topology()
+
+    async def _sample(self) -> None:
+        assert self.session is not None
+        try:
+            snap = await self.session.machine.nginx()
+        except Exception as exc:  # a psutil/HTTP surprise must not kill the refresh
+            self._sample_failed(exc)
+            return
+        self._show_status(snap)
 
     def _sample_failed(self, exc: BaseException) -> None:
         self._sampling = False
@@ -419,36 +242,33 @@ class NginxView(Vertical):
         )
 
     def refresh_topology(self) -> None:
-        """Re-parse the config and rebuild topology and checks in a thread."""
-        if self._inspecting or self.instance is None:
+        """Ask the host for the topology and the checks' findings (it parses in a thread)."""
+        if self._inspecting or self.instance is None or self.session is None:
             return
         self._inspecting = True
         self._last_inspect = time.monotonic()
-        inst, programs = self.instance, self._programs()
+        self.run_worker(self._inspect(), group="nginx-topology", exit_on_error=False)
 
-        def work() -> None:
-            try:
-                result: nginx.Inspection | OpsError = nginx.inspect(inst, programs)
-            except OpsError as exc:
-                result = exc
-            except Exception as exc:
-                result = OpsError(f"topology failed: {exc}")
-            self.app.call_from_thread(self._show_inspection, result)
-
-        self.run_worker(work, thread=True, group="nginx-topology", exit_on_error=False)
+    async def _inspect(self) -> None:
+        assert self.session is not None
+        try:
+            result: TopologySnapshot | OpsError = await self.session.machine.topology()
+        except OpsError as exc:
+            result = exc
+        except Exception as exc:
+            result = OpsError(f"topology failed: {exc}")
+        self._show_inspection(result)
 
     # -- showing -------------------------------------------------------------------
 
-    def _show_status(self, status: nginx.NginxStatus) -> None:
+    def _show_status(self, status: NginxSnapshot) -> None:
         self._sampling = False
         self.sample_error = None
         first = self.status is None
         self.status = status
         self.instance = status.instance
-        if self.session is not None and self.monitor is not None:
-            cfg = self.monitor.config(status.instance)  # reparsed only when a file changed
-            logs = (cfg.error_log_files() + cfg.access_log_files()) if cfg is not None else []
-            self.session.nginx_log_files = logs  # the logs view lists them
+        if self.session is not None:
+            self.session.nginx_log_files = list(status.log_files)  # the logs view lists them
         # Repainting widgets of a hidden view leaves marks on the visible one (Textual's
         # partial updates); a hidden view only keeps the data and paints when shown.
         if self.display:
@@ -465,7 +285,7 @@ class NginxView(Vertical):
             self._render_status(self.status)
         self.tick()
 
-    def _render_status(self, status: nginx.NginxStatus) -> None:
+    def _render_status(self, status: NginxSnapshot) -> None:
         inst = status.instance
         width = max(20, (self.size.width or 80) - 2)
         lines: list[Text] = []
@@ -477,7 +297,7 @@ class NginxView(Vertical):
             head = Text(f"● nginx {status.version or '?'}", style="bold green")
             head.append(f"  master {inst.master_pid}")
             if inst.program is not None:
-                head.append(f"  program {inst.program.fullname}", style="cyan")
+                head.append(f"  program {inst.program}", style="cyan")
             head.append(f"  reload {_ago(status.last_reload)}")
             lines.append(head)
             second = Text()
@@ -491,7 +311,7 @@ class NginxView(Vertical):
             else:
                 second.append("no stub_status location  ", style="dim")
             room = max(10, width - len(second.plain))
-            second.append(_short_path(inst.conf_path, room), style="dim")
+            second.append(short_path(inst.conf_path, room), style="dim")
             lines.append(second)
         if inst.binary is None:
             lines[-1] = Text(inst.binary_problem, style="red")
@@ -521,7 +341,7 @@ class NginxView(Vertical):
         rate = f"{status.rps:.1f} req/s" if status.rps is not None else "requests/s"
         self.query_one("#nginx-rate-label", Label).update(Text(rate, style="dim"))
 
-    def _show_inspection(self, result: nginx.Inspection | OpsError) -> None:
+    def _show_inspection(self, result: TopologySnapshot | OpsError) -> None:
         self._inspecting = False
         tree = self.query_one("#nginx-topology", TopoTree)
         tree.clear()
@@ -555,7 +375,7 @@ class NginxView(Vertical):
             for d in sorted(self.last_test.diagnostics, key=lambda d: not d.is_error):
                 items.append(DiagItem(diag_text(d), d.file, d.line))
         if self.inspection is not None:
-            for d in self.inspection.config.errors:
+            for d in self.inspection.parse_errors:
                 if self.last_test is None or self.last_test.ok:
                     items.append(DiagItem(diag_text(d, "parse"), d.file, d.line))
             for f in self.inspection.findings:
@@ -586,7 +406,7 @@ class NginxView(Vertical):
             label = self.instance.label if self.instance else "nginx"
             timeline.add("nginx", level, label, text)
 
-    def show_test(self, result: nginx.ConfigTestResult) -> None:
+    def show_test(self, result: NginxTest) -> None:
         """Show the outcome of a config test (and its diagnostics in the list)."""
         self.last_test = result
         self.last_reload = None
@@ -601,7 +421,7 @@ class NginxView(Vertical):
         if not result.ok:
             self.show_list("nginx-diags")
 
-    def show_reload(self, result: nginx.ReloadResult) -> None:
+    def show_reload(self, result: NginxReload) -> None:
         """Show what a reload did: took effect, refused or rejected (old config serving)."""
         self.last_reload = result
         if result.test is not None:
@@ -624,42 +444,49 @@ class NginxView(Vertical):
 
     def action_logs(self) -> None:
         """``l``: the error and access logs the serving config names, merged in the logs view."""
-        inst = self._need_instance()
-        if inst is None or self.monitor is None:
+        if self._need_instance() is None or self.status is None:
             return
-        cfg = self.monitor.config(inst)
-        files = (cfg.error_log_files() + cfg.access_log_files()) if cfg is not None else []
-        if not files:
+        if not self.status.log_files:
             self.app.notify(
                 "the config names no log files (stderr or syslog only?)", severity="warning"
             )
             return
-        self.post_message(self.LogsRequested(files))
+        self.post_message(self.LogsRequested(list(self.status.log_files)))
 
-    def _need_instance(self) -> nginx.NginxInstance | None:
+    def _need_instance(self) -> NginxInstance | None:
         if self.instance is None:
             self.app.notify("nginx not found yet; wait for the first refresh", severity="warning")
         return self.instance
 
-    def _request(self, *args: Any, **kwargs: Any) -> None:
+    def _send(self, request: OperationRequest, question: str, detail: str, on_done: Any) -> None:
+        """Send ``request`` through the session (refused read-only before asking, asked
+        when the registry says so, sent with ``confirmed`` after the yes); ``on_done`` gets
+        every result: this view words a test and a reload itself."""
         if self.session is None:  # pragma: no cover - only a view given a session acts
             self.app.notify("this view has no session to run operations", severity="error")
             return
-        self.session.request(*args, **kwargs)
+        self.session.send(
+            request, question=question, detail=detail, on_done=on_done, every_result=True
+        )
+
+    def _failed(self, result: OperationResult) -> None:
+        if self.session is not None:
+            self.session.report_failure(result)
 
     def action_test(self) -> None:
         inst = self._need_instance()
         if inst is None:
             return
         self._result_line(Text(f"testing {inst.conf_path} …", style="dim"))
-        self._request(
-            "nginx.test",
-            inst.label,
-            lambda: nginx.run_config_test(inst),
-            question=f"Test {inst.label}?",
-            params={"conf": inst.conf_path},
-            on_done=self.show_test,
+        self._send(
+            OperationRequest("nginx.test", inst.label), f"Test {inst.label}?", "", self._tested
         )
+
+    def _tested(self, result: OperationResult) -> None:
+        if "summary" not in result.data:  # refused or failed before nginx -t ran
+            self._failed(result)
+            return
+        self.show_test(NginxTest.from_json(result.data))
 
     def action_reload(self) -> None:
         inst = self._need_instance()
@@ -668,30 +495,32 @@ class NginxView(Vertical):
         if not inst.running:
             self.app.notify("nginx is not running: nothing to reload", severity="warning")
             return
-
-        async def run() -> nginx.ReloadResult:
-            result = await nginx.reload(inst)
-            self.show_reload(result)
-            self._timeline("info" if result.ok else "error", result.message)
-            if not result.ok:
-                raise nginx.ReloadFailed(result)
-            return result
-
-        flags = " ".join(inst.args.flags())
-        self._request(
-            "nginx.reload",
-            inst.label,
-            run,
-            question=f"Reload {inst.label} (master {inst.master_pid})?",
-            detail=(
-                f"1. nginx -t {flags}\n"
-                f"2. only if the test passes: SIGHUP to master pid {inst.master_pid}\n"
-                "3. check for new worker pids and [emerg]/[alert] in the error log "
-                f"for up to {nginx.RELOAD_VERIFY_TIMEOUT:.0f} s\n"
-                "A rejected config leaves the old one serving."
-            ),
-            params={"master_pid": inst.master_pid, "conf": inst.conf_path},
+        flags = " ".join(inst.flags)
+        self._send(
+            OperationRequest("nginx.reload", inst.label),
+            f"Reload {inst.label} (master {inst.master_pid})?",
+            f"1. nginx -t {flags}\n"
+            f"2. only if the test passes: SIGHUP to master pid {inst.master_pid}\n"
+            "3. check for new worker pids and [emerg]/[alert] in the error log "
+            f"for up to {nginx.RELOAD_VERIFY_TIMEOUT:.0f} s\n"
+            "A rejected config leaves the old one serving.",
+            self._reloaded,
         )
+
+    def _reloaded(self, result: OperationResult) -> None:
+        if "status" not in result.data:  # refused or failed before anything was sent
+            self._failed(result)
+            return
+        reload = NginxReload.from_json(result.data)
+        self.show_reload(reload)
+        self._timeline("info" if reload.ok else "error", reload.message)
+        if not reload.ok:
+            self.app.notify(
+                f"{reload.message}\n{reload.hint}".strip(),
+                title="Reload failed",
+                severity="error",
+                markup=False,
+            )
 
     def action_topology(self) -> None:
         switcher = self.query_one("#nginx-lists", ContentSwitcher)
@@ -710,35 +539,27 @@ class NginxView(Vertical):
             self.open_viewer(inst.conf_path, None)
 
     def open_viewer(self, path: str, line: int | None) -> None:
-        """Open the config viewer at ``path:line`` (effective config from nginx -T, or the
-        file from disk when the test fails)."""
-        inst = self.instance
-        if inst is None:
+        """Open the config viewer at ``path:line`` with the files the host gives (the
+        effective config from nginx -T, or the files on disk when the test fails)."""
+        if self.instance is None or self.session is None:
             return
+        host = self.session.machine
 
         async def load() -> None:
-            files: list[tuple[str, str]] = []
             try:
-                dump = await nginx.dump_config(inst)
-                files = list(dump.files)
-            except OpsError:
-                files = []
-            known = {p for p, _ in files}
-            wanted = [inst.conf_path, path]
-            if self.inspection is not None:
-                wanted += self.inspection.config.files
-            for p in dict.fromkeys(wanted):
-                if p in known:
-                    continue
-                try:
-                    text = await asyncio.to_thread(nginx.read_config_file, p)
-                except OpsError as exc:
-                    if p == path:
-                        self.app.notify(f"{exc.message}\n{exc.hint}", severity="error")
-                        return
-                    continue
-                files.append((p, text))
-                known.add(p)
+                dump = await host.nginx_config()
+            except OpsError as exc:
+                self.app.notify(f"{exc.message}\n{exc.hint}".strip(), severity="error")
+                return
+            files = [(f.path, f.text) for f in (*dump.files, *dump.on_disk)]
+            if path not in {p for p, _ in files}:
+                why = next(
+                    (e for e in dump.unread if path in e.message),
+                    None,
+                )
+                text = f"{why.message}\n{why.hint}" if why else f"{path} is not in the config"
+                self.app.notify(text.strip(), severity="error", markup=False)
+                return
             self.app.push_screen(ConfigViewer(files, path, line))
 
         self.run_worker(load(), group="nginx-viewer", exclusive=True)
