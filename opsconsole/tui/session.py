@@ -13,6 +13,8 @@ it to act; the session never touches a widget. It talks back through the small
 :class:`SessionUI` the app gives it (notify, confirm, pick, post a message, start a worker),
 and tells the app what changed with the messages below, which coalesce bursts
 (``can_replace``): ten refreshes queued behind a slow frame are drawn once.
+
+Over 600 lines on purpose: everything the app used to do besides drawing is here, in one place.
 """
 
 from __future__ import annotations
