@@ -6,8 +6,9 @@ the probes, the refresh loops, the ``:`` command dispatcher and the gated operat
 The refresh loops read the host's snapshots (:class:`~opsconsole.core.host.Supervisord` per
 supervisord, diffed here for the timeline; ``host.probes()``, whose history is kept here) and
 the views render them; operations travel as :class:`~opsconsole.core.host.OperationRequest`
-to ``host.perform`` once the operator confirmed (:meth:`Session.send`). Still local, not
-through the host: log sources (the host has no scroll-back yet) and the CPU/memory sampler
+to ``host.perform`` once the operator confirmed (:meth:`Session.send`). Logs are read
+through the host too (:meth:`Session.log_source`: ``host.log``, scroll-back included). Still
+local, not through the host: the CPU/memory sampler
 of this machine's pids. Views are given the session (constructor argument) and read from it or ask
 it to act; the session never touches a widget. It talks back through the small
 :class:`SessionUI` the app gives it (notify, confirm, pick, post a message, start a worker),
@@ -40,6 +41,7 @@ from opsconsole.core.export import default_export_path, incident_markdown, write
 from opsconsole.core.format import format_duration
 from opsconsole.core.host import (
     GunicornMaster,
+    LogRef,
     OperationRequest,
     OperationResult,
     ProbesSnapshot,
@@ -47,7 +49,7 @@ from opsconsole.core.host import (
     Supervisord,
 )
 from opsconsole.core.local import LocalHost
-from opsconsole.core.logs import LogSource, SourceSpec, make_source
+from opsconsole.core.logs import HostLogSource, LogSource, SourceSpec
 from opsconsole.core.probes import Probe, ProbeResult, ProbeState
 from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
@@ -573,6 +575,15 @@ class Session:
                 sources += self.gunicorn_files(name)
         return sources
 
+    def log_source(self, spec: SourceSpec) -> LogSource:
+        """The log a spec names (a program's stdout or stderr, a supervisord's own log, a
+        file), read through the host: ``host.log`` to open, follow and scroll back. Named as
+        the views show it (``spec.key``, ``spec.label``). Raises nothing: what the host cannot
+        read (a supervisord it does not know, a file it may not read) is the source's error,
+        in the host's words, when the view opens it."""
+        ref = LogRef(spec.kind, spec.server, spec.name, spec.stream, spec.path)
+        return HostLogSource(self.machine, ref, key=spec.key, label=spec.label)
+
     def log_sources_for(self, server: str, program: str) -> list[LogSource]:
         """Ready log sources for a program: its stdout, stderr and gunicorn log files."""
         specs = [SourceSpec("program", server, program, s) for s in ("stdout", "stderr")]
@@ -580,7 +591,7 @@ class Session:
         sources = []
         for spec in specs:
             try:
-                sources.append(make_source(spec, self.monitor.clients))
+                sources.append(self.log_source(spec))
             except OpsError:
                 continue
         return sources

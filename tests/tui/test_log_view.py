@@ -195,3 +195,48 @@ async def test_log_status_after_supervisord_killed_and_back() -> None:
             assert "supervisor 4" in screen_text(pilot).splitlines()[0]  # header: reachable
     finally:
         stack.stop()
+
+
+async def test_logs_view_reads_and_scrolls_back_through_the_host(tmp_path: Path) -> None:
+    """The console's logs view reads a log through the session's host: the tail to open,
+    ``after`` a cursor to follow, ``before`` the oldest line shown to scroll back. g three
+    times goes up to the top of the file in chunks: every line once, in order."""
+    path = tmp_path / "app.log"
+    written = [f"line {i:04d}" for i in range(1300)]
+    path.write_text("".join(f"{t}\n" for t in written[:1290]))
+    calls: list[str] = []
+
+    class LogsApp(App[None]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.session = Session(AppConfig(), self, audit=False)  # type: ignore[arg-type]
+            host, read = self.session.machine, self.session.machine.log
+
+            async def log(source: Any, **kw: Any) -> Any:
+                calls.append(next((k for k in ("after", "before") if kw.get(k)), "tail"))
+                return await read(source, **kw)
+
+            host.log = log  # type: ignore[method-assign]
+
+        def compose(self) -> ComposeResult:
+            yield LogsView(ring_size=5000, interval=0.05, session=self.session, id="logs")
+
+        async def on_unmount(self) -> None:
+            await self.session.aclose()
+
+    app = LogsApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        logs = app.query_one(LogsView)
+        logs.open_sources([str(path)])
+        view = logs.log_view
+        body = view.lines_widget
+        await until(pilot, lambda: len(body.store) == 200)
+        _write(path, "".join(f"{t}\n" for t in written[1290:]).encode())
+        await until(pilot, lambda: len(body.store) == 210)  # followed
+        for size in (710, 1210, 1300):
+            await pilot.press("g")
+            await until(pilot, lambda: len(body.store) == size)  # noqa: B023
+        assert [line.text for line in body.store] == written
+        assert calls[0] == "tail" and "after" in calls and calls.count("before") >= 3
+        view.set_sources([])
+        await pilot.pause(0.1)

@@ -1,14 +1,14 @@
 """The Logs view: a list of every log the operator can open, and a LogView showing the
 selected one(s).
 
-Sources come from supervisord (each program's stdout/stderr and supervisord's own log, read
-over XML-RPC through the app's monitor clients) and from files (``[logs] files`` in the
-config, paths given to the view, paths added with ``a``). ``enter`` opens the highlighted
-source; ``m`` marks several, and ``enter`` then opens the marked ones merged by time.
+Sources come from supervisord (each program's stdout/stderr and supervisord's own log) and
+from files (``[logs] files`` in the config, gunicorn's and nginx's logs, paths given to the
+view, paths added with ``a``). ``enter`` opens the highlighted source; ``m`` marks several,
+and ``enter`` then opens the marked ones merged by time.
 
-Not through the host yet: the list is still built from the supervisor monitor's snapshots and
-its clients read the sources (see :mod:`opsconsole.tui.widgets.logview`: the host has no
-scroll-back yet, so log sources stay local for now).
+Every log is read through the session's host (:meth:`Session.log_source
+<opsconsole.tui.session.Session.log_source>`: ``host.log`` opens, follows and scrolls back).
+The list itself is still built from the supervisor monitor's snapshots.
 """
 
 from __future__ import annotations
@@ -153,7 +153,6 @@ class LogsView(Horizontal):
         ``SourceSpec("supervisord", server)``, ``SourceSpec("file", path=...)``), a plain file
         path, or a ready :class:`LogSource`. A file path not yet listed is added to the list.
         """
-        clients = dict(self.session.monitor.clients) if self.session is not None else {}
         built: list[LogSource] = []
         keys: list[str] = []
         for item in sources:
@@ -163,7 +162,7 @@ class LogsView(Horizontal):
                 if item.kind == "file" and item.path not in self._files():
                     self.extra_files.append(item.path)
                 try:
-                    built.append(make_source(item, clients))
+                    built.append(self._source(item))
                 except OpsError as exc:
                     self.notify(f"{exc.message}\n{exc.hint}".strip(), severity="error")
                     continue
@@ -178,6 +177,13 @@ class LogsView(Horizontal):
         self.log_view.set_sources(built)
         self.query_one("#log-sources-pane").display = not self.narrow
         self.log_view.lines_widget.focus()
+
+    def _source(self, spec: SourceSpec) -> LogSource:
+        """The log a spec names, read through the session's host (without a session: a file
+        read here). Raises LogError."""
+        if self.session is not None:
+            return self.session.log_source(spec)
+        return make_source(spec, {})
 
     def open_program(
         self, server: str, name: str, streams: Sequence[str] = ("stdout", "stderr")

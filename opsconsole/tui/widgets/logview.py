@@ -6,12 +6,12 @@ reaches the terminal. Lines are drawn with Textual's line API from a bounded sto
 size from the config): only the visible rows are rendered, and a poll's whole batch is added
 with a single refresh.
 
-Not through the host yet: this view still reads :class:`~opsconsole.core.logs.LogSource`
-objects (a merged :class:`~opsconsole.core.logs.LogStream`) directly, because scrolling back
-needs ``LogSource.before()`` and :meth:`Host.log <opsconsole.core.host.Host.log>` has no
-scroll-back yet (it gives a tail, lines since a time, and what was written after a cursor).
-Moving it means adding ``before`` (by offset and rotation count) to the Host protocol, with
-JSON round-trip coverage, and following chunks by cursor here.
+The view reads :class:`~opsconsole.core.logs.LogSource` objects merged by a
+:class:`~opsconsole.core.logs.LogStream`; the console gives it
+:class:`~opsconsole.core.logs.HostLogSource` ones, which read through the host
+(:meth:`Host.log <opsconsole.core.host.Host.log>`: the tail to open, ``after`` a cursor to
+follow, ``before`` the oldest line shown to scroll back), so the view works the same on any
+host.
 """
 
 from __future__ import annotations
