@@ -102,6 +102,10 @@ class LocalHost:
     supervisord itself.
     """
 
+    #: logs kept open for ``after``/``before`` at once; opening one more closes the oldest
+    #: (a console whose views close what they stop showing may allow more)
+    max_open_logs = MAX_OPEN_LOGS
+
     def __init__(
         self,
         config: AppConfig,
@@ -402,7 +406,7 @@ class LocalHost:
         cursor = LogCursor(src.key, self._next_log)
         self._next_log += 1
         self._logs[cursor.handle] = src
-        while len(self._logs) > MAX_OPEN_LOGS:
+        while len(self._logs) > self.max_open_logs:
             oldest = min(self._logs)
             await self._logs.pop(oldest).aclose()
         return self._chunk(source, src, got, cursor)

@@ -72,6 +72,9 @@ VERB_EFFECT = {
 #: what a config reread found, in the order the confirmation lists it
 CHANGE_WORDS = ("added", "changed", "removed")
 
+#: logs the views may keep open through the host at once (a group's logs merged included)
+VIEW_OPEN_LOGS = 1024
+
 #: ``:`` commands about what is shown (views, theme, help, screens): the app routes these
 ROUTED = frozenset(
     {"q", "quit", "help", "view", "theme", "filter", "scale", "reload", "nginx", "logs", "audit"}
@@ -182,6 +185,8 @@ class Session:
         self.gate = gate or make_gate(config.read_only, audit=audit)
         #: the host the views read and act through (this machine; the fleet adds others)
         self.machine = LocalHost(config, gate=self.gate, monitor=self.monitor, name=self.host)
+        # the views close each log they stop showing; a merged view may show every program's
+        self.machine.max_open_logs = VIEW_OPEN_LOGS
         #: the latest snapshot of each configured supervisord (the programs view renders them)
         self.servers: dict[str, Supervisord] = {
             t.name: Supervisord(t.name, t.url, status="connecting") for t in config.supervisors

@@ -240,3 +240,41 @@ async def test_logs_view_reads_and_scrolls_back_through_the_host(tmp_path: Path)
         assert calls[0] == "tail" and "after" in calls and calls.count("before") >= 3
         view.set_sources([])
         await pilot.pause(0.1)
+
+
+async def test_logs_view_merges_more_logs_than_a_host_keeps_open_by_default(
+    tmp_path: Path,
+) -> None:
+    """40 logs merged (a group's stdout and stderr): every one is followed through the host,
+    none closed under the view (the host's default keeps 32 open for callers that forget)."""
+    paths = [tmp_path / f"p{i:02d}.log" for i in range(40)]
+    for i, path in enumerate(paths):
+        path.write_text(f"p{i:02d} first\n")
+
+    class LogsApp(App[None]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.session = Session(AppConfig(), self, audit=False)  # type: ignore[arg-type]
+
+        def compose(self) -> ComposeResult:
+            yield LogsView(interval=0.05, session=self.session, id="logs")
+
+        async def on_unmount(self) -> None:
+            await self.session.aclose()
+
+    app = LogsApp()
+    async with app.run_test(size=(120, 24)) as pilot:
+        logs = app.query_one(LogsView)
+        logs.open_sources([str(p) for p in paths])
+        view = logs.log_view
+        body = view.lines_widget
+        await until(pilot, lambda: len(body.store) == 40)
+        for i, path in enumerate(paths):
+            _write(path, f"p{i:02d} second\n".encode())
+        await until(pilot, lambda: len(body.store) == 80)
+        assert view.stream is not None and not view.stream.errors
+        assert sorted(line.text for line in list(body.store)[40:]) == [
+            f"p{i:02d} second" for i in range(40)
+        ]
+        view.set_sources([])
+        await pilot.pause(0.1)
