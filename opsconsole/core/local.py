@@ -785,6 +785,7 @@ class LocalHost:
     async def _nginx_reload(self, request: OperationRequest) -> OperationResult:
         programs, _ = await self.local_processes()
         inst = await self._discover(programs)
+        await self._same_nginx(request, inst)
         wait = request.parameters.get("wait")
         verify = (
             float(wait) if isinstance(wait, (int, float)) else nginx_backend.RELOAD_VERIFY_TIMEOUT
@@ -816,6 +817,37 @@ class LocalHost:
             verified="new workers started and no error was logged" if result.ok else "",
             data=data,
             target=inst.label,
+        )
+
+    async def _same_nginx(
+        self, request: OperationRequest, inst: nginx_backend.NginxInstance
+    ) -> None:
+        """Refuse, through the gate (audited, nothing sent), a request naming an nginx master
+        (``master_pid``, ``create_time``: what the operator was shown and said yes to) that is
+        no longer the serving master. Nothing when the request names none (the CLI)."""
+        shown, created = request.parameters.get("master_pid"), request.parameters.get("create_time")
+        master = inst.master
+        if not isinstance(shown, int) or (
+            master is not None
+            and master.pid == shown
+            and not (isinstance(created, (int, float)) and abs(master.create_time - created) > 0.01)
+        ):
+            return
+        now = f"the serving master is {master.pid} now" if master else "no master is running now"
+        changed = ProcessChanged(
+            f"nginx master {shown} that was shown is no longer the serving master: {now}",
+            "nothing was sent; look at the nginx view again",
+        )
+
+        async def refuse() -> None:
+            raise changed
+
+        await self.gate.run(
+            "nginx.reload",
+            inst.label,
+            refuse,
+            params={"master_pid": shown, "conf": inst.conf_path},
+            confirmed=request.confirmed,
         )
 
 

@@ -105,5 +105,6 @@ async def test_nginx_keys_send_requests_to_the_host(sent: list[OperationRequest]
         assert len(sent) == 1  # nothing reaches the host before the yes
         await pilot.press("y")
         await until(pilot, lambda: len(sent) == 2)
-        assert sent[1] == OperationRequest("nginx.reload", inst.label, confirmed=True)
+        proof = {"master_pid": inst.master_pid, "create_time": inst.master_create_time}
+        assert sent[1] == OperationRequest("nginx.reload", inst.label, proof, confirmed=True)
         assert view.last_reload is None  # a refusal is not shown as a reload outcome

@@ -497,7 +497,11 @@ class NginxView(Vertical):
             return
         flags = " ".join(inst.flags)
         self._send(
-            OperationRequest("nginx.reload", inst.label),
+            OperationRequest(
+                "nginx.reload",
+                inst.label,
+                {"master_pid": inst.master_pid, "create_time": inst.master_create_time},
+            ),
             f"Reload {inst.label} (master {inst.master_pid})?",
             f"1. nginx -t {flags}\n"
             f"2. only if the test passes: SIGHUP to master pid {inst.master_pid}\n"
