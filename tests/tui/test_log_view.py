@@ -192,7 +192,8 @@ async def test_log_status_after_supervisord_killed_and_back() -> None:
             assert "● follow web, web:err" in status()
             lines = [ln for ln in screen_text(pilot).splitlines() if "● follow" in ln]
             assert len(lines) == 1 and "✖" not in lines[0], lines
-            assert "supervisor 4" in screen_text(pilot).splitlines()[0]  # header: reachable
+            # the header follows at the session's next refresh (the log may recover first)
+            await until(pilot, lambda: "supervisor 4" in screen_text(pilot).splitlines()[0], 10)
     finally:
         stack.stop()
 
