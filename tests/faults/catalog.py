@@ -317,6 +317,18 @@ CATALOG: list[Fault] = [
     ),
     Fault(
         "nginx",
+        "the master shown is no longer the serving one when the operator says yes to a reload "
+        "(pid reused, nginx restarted in between)",
+        "Refused through the gate, audited, no signal sent: *nginx master N that was shown is "
+        "no longer the serving master: the serving master is M now* — *nothing was sent; look "
+        "at the nginx view again*; the old workers keep serving.",
+        (
+            "tests/integration/test_nginx_reload_proof.py::"
+            "test_reload_of_a_master_that_is_no_longer_the_one_shown_is_refused",
+        ),
+    ),
+    Fault(
+        "nginx",
         "not a supervisor program (run by systemd or by hand)",
         "Every address its master listens on gets a health probe named `nginx` (each address "
         "once; a supervised nginx keeps its program's name): HTTP 200 while it serves, *no "
@@ -448,12 +460,14 @@ CATALOG: list[Fault] = [
     ),
     Fault(
         "console",
-        "a key pressed in a view (programs, gunicorn)",
+        "a key pressed in a view (programs, gunicorn, nginx)",
         "Reaches the host as one request only after the operator's yes, marked confirmed; a "
         "gunicorn request names the master by pid with the create time shown, so a changed "
         "pid is refused and nothing is sent.",
         (
-            "tests/tui/test_through_host.py::test_program_and_gunicorn_keys_send_requests_to_the_host",
+            "tests/tui/test_through_host.py::"
+            "test_program_and_gunicorn_keys_send_requests_to_the_host",
+            "tests/tui/test_through_host.py::test_nginx_keys_send_requests_to_the_host",
         ),
     ),
     Fault(
