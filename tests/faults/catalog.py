@@ -366,6 +366,23 @@ CATALOG: list[Fault] = [
     ),
     Fault(
         "logs",
+        "more logs merged in one view than a host keeps open by default (a group's stdout and "
+        "stderr)",
+        "Every log is followed through the host, none closed under the view, no error.",
+        (
+            "tests/tui/test_log_view.py::"
+            "test_logs_view_merges_more_logs_than_a_host_keeps_open_by_default",
+        ),
+    ),
+    Fault(
+        "logs",
+        "scroll-back through the host asks for too many lines, both after and before, or a "
+        "closed log",
+        "Refused in words (what happened and what to do), nothing read.",
+        (f"{HOST}::test_scroll_back_through_the_host_refuses_bad_counts_in_words",),
+    ),
+    Fault(
+        "logs",
         "a followed log deleted (and created again)",
         "Keeps reading the open file to its end, then follows the new file when the path "
         "reappears: nothing lost, nothing repeated.",
