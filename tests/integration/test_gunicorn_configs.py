@@ -23,6 +23,7 @@ import pytest
 
 from opsconsole.cli.gunicorn import format_tree
 from opsconsole.core import gunicorn
+from opsconsole.core.local import master_of
 from opsconsole.demo.stack import free_port
 from tests.conftest import wait_for
 from tests.gunicorn_own import Own
@@ -147,7 +148,7 @@ def test_corpus_config_shows_what_gunicorn_runs(
         assert said["timeout"] == int(expect["timeout"]), said
 
     master = scanned(own.pid, int(str(said["workers"])))
-    data = master.to_json()
+    data = master_of(master).tree_json()
     line = tree_line(master)
     assert master.worker_class == said["worker_class"], line
     if expect["workers"] == "unknown":
@@ -254,4 +255,4 @@ def test_what_the_master_says_on_its_control_socket_settles_the_unknowns(
 
     master = wait_for(answered, timeout=20)  # the control socket answered
     assert (master.worker_class, master.configured, master.timeout) == ("gthread", 3, 60)
-    assert master.to_json()["unknown"] == [] and "unknown" not in tree_line(master)
+    assert master_of(master).tree_json()["unknown"] == [] and "unknown" not in tree_line(master)

@@ -47,6 +47,7 @@ from opsconsole.core.gunicorn.control import (
     parse_workers,
     response_data,
 )
+from opsconsole.core.local import master_of
 from opsconsole.core.procs import ProcIdentity
 
 VENV = "/srv/app/.venv/bin"
@@ -575,7 +576,7 @@ def test_unknown_settings_are_said_not_defaulted() -> None:
         worker_class="unknown",
         unknown=["worker_class", "timeout"],
     )
-    data = master.to_json()
+    data = master_of(master).tree_json()
     assert data["configured"] is None and data["timeout"] is None
     assert data["worker_class"] == "unknown"
     assert set(data["unknown"]) == {"workers", "worker_class", "timeout"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import psutil
 
@@ -167,43 +167,6 @@ class Master:
             f"running {self.live} workers, configured {self.configured}: "
             f"restarting the program returns to {self.configured}"
         )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid,
-            "name": self.name,
-            "program": self.program,
-            "server": self.server,
-            "binds": self.binds,
-            "worker_class": self.worker_class,
-            "configured": self.configured,
-            "live": self.live,
-            "target": self.target,
-            "target_source": self.target_source,
-            "uptime": round(self.uptime, 1),
-            "timeout": None if "timeout" in self.unknown else self.timeout,
-            "unknown": self.unknown_settings,
-            "control_socket": self.control_socket,
-            "error_log": self.error_log,
-            "pidfile": self.pidfile,
-            "found_by": self.found_by,
-            "flags": self.flags,
-            "notes": self.notes,
-            "workers": [
-                {
-                    "pid": w.pid,
-                    "age": round(w.age, 1),
-                    "cpu_percent": w.cpu_percent,
-                    "rss": w.rss,
-                    "threads": w.threads,
-                    "connections": w.connections,
-                    "heartbeat_age": None if w.heartbeat_age is None else round(w.heartbeat_age, 2),
-                    "status": w.status,
-                    "flags": w.flags,
-                }
-                for w in self.workers
-            ],
-        }
 
 
 #: a scanned master, or the host snapshot of one (both are looked up alike)
