@@ -63,13 +63,60 @@ def test_real_snapshots_round_trip(demo_stack: DemoStack, stack_target: Supervis
     assert snapshots[-1].ok and snapshots[-1].data["ok"]  # type: ignore[attr-defined]
 
 
-def test_tree_json_is_what_the_master_model_prints(demo_stack: DemoStack) -> None:
+def test_tree_json_keeps_its_shape_and_the_scanned_values(demo_stack: DemoStack) -> None:
     """`opsconsole tree --json` keeps its shape now that it prints snapshots."""
     programs = [p for p in _processes(demo_stack)]
     masters = gunicorn.GunicornScanner().scan(programs)
     assert masters
     for m in masters:
-        assert master_of(m).tree_json() == m.to_json()
+        data = master_of(m).tree_json()
+        assert list(data) == list(TREE_KEYS), "the keys scripts read, in their order"
+        assert (data["pid"], data["name"], data["program"], data["live"], data["configured"]) == (
+            m.pid,
+            m.name,
+            m.program,
+            m.live,
+            m.configured,
+        )
+        assert [w["pid"] for w in data["workers"]] == [w.pid for w in m.workers]
+        assert all(list(w) == list(WORKER_KEYS) for w in data["workers"])
+        json.dumps(data)
+
+
+#: the shape of ``opsconsole tree --json`` (one object per master) as it was before the host
+TREE_KEYS = [
+    "pid",
+    "name",
+    "program",
+    "server",
+    "binds",
+    "worker_class",
+    "configured",
+    "live",
+    "target",
+    "target_source",
+    "uptime",
+    "timeout",
+    "unknown",
+    "control_socket",
+    "error_log",
+    "pidfile",
+    "found_by",
+    "flags",
+    "notes",
+    "workers",
+]
+WORKER_KEYS = [
+    "pid",
+    "age",
+    "cpu_percent",
+    "rss",
+    "threads",
+    "connections",
+    "heartbeat_age",
+    "status",
+    "flags",
+]
 
 
 def _processes(demo_stack: DemoStack) -> list[Any]:
