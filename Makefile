@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest nginx screenshots bench soak clean
+.PHONY: demo test lint typecheck pytest nginx prometheus screenshots bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 nginx:
 	@sh scripts/ensure-nginx.sh
 
+# promtool (Debian prometheus) for the tests of the exporter and contrib/, when missing and root.
+prometheus:
+	@sh scripts/ensure-prometheus.sh
+
 demo: $(STAMP)
 	@sh scripts/ensure-nginx.sh --optional
 	$(BIN)/opsconsole demo
@@ -29,10 +33,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy opsconsole
 
-pytest: $(STAMP) nginx
+pytest: $(STAMP) nginx prometheus
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-test: $(STAMP) nginx lint typecheck pytest
+test: $(STAMP) nginx prometheus lint typecheck pytest
 
 screenshots: $(STAMP) nginx
 	$(BIN)/python -m opsconsole.demo.screenshots screenshots
