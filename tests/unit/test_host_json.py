@@ -26,7 +26,7 @@ WIRE_TYPES = sorted(
         for obj in vars(host).values()
         if isinstance(obj, type)
         and dataclasses.is_dataclass(obj)
-        and obj.__module__ == host.__name__
+        and obj.__module__.startswith(host.__name__ + ".")
     ),
     key=lambda t: t.__name__,
 )
