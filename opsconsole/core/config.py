@@ -58,8 +58,28 @@ class NginxSettings:
 
 
 @dataclass
+class HostSettings:
+    """One host of a fleet (``[[host]]`` or ``--host``): ``ssh`` is the destination as ssh
+    takes it (``local`` for this machine), ``agent`` the command run there. The supervisor
+    and nginx settings are passed to that host's agent (a password over the SSH channel, never
+    on a command line)."""
+
+    name: str
+    ssh: str
+    agent: str = "opsconsole agent"
+    supervisor_config: str | None = None
+    supervisor_urls: list[str] = field(default_factory=list)
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    nginx: NginxSettings = field(default_factory=NginxSettings)
+    source: str = "--host"
+
+
+@dataclass
 class AppConfig:
     supervisors: list[SupervisorTarget] = field(default_factory=list)
+    hosts: list[HostSettings] = field(default_factory=list)
+    ssh_config: str | None = None
     read_only: bool = False
     theme: str | None = None
     refresh: float = DEFAULT_REFRESH
@@ -331,6 +351,8 @@ def parse_toml_config(data: dict[str, Any], source: str) -> AppConfig:
         "nginx",
         "logs",
         "probes",
+        "host",
+        "ssh_config",
     }
     unknown = set(data) - known
     if unknown:
@@ -403,7 +425,69 @@ def parse_toml_config(data: dict[str, Any], source: str) -> AppConfig:
         cfg.log_files = [str(p) for p in files]
     probes = data.get("probes") or []
     cfg.probes = [dict(p) for p in probes if isinstance(p, dict)]
+    table("host", list, "a list of tables ([[host]])")
+    cfg.hosts = [_host_entry(e, i, source) for i, e in enumerate(data.get("host") or [])]
+    names = [h.name for h in cfg.hosts]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"[[host]] name(s) used twice in {source}: {', '.join(twice)}")
+    if data.get("ssh_config") is not None:
+        cfg.ssh_config = str(Path(str(data["ssh_config"])).expanduser())
     return cfg
+
+
+_HOST_KEYS = {
+    "name",
+    "ssh",
+    "agent",
+    "supervisor_config",
+    "supervisor_url",
+    "user",
+    "password",
+    "nginx_bin",
+    "nginx_conf",
+}
+
+
+def _host_entry(entry: Any, index: int, source: str) -> HostSettings:
+    """One ``[[host]]`` table: name and ssh (destination) are needed, the rest optional."""
+    where = f"[[host]] entry {index + 1} in {source}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} is not a table")
+    unknown = set(entry) - _HOST_KEYS
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) in {where}: {', '.join(sorted(unknown))}",
+            f"valid keys: {', '.join(sorted(_HOST_KEYS))}",
+        )
+    ssh = entry.get("ssh")
+    name = entry.get("name", ssh)
+    if not isinstance(ssh, str) or not ssh.strip() or not isinstance(name, str) or not name:
+        raise ConfigError(
+            f"{where} needs ssh (the destination, as ssh takes it)",
+            'e.g. name = "web1" and ssh = "deploy@web1.example.com" (or "local")',
+        )
+    urls = entry.get("supervisor_url") or []
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list):
+        raise ConfigError(f"supervisor_url in {where} must be a URL or a list of URLs")
+
+    def text(key: str) -> str | None:
+        value = entry.get(key)
+        return None if value is None else str(value)
+
+    return HostSettings(
+        name=name,
+        ssh=ssh.strip(),
+        agent=text("agent") or "opsconsole agent",
+        supervisor_config=text("supervisor_config"),
+        supervisor_urls=[str(u) for u in urls],
+        user=text("user"),
+        password=text("password"),
+        nginx=NginxSettings(binary=text("nginx_bin"), config=text("nginx_conf")),
+        source=f"[[host]] {name} in {source}",
+    )
 
 
 def load_toml(path: Path) -> AppConfig:
@@ -419,6 +503,56 @@ def load_toml(path: Path) -> AppConfig:
     return cfg
 
 
+def select_hosts(entries: list[HostSettings], names: list[str]) -> list[HostSettings]:
+    """The hosts ``--host`` names, in order: a ``[[host]]`` entry by name, else an ssh
+    destination as given (``local`` is this machine). Raises ConfigError (BadDestination)
+    for a destination ssh would not accept, or a host named twice."""
+    from dataclasses import replace
+
+    from opsconsole.core.ssh import parse_destination
+
+    by_name = {h.name: h for h in entries}
+    chosen: list[HostSettings] = []
+    for name in names:
+        entry = by_name.get(name.strip())
+        if entry is not None:
+            chosen.append(replace(entry, supervisor_urls=list(entry.supervisor_urls)))
+            continue
+        dest = parse_destination(name)
+        chosen.append(HostSettings(name=dest.text, ssh=dest.text))
+    seen = [h.name for h in chosen]
+    twice = sorted({n for n in seen if seen.count(n) > 1})
+    if twice:
+        raise ConfigError(f"--host names {', '.join(twice)} more than once", "name each once")
+    return chosen
+
+
+def _pass_to_hosts(
+    cfg: AppConfig,
+    supervisor_conf: str | None,
+    supervisor_urls: list[str] | None,
+    user: str | None,
+    password: str | None,
+    agent: str | None,
+    env: Mapping[str, str],
+) -> None:
+    """Flags given with hosts go to every host (over its agent's own settings)."""
+    env_password = env.get(PASSWORD_ENV)
+    for host in cfg.hosts:
+        if agent:
+            host.agent = agent
+        if supervisor_conf:
+            host.supervisor_config, host.supervisor_urls = supervisor_conf, []
+        if supervisor_urls:
+            host.supervisor_config, host.supervisor_urls = None, list(supervisor_urls)
+        if user is not None:
+            host.user = user
+        if password is not None:
+            host.password = password
+        elif env_password and host.password is None:
+            host.password = env_password
+
+
 def build_config(
     *,
     config_file: str | None = None,
@@ -431,14 +565,28 @@ def build_config(
     refresh: float | None = None,
     timeout: float | None = None,
     environ: dict[str, str] | None = None,
+    hosts: list[str] | None = None,
+    agent: str | None = None,
+    ssh_config: str | None = None,
 ) -> AppConfig:
-    """Merge flags over the TOML file over supervisorctl-style discovery."""
+    """Merge flags over the TOML file over supervisorctl-style discovery.
+
+    ``hosts`` (``--host``) picks the fleet: a ``[[host]]`` name, or any ssh destination.
+    With hosts, ``supervisor_conf``, ``supervisor_urls`` and ``user`` are passed to every
+    host's agent (paths and URLs of that host: a remote ``-c`` is not read here)."""
     env = os.environ if environ is None else environ
     if config_file:
         cfg = load_toml(Path(config_file).expanduser())
     else:
         default = default_config_path()
         cfg = load_toml(default) if default.is_file() else AppConfig()
+    if ssh_config:
+        cfg.ssh_config = str(Path(ssh_config).expanduser())
+    if hosts:
+        cfg.hosts = select_hosts(cfg.hosts, hosts)
+    _pass_to_hosts(cfg, supervisor_conf, supervisor_urls, user, password, agent, env)
+    if cfg.hosts and all(h.ssh != "local" for h in cfg.hosts):
+        supervisor_conf = None  # a remote host's path: only its agent reads it
     if supervisor_conf:
         cfg.supervisors = [load_supervisor_config(Path(supervisor_conf).expanduser(), env)]
     if supervisor_urls:
