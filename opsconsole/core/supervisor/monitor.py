@@ -35,6 +35,9 @@ class ServerSnapshot:
     latency: float = 0.0
     at: float = 0.0
     stale: bool = False  # processes are from an earlier successful poll
+    #: supervisord's answer was byte-identical to the last one: ``processes`` is the very
+    #: same list object as the previous snapshot's (a view may skip its redraw)
+    unchanged: bool = False
 
     @property
     def ok(self) -> bool:
@@ -111,6 +114,7 @@ class SupervisorMonitor:
                 info=info,
                 latency=time.monotonic() - started,
                 at=time.time(),
+                unchanged=prev.ok and processes is prev.processes and info == prev.info,
             )
         self.snapshots[server] = snap
         return snap
