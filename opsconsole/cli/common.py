@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from opsconsole.core.config import AppConfig
-from opsconsole.core.host import HostError, OperationRequest, OperationResult
+from opsconsole.core.host import Host, HostError, OperationRequest, OperationResult
 from opsconsole.core.local import LocalHost
 
 
@@ -27,7 +27,7 @@ def open_host(config: AppConfig) -> LocalHost:
 
 
 async def request(
-    host: LocalHost,
+    host: Host,
     operation: str,
     target: str,
     parameters: dict[str, Any] | None = None,

@@ -14,9 +14,11 @@ import json
 import sys
 from typing import Any
 
+from opsconsole.cli import hosts
 from opsconsole.cli.common import needs_confirmation, open_host, request
 from opsconsole.core.config import AppConfig
 from opsconsole.core.format import format_duration
+from opsconsole.core.host import Host, ProgramsSnapshot
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,6 +32,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         p.add_argument("--server", help="which configured supervisord (default: the first)")
         p.add_argument("--yes", "-y", action="store_true", help="confirm (needed for stop/restart)")
         p.add_argument("--json", action="store_true")
+        _parallel(p)
         p.set_defaults(handler=_verb_handler(verb))
 
     p = sub.add_parser("signal", help="send SIGNAL to NAME, group:* or all (supervisorctl signal)")
@@ -38,6 +41,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--server", help="which configured supervisord (default: the first)")
     p.add_argument("--yes", "-y", action="store_true", help="confirm (signals need it)")
     p.add_argument("--json", action="store_true")
+    _parallel(p)
     p.set_defaults(handler=_verb_handler("signal"))
 
     p = sub.add_parser(
@@ -50,13 +54,67 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(handler=lambda args, config: asyncio.run(cmd_update(config, args)))
 
 
+def _parallel(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--parallel",
+        action="store_true",
+        help="with several --host: all hosts at once (default: one at a time, stopping at the "
+        "first failure, each host healthy again before the next)",
+    )
+
+
 def _verb_handler(verb: str) -> Any:
     return lambda args, config: asyncio.run(cmd_verb(config, verb, args))
 
 
 async def cmd_status(config: AppConfig, as_json: bool) -> int:
+    if hosts.is_fleet(config):
+        return await _fleet_status(config, as_json)
     async with open_host(config) as host:
         snapshot = await host.programs()
+    worst, report = _report(snapshot)
+    if as_json:
+        print(json.dumps({"exit": worst, "servers": report}, indent=2))
+        return worst
+    _print_report(report)
+    return worst
+
+
+async def _fleet_status(config: AppConfig, as_json: bool) -> int:
+    """Every host's supervisords, each row labelled with its host (a HOST column when there
+    are several; ``host`` in each JSON entry). A host that cannot be reached is an entry
+    that says why, and exit 2."""
+    answers = await hosts.read_all(config, lambda host: host.programs())
+    worst = 0
+    report: list[dict[str, Any]] = []
+    for answer in answers:
+        if answer.error is not None:
+            worst = 2
+            report.append(
+                {
+                    "host": answer.name,
+                    "server": None,
+                    "url": None,
+                    "reachable": False,
+                    "error": answer.error.message,
+                    "hint": answer.error.hint,
+                    "kind": type(answer.error).__name__,
+                    "programs": [],
+                }
+            )
+            continue
+        code, entries = _report(answer.value)
+        worst = max(worst, code)
+        report += [{"host": answer.name, **entry} for entry in entries]
+    if as_json:
+        print(json.dumps({"exit": worst, "servers": report}, indent=2))
+        return worst
+    _print_report(report, host_column=len(answers) > 1)
+    return worst
+
+
+def _report(snapshot: ProgramsSnapshot) -> tuple[int, list[dict[str, Any]]]:
+    """The exit code and one entry per supervisord (its programs as rows)."""
     worst = 0
     report: list[dict[str, Any]] = []
     for server in snapshot.servers:
@@ -94,23 +152,30 @@ async def cmd_status(config: AppConfig, as_json: bool) -> int:
         report.append(
             {"server": server.name, "url": server.url, "reachable": True, "programs": rows}
         )
-    if as_json:
-        print(json.dumps({"exit": worst, "servers": report}, indent=2))
-        return worst
+    return worst, report
+
+
+def _print_report(report: list[dict[str, Any]], *, host_column: bool = False) -> None:
+    width = max([len(str(e.get("host") or "")) for e in report] + [4])
+    if host_column:
+        print(f" {'HOST':<{width}} {'PROGRAM':<28} {'STATE':<9} {'PID':>7} {'UPTIME':>10}")
+    servers = {(e.get("host"), e["server"]) for e in report if e["server"] is not None}
     for entry in report:
-        if len(report) > 1:
-            print(f"[{entry['server']}] {entry['url']}")
+        host = f"{entry.get('host') or '':<{width}} " if host_column else ""
+        if len(servers) > 1 and entry["server"] is not None:
+            where = f"{entry['host']}/" if host_column else ""
+            print(f"[{where}{entry['server']}] {entry['url']}")
         if not entry["reachable"]:
-            print(f"UNREACHABLE  {entry['error']}\n  {entry['hint']}")
+            print(f" {host}UNREACHABLE  {entry['error']}\n  {entry['hint']}".lstrip(" "))
             continue
         for row in entry["programs"]:
             extra = row["spawnerr"] or row["description"]
             flag = "!" if row["trouble"] else " "
             up = format_duration(row["uptime"])
             print(
-                f"{flag}{row['name']:<28} {row['state']:<9} {row['pid'] or '':>7} {up:>10}  {extra}"
+                f"{flag}{host}{row['name']:<28} {row['state']:<9} {row['pid'] or '':>7} "
+                f"{up:>10}  {extra}"
             )
-    return worst
 
 
 def _server(args: argparse.Namespace) -> dict[str, Any]:
@@ -118,12 +183,24 @@ def _server(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def cmd_verb(config: AppConfig, verb: str, args: argparse.Namespace) -> int:
-    label = " ".join(args.names)
+    if hosts.is_fleet(config):
+        return await hosts.in_turn(
+            config,
+            lambda name, host: _verb_on(host, verb, args),
+            parallel=args.parallel,
+            gate=verb != "stop",
+            gate_programs=list(args.names),
+        )
     async with open_host(config) as host:
-        parameters = {**_server(args), "names": list(args.names)}
-        if verb == "signal":
-            parameters["signal"] = args.signal.upper().removeprefix("SIG")
-        result = await request(host, f"supervisor.{verb}", label, parameters, confirmed=args.yes)
+        return await _verb_on(host, verb, args)
+
+
+async def _verb_on(host: Host, verb: str, args: argparse.Namespace) -> int:
+    label = " ".join(args.names)
+    parameters = {**_server(args), "names": list(args.names)}
+    if verb == "signal":
+        parameters["signal"] = args.signal.upper().removeprefix("SIG")
+    result = await request(host, f"supervisor.{verb}", label, parameters, confirmed=args.yes)
     if needs_confirmation(result):
         print(f"opsconsole: {verb} {label} needs confirmation: add --yes", file=sys.stderr)
         return 2
