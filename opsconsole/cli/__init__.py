@@ -24,7 +24,7 @@ from opsconsole.core.errors import OpsError
 __all__ = ["build_parser", "config_from_args", "main"]
 
 _GLOBALS_TITLE = "connection and behaviour (also settable in config.toml; anywhere on the line)"
-_APPENDED_GLOBALS = ("supervisor_url",)
+_APPENDED_GLOBALS = ("supervisor_url", "host")
 
 
 def _common(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
@@ -67,6 +67,23 @@ def _common(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
         type=float,
         default=default(),
         help="supervisord call timeout in seconds (default 5)",
+    )
+    g.add_argument(
+        "--host",
+        action="append",
+        metavar="DEST",
+        default=default(),
+        help="a host to work on (repeat for several): a [[host]] name, an ssh_config alias, "
+        "user@host, ssh://user@host:port, or local (this machine)",
+    )
+    g.add_argument(
+        "--agent",
+        metavar="CMD",
+        default=default(),
+        help="command run on each --host over ssh (default: opsconsole agent)",
+    )
+    g.add_argument(
+        "--ssh-config", metavar="FILE", default=default(), help="ssh -F FILE for every host"
     )
 
 
@@ -141,6 +158,9 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
         theme=args.theme,
         refresh=args.refresh,
         timeout=args.timeout,
+        hosts=getattr(args, "host", None),
+        agent=getattr(args, "agent", None),
+        ssh_config=getattr(args, "ssh_config", None),
     )
 
 
