@@ -143,9 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cli_modules() -> list[Any]:
-    from opsconsole.cli import gunicorn, logs, nginx, status, tui
+    from opsconsole.cli import agent, exporter, gunicorn, logs, nginx, status, tui, watch
 
-    return [tui, status, gunicorn, nginx, logs]
+    return [tui, status, gunicorn, nginx, logs, exporter, watch, agent]
 
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:

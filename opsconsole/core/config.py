@@ -88,6 +88,8 @@ class AppConfig:
     log_ring_size: int = 20000
     log_files: list[str] = field(default_factory=list)
     probes: list[dict[str, Any]] = field(default_factory=list)
+    #: the [[alert]] tables, checked by opsconsole.core.alerts.parse_rules when loaded
+    alerts: list[dict[str, Any]] = field(default_factory=list)
     config_path: Path | None = None
 
 
@@ -351,6 +353,7 @@ def parse_toml_config(data: dict[str, Any], source: str) -> AppConfig:
         "nginx",
         "logs",
         "probes",
+        "alert",
         "host",
         "ssh_config",
     }
@@ -371,6 +374,7 @@ def parse_toml_config(data: dict[str, Any], source: str) -> AppConfig:
     table("logs", dict, "a table ([logs])")
     table("supervisor", (list, dict), "a list of tables ([[supervisor]])")
     table("probes", list, "a list of tables ([[probes]])")
+    table("alert", list, "a list of tables ([[alert]])")
     cfg = AppConfig()
     cfg.read_only = bool(data.get("read_only", False))
     theme = data.get("theme")
@@ -425,6 +429,11 @@ def parse_toml_config(data: dict[str, Any], source: str) -> AppConfig:
         cfg.log_files = [str(p) for p in files]
     probes = data.get("probes") or []
     cfg.probes = [dict(p) for p in probes if isinstance(p, dict)]
+    if data.get("alert"):
+        from opsconsole.core.alerts import parse_rules  # checked now: a typo fails at start
+
+        parse_rules(data["alert"], source)
+        cfg.alerts = [dict(a) for a in data["alert"]]
     table("host", list, "a list of tables ([[host]])")
     cfg.hosts = [_host_entry(e, i, source) for i, e in enumerate(data.get("host") or [])]
     names = [h.name for h in cfg.hosts]
