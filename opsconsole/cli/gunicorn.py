@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from opsconsole.cli import hosts
 from opsconsole.cli.common import (
     needs_confirmation,
     open_host,
@@ -27,7 +28,13 @@ from opsconsole.cli.common import (
 from opsconsole.core import gunicorn
 from opsconsole.core.config import AppConfig
 from opsconsole.core.format import format_bytes, short_duration
-from opsconsole.core.host import GunicornMaster, GunicornSnapshot, HostError, OperationResult
+from opsconsole.core.host import (
+    GunicornMaster,
+    GunicornSnapshot,
+    Host,
+    HostError,
+    OperationResult,
+)
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,15 +55,23 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--server", help="which configured supervisord, when names collide")
     p.add_argument("--yes", "-y", action="store_true", help="confirm (scaling needs it)")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--parallel", action="store_true", help="with several --host: all at once, no gate"
+    )
     p.set_defaults(handler=cmd_scale)
 
 
 async def scan(config: AppConfig) -> GunicornSnapshot:
     """Every gunicorn master on this machine, CPU% included (it needs two samples)."""
     async with open_host(config) as host:
-        await host.gunicorn()
-        await asyncio.sleep(0.3)
-        return await host.gunicorn()
+        return await scan_host(host)
+
+
+async def scan_host(host: Host) -> GunicornSnapshot:
+    """Every gunicorn master on ``host``, CPU% included (it needs two samples)."""
+    await host.gunicorn()
+    await asyncio.sleep(0.3)
+    return await host.gunicorn()
 
 
 def _warn(problems: Sequence[str]) -> None:
@@ -108,6 +123,8 @@ def format_tree(masters: Sequence[GunicornMaster]) -> str:
 
 
 def cmd_tree(args: argparse.Namespace, config: AppConfig) -> int:
+    if hosts.is_fleet(config):
+        return asyncio.run(_fleet_tree(args, config))
     snapshot = asyncio.run(scan(config))
     _warn(snapshot.problems)
     if args.json:
@@ -117,12 +134,38 @@ def cmd_tree(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
+async def _fleet_tree(args: argparse.Namespace, config: AppConfig) -> int:
+    """Every host's masters: a section per host, ``host`` in each JSON master."""
+    answers = await hosts.read_all(config, scan_host)
+    if args.json:
+        masters = [
+            {"host": a.name, **m.tree_json()}
+            for a in answers
+            if a.value is not None
+            for m in a.value.masters
+        ]
+        failed = {a.name: hosts.error_json(a.error) for a in answers if a.error is not None}
+        print(json.dumps({"masters": masters, "failed": failed}, indent=2))
+    for answer in answers:
+        if answer.value is None:
+            continue
+        _warn([f"{answer.name}: {p}" for p in answer.value.problems])
+        if not args.json:
+            print(f"== {answer.name}")
+            print(format_tree(answer.value.masters))
+    return hosts.say_failed(answers)
+
+
 async def _scale(config: AppConfig, args: argparse.Namespace) -> OperationResult:
     async with open_host(config) as host:
-        parameters = {"count": args.count, "wait": args.wait}
-        if args.server is not None:
-            parameters["server"] = args.server
-        return await request(host, "gunicorn.scale", args.target, parameters, confirmed=args.yes)
+        return await _scale_request(host, args)
+
+
+async def _scale_request(host: Host, args: argparse.Namespace) -> OperationResult:
+    parameters = {"count": args.count, "wait": args.wait}
+    if args.server is not None:
+        parameters["server"] = args.server
+    return await request(host, "gunicorn.scale", args.target, parameters, confirmed=args.yes)
 
 
 def cmd_scale(args: argparse.Namespace, config: AppConfig) -> int:
@@ -131,7 +174,24 @@ def cmd_scale(args: argparse.Namespace, config: AppConfig) -> int:
     except gunicorn.GunicornError as exc:
         print_error(exc.message, exc.hint)
         return 2
-    result = asyncio.run(_scale(config, args))
+    if hosts.is_fleet(config):
+        gate = [] if args.target.isdigit() else [args.target]
+        return asyncio.run(
+            hosts.in_turn(
+                config,
+                lambda name, host: _scale_on(host, args),
+                parallel=args.parallel,
+                gate_programs=gate,
+            )
+        )
+    return _scale_done(asyncio.run(_scale(config, args)), args)
+
+
+async def _scale_on(host: Host, args: argparse.Namespace) -> int:
+    return _scale_done(await _scale_request(host, args), args)
+
+
+def _scale_done(result: OperationResult, args: argparse.Namespace) -> int:
     _warn(result.notes)
     if needs_confirmation(result):
         print(f"opsconsole: would {result.data.get('plan')}", file=sys.stderr)

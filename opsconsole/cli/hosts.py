@@ -202,6 +202,7 @@ async def in_turn(
     answering, steadily for a few seconds, on the host just changed (``gate`` False: none,
     e.g. after a stop)."""
     async with opened(config) as hosts:
+        quiet = quiet or len(hosts) == 1
         if parallel:
             codes = await asyncio.gather(*(_act(name, h, act, quiet) for name, h in hosts))
             return max(codes, default=0)

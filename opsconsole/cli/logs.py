@@ -17,9 +17,10 @@ import sys
 import time
 from typing import TextIO
 
+from opsconsole.cli import hosts
 from opsconsole.cli.common import open_host
 from opsconsole.core.config import AppConfig
-from opsconsole.core.host import LogChunk, LogRef
+from opsconsole.core.host import Host, LogChunk, LogRef
 from opsconsole.core.logs import LogError, SourceSpec
 from opsconsole.core.logs.parse import parse_since
 
@@ -91,6 +92,44 @@ async def run_tail(args: argparse.Namespace, config: AppConfig, out: TextIO) -> 
         raise LogError("-n must be 0 or more")
     ref = LogRef(spec.kind, spec.server, spec.name, spec.stream, spec.path)
     _reconfigure(out)
+    if hosts.is_fleet(config):
+        if args.server is None:  # each host's own first supervisord
+            ref = LogRef(spec.kind, "", spec.name, spec.stream, spec.path)
+        return await _fleet_tail(args, config, ref, since, pattern, out)
+    async with open_host(config) as host:
+        await _tail_host(host, ref, args, since, pattern, out)
+    return 0
+
+
+async def _fleet_tail(
+    args: argparse.Namespace,
+    config: AppConfig,
+    ref: LogRef,
+    since: float | None,
+    pattern: re.Pattern[str] | None,
+    out: TextIO,
+) -> int:
+    """The same log on every host at once, each line prefixed ``[host]`` when there are
+    several; a host that fails is said on stderr and the others go on."""
+    prefix = len(config.hosts) > 1
+
+    async def tail(host: Host) -> None:
+        label = f"[{host.name}] " if prefix else ""
+        await _tail_host(host, ref, args, since, pattern, out, label)
+
+    return hosts.say_failed(await hosts.read_all(config, tail))
+
+
+async def _tail_host(
+    host: Host,
+    ref: LogRef,
+    args: argparse.Namespace,
+    since: float | None,
+    pattern: re.Pattern[str] | None,
+    out: TextIO,
+    label: str = "",
+) -> None:
+    """Print the lines of ``ref`` on ``host`` (each after ``label``); follow with ``-f``."""
 
     def show(chunk: LogChunk) -> None:
         for line in chunk.lines:
@@ -98,7 +137,7 @@ async def run_tail(args: argparse.Namespace, config: AppConfig, out: TextIO) -> 
                 continue
             if pattern is not None and (pattern.search(line.text) is None) != args.invert:
                 continue
-            out.write(line.text + "\n")
+            out.write(label + line.text + "\n")
         out.flush()
 
     said = False
@@ -108,19 +147,19 @@ async def run_tail(args: argparse.Namespace, config: AppConfig, out: TextIO) -> 
         nonlocal said
         if chunk.notice is not None and not said:
             notice = chunk.notice
-            print(f"opsconsole: {notice.message}; {notice.hint}", file=sys.stderr, flush=True)
+            print(
+                f"opsconsole: {label}{notice.message}; {notice.hint}", file=sys.stderr, flush=True
+            )
             said = True
 
-    async with open_host(config) as host:
-        chunk = await host.log(ref, lines=args.lines, since=since)
+    chunk = await host.log(ref, lines=args.lines, since=since)
+    show(chunk)
+    say_notice(chunk)
+    while args.follow:
+        await asyncio.sleep(max(0.05, args.interval))
+        chunk = await host.log(ref, after=chunk.cursor)
         show(chunk)
         say_notice(chunk)
-        while args.follow:
-            await asyncio.sleep(max(0.05, args.interval))
-            chunk = await host.log(ref, after=chunk.cursor)
-            show(chunk)
-            say_notice(chunk)
-    return 0
 
 
 def _reconfigure(out: TextIO) -> None:
