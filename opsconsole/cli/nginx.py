@@ -17,12 +17,15 @@ import datetime
 import sys
 import time
 from dataclasses import replace
+from typing import Any
 
+from opsconsole.cli import hosts
 from opsconsole.cli.common import needs_confirmation, open_host, print_json, request
 from opsconsole.core import nginx
 from opsconsole.core.config import AppConfig, NginxSettings
 from opsconsole.core.format import format_bytes
 from opsconsole.core.host import (
+    Host,
     NginxConfigDump,
     NginxSnapshot,
     NginxTest,
@@ -53,6 +56,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     r.add_argument("--yes", "-y", action="store_true", help="confirm the reload")
     r.add_argument(
         "--wait", type=float, default=nginx.RELOAD_VERIFY_TIMEOUT, help="seconds to verify"
+    )
+    r.add_argument(
+        "--parallel", action="store_true", help="with several --host: all at once, no gate"
     )
     r.set_defaults(handler=cmd_reload)
 
@@ -88,6 +94,16 @@ def _host(args: argparse.Namespace, config: AppConfig) -> LocalHost:
     return open_host(replace(config, nginx=_settings(args, config)))
 
 
+def _fleet(args: argparse.Namespace, config: AppConfig) -> AppConfig:
+    """The hosts, each operating on the nginx the flags name (else its own settings)."""
+    for settings in config.hosts:
+        settings.nginx = NginxSettings(
+            binary=args.nginx_bin or settings.nginx.binary,
+            config=args.nginx_conf or settings.nginx.config,
+        )
+    return config
+
+
 def _print_test(result: NginxTest) -> None:
     print(("ok      " if result.ok else "FAILED  ") + result.summary)
     if result.failure == "environment":
@@ -109,12 +125,19 @@ def _when(ts: float | None) -> str:
 
 
 def cmd_test(args: argparse.Namespace, config: AppConfig) -> int:
+    if hosts.is_fleet(config):
+        run = hosts.in_turn(_fleet(args, config), lambda n, h: _test_on(h, args), gate=False)
+        return asyncio.run(run)
     return asyncio.run(_test(args, config))
 
 
 async def _test(args: argparse.Namespace, config: AppConfig) -> int:
     async with _host(args, config) as host:
-        result = await request(host, "nginx.test", "nginx")
+        return await _test_on(host, args)
+
+
+async def _test_on(host: Host, args: argparse.Namespace) -> int:
+    result = await request(host, "nginx.test", "nginx")
     if "ok" not in result.data:
         result.raise_error()  # nginx not installed, config unreadable: exit 2 in words
     data = result.data
@@ -129,14 +152,20 @@ async def _test(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def cmd_reload(args: argparse.Namespace, config: AppConfig) -> int:
+    if hosts.is_fleet(config):
+        fleet = _fleet(args, config)
+        run = hosts.in_turn(fleet, lambda n, h: _reload_on(h, args), parallel=args.parallel)
+        return asyncio.run(run)
     return asyncio.run(_reload(args, config))
 
 
 async def _reload(args: argparse.Namespace, config: AppConfig) -> int:
     async with _host(args, config) as host:
-        result = await request(
-            host, "nginx.reload", "nginx", {"wait": args.wait}, confirmed=args.yes
-        )
+        return await _reload_on(host, args)
+
+
+async def _reload_on(host: Host, args: argparse.Namespace) -> int:
+    result = await request(host, "nginx.reload", "nginx", {"wait": args.wait}, confirmed=args.yes)
     if needs_confirmation(result):
         master_pid = result.data["instance"]["master_pid"]
         print(
@@ -165,19 +194,49 @@ async def _reload(args: argparse.Namespace, config: AppConfig) -> int:
 
 async def _status(args: argparse.Namespace, config: AppConfig) -> NginxSnapshot:
     async with _host(args, config) as host:
+        return await _sample(host, args)
+
+
+async def _sample(host: Host, args: argparse.Namespace) -> NginxSnapshot:
+    status = await host.nginx()
+    if status.running and args.interval > 0:
+        await asyncio.sleep(args.interval)
         status = await host.nginx()
-        if status.running and args.interval > 0:
-            await asyncio.sleep(args.interval)
-            status = await host.nginx()
-        return status
+    return status
 
 
 def cmd_status(args: argparse.Namespace, config: AppConfig) -> int:
+    if hosts.is_fleet(config):
+        return asyncio.run(_fleet_status(args, config))
     status = asyncio.run(_status(args, config))
-    inst = status.instance
     if args.json:
         print_json(status.status_json())
         return 0 if status.running else 1
+    return _print_status(status)
+
+
+async def _fleet_status(args: argparse.Namespace, config: AppConfig) -> int:
+    """Every host's nginx: a section per host; with --json a list, ``host`` in each."""
+    answers = await hosts.read_all(_fleet(args, config), lambda h: _sample(h, args))
+    worst = 0
+    shown: list[dict[str, Any]] = []
+    for answer in answers:
+        if answer.value is None:
+            continue
+        worst = max(worst, 0 if answer.value.running else 1)
+        if args.json:
+            shown.append({"host": answer.name, **answer.value.status_json()})
+        else:
+            print(f"== {answer.name}")
+            _print_status(answer.value)
+    if args.json:
+        failed = [{"host": a.name, **hosts.error_json(a.error)} for a in answers if a.error]
+        print_json(shown + failed)
+    return max(worst, hosts.say_failed(answers))
+
+
+def _print_status(status: NginxSnapshot) -> int:
+    inst = status.instance
     if not status.running:
         print(f"nginx is not running ({inst.source}); config {inst.conf_path}")
         return 1
@@ -243,15 +302,44 @@ async def _topology(args: argparse.Namespace, config: AppConfig) -> TopologySnap
 
 
 def cmd_topology(args: argparse.Namespace, config: AppConfig) -> int:
+    if hosts.is_fleet(config):
+        return asyncio.run(_fleet_topology(args, config))
     snapshot = asyncio.run(_topology(args, config))
-    flagged = [n for n in snapshot.topology.walk() if n.status == "error"]
     if args.json:
         print_json(snapshot.topology_json())
-    else:
-        _print_tree(snapshot.topology)
-        for f in snapshot.findings:
-            where = f"  {f.where}" if f.where else ""
-            print(f"check {f.check}{where}: {f.message}")
-        for note in snapshot.notes:
-            print(f"note: {note}")
-    return 1 if flagged else 0
+        return _flagged(snapshot)
+    return _print_topology(snapshot)
+
+
+async def _fleet_topology(args: argparse.Namespace, config: AppConfig) -> int:
+    """Every host's topology: a section per host; with --json a list, ``host`` in each."""
+    answers = await hosts.read_all(_fleet(args, config), lambda h: h.topology())
+    worst = 0
+    shown: list[dict[str, Any]] = []
+    for answer in answers:
+        if answer.value is None:
+            continue
+        if args.json:
+            shown.append({"host": answer.name, **answer.value.topology_json()})
+            worst = max(worst, _flagged(answer.value))
+        else:
+            print(f"== {answer.name}")
+            worst = max(worst, _print_topology(answer.value))
+    if args.json:
+        failed = [{"host": a.name, **hosts.error_json(a.error)} for a in answers if a.error]
+        print_json(shown + failed)
+    return max(worst, hosts.say_failed(answers))
+
+
+def _flagged(snapshot: TopologySnapshot) -> int:
+    return 1 if any(n.status == "error" for n in snapshot.topology.walk()) else 0
+
+
+def _print_topology(snapshot: TopologySnapshot) -> int:
+    _print_tree(snapshot.topology)
+    for f in snapshot.findings:
+        where = f"  {f.where}" if f.where else ""
+        print(f"check {f.check}{where}: {f.message}")
+    for note in snapshot.notes:
+        print(f"note: {note}")
+    return _flagged(snapshot)
