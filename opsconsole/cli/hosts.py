@@ -54,13 +54,9 @@ def agent_argv(settings: HostSettings, config: AppConfig) -> list[str]:
         words += ["--supervisor-url", url]
     if settings.user:
         words += ["--user", settings.user]
-    if settings.nginx.binary:
-        words += ["--nginx-bin", settings.nginx.binary]
-    if settings.nginx.config:
-        words += ["--nginx-conf", settings.nginx.config]
     if config.read_only:
         words.append("--read-only")
-    words += ["--timeout", str(config.timeout)]
+    words += ["--timeout", f"{config.timeout:g}"]
     return words
 
 
@@ -122,9 +118,10 @@ def remote_host(config: AppConfig, settings: HostSettings) -> Host:
     host: Host = remote.RemoteHost(
         settings.name,
         argv,
-        explain_exit=exit_explainer(settings.ssh, settings.agent),
+        read_only=config.read_only,
         password=settings.password,
         timeout=max(config.timeout * 2, 10.0),
+        explain_exit=exit_explainer(settings.ssh, settings.agent),
     )
     return host
 

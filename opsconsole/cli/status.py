@@ -159,14 +159,17 @@ def _print_report(report: list[dict[str, Any]], *, host_column: bool = False) ->
     width = max([len(str(e.get("host") or "")) for e in report] + [4])
     if host_column:
         print(f" {'HOST':<{width}} {'PROGRAM':<28} {'STATE':<9} {'PID':>7} {'UPTIME':>10}")
-    servers = {(e.get("host"), e["server"]) for e in report if e["server"] is not None}
+    # A [server] line when a host has several supervisords (as without hosts).
+    per_host = [e.get("host") for e in report if e["server"] is not None]
+    several = any(per_host.count(h) > 1 for h in per_host)
     for entry in report:
         host = f"{entry.get('host') or '':<{width}} " if host_column else ""
-        if len(servers) > 1 and entry["server"] is not None:
+        if several and entry["server"] is not None:
             where = f"{entry['host']}/" if host_column else ""
             print(f"[{where}{entry['server']}] {entry['url']}")
         if not entry["reachable"]:
-            print(f" {host}UNREACHABLE  {entry['error']}\n  {entry['hint']}".lstrip(" "))
+            print(f"{' ' if host_column else ''}{host}UNREACHABLE  {entry['error']}")
+            print(f"  {entry['hint']}")
             continue
         for row in entry["programs"]:
             extra = row["spawnerr"] or row["description"]
