@@ -26,7 +26,13 @@ results) and ``protocol`` (Host). Every public name is importable from here.
 from __future__ import annotations
 
 from opsconsole.core.host.codec import HostProtocolError, JSONValue, Snapshot
-from opsconsole.core.host.errors import ERROR_WORDS, HostError
+from opsconsole.core.host.errors import (
+    ERROR_WORDS,
+    HostDown,
+    HostError,
+    HostNotResponding,
+    ProtocolMismatch,
+)
 from opsconsole.core.host.gunicorn import (
     GunicornMaster,
     GunicornSnapshot,
@@ -72,8 +78,10 @@ __all__ = [
     "GunicornStats",
     "GunicornWorker",
     "Host",
+    "HostDown",
     "HostError",
     "HostInfo",
+    "HostNotResponding",
     "HostProtocolError",
     "JSONValue",
     "LogChunk",
@@ -94,6 +102,7 @@ __all__ = [
     "ProbesSnapshot",
     "Program",
     "ProgramsSnapshot",
+    "ProtocolMismatch",
     "ResultItem",
     "Snapshot",
     "StubCounts",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opsconsole.core.errors import OpsError
-from opsconsole.core.host.codec import Snapshot
+from opsconsole.core.host.codec import HostProtocolError, Snapshot
 
 #: Error kinds in operator words, by exception class name (the ``kind`` of a HostError).
 ERROR_WORDS: dict[str, str] = {
@@ -20,7 +20,23 @@ ERROR_WORDS: dict[str, str] = {
     "NoSuchProcess": "not found",
     "ConfigError": "bad config",
     "HostProtocolError": "protocol",
+    "ProtocolMismatch": "version skew",
+    "HostDown": "unreachable",
+    "HostNotResponding": "not responding",
 }
+
+
+class HostDown(OpsError):
+    """The agent of a remote host cannot be reached: it could not be started, it exited, or
+    the link to it was reset (a bound broken, garbage read)."""
+
+
+class HostNotResponding(OpsError):
+    """The agent of a remote host did not answer in time (its link is up, or was)."""
+
+
+class ProtocolMismatch(HostProtocolError):
+    """The console and the agent speak different versions of the agent protocol."""
 
 
 @dataclass(frozen=True)

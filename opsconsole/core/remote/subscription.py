@@ -1,0 +1,70 @@
+"""Subscriptions: snapshots an agent pushes, rebuilt from the first one and the changes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from opsconsole.core.agent import TOPICS
+from opsconsole.core.host import (
+    GunicornSnapshot,
+    HostError,
+    NginxSnapshot,
+    ProbesSnapshot,
+    ProgramsSnapshot,
+    Snapshot,
+)
+
+if TYPE_CHECKING:
+    from opsconsole.core.remote.connection import AgentConnection
+
+#: What a subscription's pushes decode to.
+TOPIC_TYPES: dict[str, type[Snapshot]] = {
+    "programs": ProgramsSnapshot,
+    "gunicorn": GunicornSnapshot,
+    "nginx": NginxSnapshot,
+    "probes": ProbesSnapshot,
+}
+assert set(TOPIC_TYPES) == set(TOPICS)
+
+
+class Subscription:
+    """Pushed snapshots of one topic: ``value`` is the latest (rebuilt from the first full
+    snapshot and the changes since, each proven equal to the agent's by its CRC), ``updated``
+    when it came (epoch), ``error`` the last read error the agent pushed."""
+
+    def __init__(self, host: AgentConnection, topic: str, interval: float) -> None:
+        self.host = host
+        self.topic = topic
+        self.interval = interval
+        self.sid: int | None = None
+        self.data: Any = None
+        self.value: Snapshot | None = None
+        self.updated: float | None = None
+        self.error: HostError | None = None
+        self.fulls = self.diffs = self.resyncs = 0
+        self.listeners: list[Callable[[Subscription], None]] = []
+        self._event = asyncio.Event()
+
+    @property
+    def age(self) -> float | None:
+        return None if self.updated is None else max(0.0, time.time() - self.updated)
+
+    async def next(self, timeout: float) -> Snapshot:
+        """Wait for the next pushed value (raises TimeoutError)."""
+        event = self._event
+        await asyncio.wait_for(event.wait(), timeout)
+        assert self.value is not None
+        return self.value
+
+    def _push(self, value: Snapshot) -> None:
+        self.value, self.updated, self.error = value, time.time(), None
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+        for listener in list(self.listeners):
+            listener(self)
+
+    async def close(self) -> None:
+        await self.host._unsubscribe(self)
