@@ -33,6 +33,7 @@ from textual.message import Message
 from textual.notifications import SeverityLevel
 
 from opsconsole.core.actions import ActionGate, AuditRecord, make_gate, operation
+from opsconsole.core.alerts import run_alerts
 from opsconsole.core.commands import Command
 from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
@@ -214,6 +215,18 @@ class Session:
             self._wake[name] = asyncio.Event()
             self.ui.run_worker(self._poll_loop(name), group="poll", name=f"poll-{name}")
         self.ui.run_worker(self._probe_loop(), group="probes", name="probes")
+        if self.config.alerts:  # the [[alert]] rules, evaluated on each refresh (as `watch`)
+            self.ui.run_worker(
+                run_alerts(
+                    self.machine,
+                    self.config.alerts,
+                    lambda level, subject, text: self.timeline.add("alert", level, subject, text),
+                    interval=self.config.refresh,
+                    servers=lambda: list(self.servers.values()),
+                ),
+                group="alerts",
+                name="alerts",
+            )
 
     async def _poll_loop(self, server: str) -> None:
         """Refresh one supervisord forever. Rows are shown as soon as the call returns; CPU and
