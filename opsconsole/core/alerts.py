@@ -46,7 +46,7 @@ import httpx
 
 from opsconsole import __version__
 from opsconsole.core.errors import ConfigError, OpsError
-from opsconsole.core.host import Host, LogRef
+from opsconsole.core.host import Host, LogRef, ProgramsSnapshot, Supervisord
 from opsconsole.core.metrics.poll import Poller
 from opsconsole.core.metrics.track import master_key
 
@@ -71,7 +71,7 @@ _KEYS = {"name", "on", "command", "webhook", "timeout", "rate_limit", "log_lines
 MAX_LOG_LINES = 200
 
 #: (level, subject, text): where the alerts' own news goes (the timeline, stderr)
-Reporter = Callable[[str, str, str], None]
+Reporter = Callable[[str, str, str], object]
 
 
 # --------------------------------------------------------------------------- config
@@ -517,5 +517,25 @@ async def _log_tail(host: Host, ref: LogRef, lines: int, timeout: float) -> dict
     return out
 
 
-def from_config(entries: Sequence[Any], report: Reporter, source: str = "config") -> AlertManager:
-    return AlertManager(parse_rules(entries, source), report)
+async def run_alerts(
+    host: Host,
+    entries: Sequence[Any],
+    report: Reporter,
+    *,
+    interval: float = 1.0,
+    servers: Callable[[], Iterable[Supervisord]] | None = None,
+) -> None:
+    """Evaluate the ``[[alert]]`` rules ``entries`` on ``host`` every ``interval`` seconds,
+    forever (the console's session runs this as a worker). ``servers`` gives the supervisords
+    as the caller last read them (the session's refresh loops): they are not read twice."""
+    manager = AlertManager(parse_rules(entries), report)
+    poller = Poller(host, interval=interval)
+    while True:
+        try:
+            if servers is not None:
+                poller.feed_programs(ProgramsSnapshot(host.name, time.time(), tuple(servers())))
+            await poller.refresh(programs=servers is None)
+            manager.evaluate(poller)
+        except Exception as exc:  # keep watching: an incident console must not go blind
+            report("error", "alerts", f"evaluating the alert rules failed: {exc!r}")
+        await asyncio.sleep(interval)

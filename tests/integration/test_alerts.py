@@ -297,3 +297,79 @@ def test_watch_headless_alerts_and_ends_on_sigterm(
     alert_lines = [line for line in err.splitlines() if "alert script" in line]
     assert len(alert_lines) == 2, err
     assert "stopped" in err.splitlines()[-1]
+
+
+class HeadlessUI:
+    """What a Session needs of its app, without a screen: workers are asyncio tasks."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def notify(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def confirm(self, *args: Any) -> None:
+        raise AssertionError("nothing here asks a question")
+
+    def pick_signal(self, *args: Any) -> None:
+        raise AssertionError("nothing here picks a signal")
+
+    def post_message(self, message: Any) -> bool:
+        return True
+
+    def run_worker(self, work: Any, name: str | None = "", group: str = "default") -> Any:
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.append(task)
+        return task
+
+
+def test_the_console_session_sends_alerts_and_puts_them_on_its_timeline(
+    supervisord: Supervisord, receiver: Receiver
+) -> None:
+    from opsconsole.tui.session import Session
+
+    config = AppConfig(
+        supervisors=[SupervisorTarget("alerts", supervisord.url)],
+        alerts=[{"name": "hook", "on": ["fatal"], "webhook": receiver.url}],
+    )
+    ui = HeadlessUI()
+
+    async def run() -> list[tuple[str, str, str]]:
+        session = Session(config, ui, audit=False)
+        session.start()
+        try:
+
+            async def until(predicate: Any) -> None:
+                for _ in range(600):
+                    if predicate():
+                        return
+                    await asyncio.sleep(0.05)
+                raise AssertionError("condition not met")
+
+            def alerts() -> list[tuple[str, str, str]]:
+                return [
+                    (e.level, e.source, e.text)
+                    for e in session.timeline.events
+                    if e.kind == "alert"
+                ]
+
+            await until(lambda: session.servers["alerts"].reachable)
+            await asyncio.to_thread(supervisord.make_fatal)
+            await until(lambda: len(alerts()) >= 1)
+            await asyncio.to_thread(supervisord.fix)
+            await until(lambda: len(alerts()) >= 2)
+            return alerts()
+        finally:
+            for task in ui.tasks:
+                task.cancel()
+            await asyncio.gather(*ui.tasks, return_exceptions=True)
+            await session.aclose()
+
+    lines = asyncio.run(run())
+    assert [(e["kind"], e["state"]) for e in receiver.received] == [
+        ("fatal", "open"),
+        ("fatal", "recovered"),
+    ]
+    assert lines[0][1] == "app" and "sent to webhook http://127.0.0.1:" in lines[0][2]
+    assert "recovered" in lines[1][2]
+    assert all(TOKEN not in text for _, _, text in lines)

@@ -135,6 +135,14 @@ class Poller:
     async def refresh_programs(self) -> None:
         await self._read(self.programs, self.host.programs, self.tracker.observe_programs)
 
+    def feed_programs(self, snap: ProgramsSnapshot) -> None:
+        """Take programs read by someone else (the console's own refresh loops) as this
+        poller's latest, instead of reading them again."""
+        part = self.programs
+        part.value, part.error, part.tried = snap, "", time.monotonic()
+        part.at, part.wall, part.duration = part.tried, snap.at, 0.0
+        self.tracker.observe_programs(snap)
+
     async def refresh_gunicorn(self) -> None:
         await self._read(self.gunicorn, self.host.gunicorn, self.tracker.observe_gunicorn)
 
