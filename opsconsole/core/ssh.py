@@ -278,6 +278,14 @@ def explain_exit(
     if "remote host identification has changed" in low or (
         "host key for" in low and "has changed" in low
     ):
+        keys = [
+            ln.strip()
+            for ln in stderr.splitlines()
+            if ln.strip().startswith(("SHA256:", "MD5:", "Offending", "Host key for", "ssh-keygen"))
+        ]
+        if keys:
+            said = " / ".join(keys)
+            quote = f": ssh said: the key sent now is {said}"
         return make(
             SshHostKeyChanged,
             f"the host key of {destination} has CHANGED since it was recorded in known_hosts; "
