@@ -1,4 +1,4 @@
-"""``opsconsole tree`` and ``opsconsole scale``: gunicorn masters and workers from the shell.
+"""``opsconsole tree``, ``scale`` and ``stack``: gunicorn masters and workers from the shell.
 
 Masters are tied to the programs of this machine's supervisords only (a master is a local
 process; a remote supervisord's pids are another machine's).
@@ -59,6 +59,18 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--parallel", action="store_true", help="with several --host: all at once, no gate"
     )
     p.set_defaults(handler=cmd_scale)
+
+    p = sub.add_parser(
+        "stack",
+        help="a gunicorn worker's Python stack (py-spy dump), without killing it",
+        description="PID is a gunicorn worker's pid (`opsconsole tree` lists them). py-spy "
+        "(pip install opsconsole[debug]) stops the worker for a moment to read its stack, "
+        "then lets it go on; it needs root or the worker's user with ptrace allowed. Exit 0 "
+        "shown, 2 it could not be read (why, in words).",
+    )
+    p.add_argument("pid", metavar="PID")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_stack)
 
 
 async def scan(config: AppConfig) -> GunicornSnapshot:
@@ -206,6 +218,26 @@ def _scale_done(result: OperationResult, args: argparse.Namespace) -> int:
     if result.data["converged"] is False:
         return 1
     return 0
+
+
+def cmd_stack(args: argparse.Namespace, config: AppConfig) -> int:
+    result = asyncio.run(_stack(config, args.pid))
+    _warn(result.notes)
+    result.raise_error()  # not a worker, no py-spy, no ptrace: exit 2 in words (ABRT offered)
+    data = result.data
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    age = _duration(float(data["worker_age"]))
+    flags = f"  {gunicorn.flag_label(data['worker_flags'])}" if data["worker_flags"] else ""
+    print(f"worker {data['worker_pid']}  up {age}{flags}  of {data['master_label']}")
+    print(str(data["text"]).rstrip("\n"))
+    return 0
+
+
+async def _stack(config: AppConfig, pid: str) -> OperationResult:
+    async with open_host(config) as host:
+        return await request(host, "gunicorn.stack", pid)
 
 
 def _refused(error: HostError, as_json: bool) -> int:

@@ -1,4 +1,4 @@
-"""``opsconsole nginx test|reload|status|config`` and ``opsconsole topology``.
+"""``opsconsole nginx test|reload|status|config|diff|rollback`` and ``opsconsole topology``.
 
 Exit codes: ``nginx test`` 0 ok, 1 the test failed; ``nginx reload`` 0 only when the new
 config took effect cleanly, 1 refused/rejected/unverified; ``nginx status`` 0 running, 1 no
@@ -33,6 +33,8 @@ from opsconsole.core.host import (
     TopoNode,
 )
 from opsconsole.core.local import LocalHost
+from opsconsole.core.nginx.history import ConfigDiff, format_diff
+from opsconsole.core.nginx.rollback import when
 
 
 def _nginx_flags(p: argparse.ArgumentParser) -> None:
@@ -71,6 +73,32 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _nginx_flags(c)
     c.add_argument("--file", help="print only this file")
     c.set_defaults(handler=cmd_config)
+
+    d = nsub.add_parser(
+        "diff",
+        help="what changed since the last config that reloaded and was verified",
+        description="The config now (nginx -T, or the files on disk when the test fails) "
+        "against the last config opsconsole reloaded and verified, file by file with line "
+        "numbers. Exit 0 (with --exit-code: 1 when something changed), 2 on an error.",
+    )
+    _nginx_flags(d)
+    d.add_argument("--exit-code", action="store_true", help="exit 1 when the config changed")
+    d.set_defaults(handler=cmd_diff)
+
+    rb = nsub.add_parser(
+        "rollback",
+        help="write the last good config back, test, reload, verify (needs --yes)",
+        description="Writes back only the files that differ from the last config that "
+        "reloaded and was verified (the current ones kept beside them as PATH.rejected), "
+        "then nginx -t, reload and verify. Files added since are left and listed. Without "
+        "--yes it prints what it would do. Exit 0 rolled back, 1 it failed, 2 refused.",
+    )
+    _nginx_flags(rb)
+    rb.add_argument("--yes", "-y", action="store_true", help="confirm the rollback")
+    rb.add_argument(
+        "--wait", type=float, default=nginx.RELOAD_VERIFY_TIMEOUT, help="seconds to verify"
+    )
+    rb.set_defaults(handler=cmd_rollback)
 
     top = sub.add_parser(
         "topology", help="nginx -> upstreams -> gunicorn -> supervisor (exit 1: flagged)"
@@ -281,6 +309,72 @@ def cmd_config(args: argparse.Namespace, config: AppConfig) -> int:
             print(f"# ---- {f.path}")
             print(f.text, end="" if f.text.endswith("\n") else "\n")
     return 0
+
+
+def cmd_diff(args: argparse.Namespace, config: AppConfig) -> int:
+    return asyncio.run(_diff(args, config))
+
+
+async def _diff(args: argparse.Namespace, config: AppConfig) -> int:
+    async with _host(args, config) as host:
+        result = await request(host, "nginx.diff", "nginx")
+    result.raise_error()  # no nginx, unreadable history: exit 2 in words
+    data = result.data
+    if args.json:
+        print_json(data)
+    else:
+        diff = ConfigDiff.from_json(data)
+        print(result.message)
+        if diff.changed and not diff.test_ok:
+            print("(nginx -t fails now: the current files were read from disk)")
+        for line in format_diff(diff):
+            print(line)
+        for why in diff.unread:
+            print(f"unread: {why}")
+    return 1 if args.exit_code and data["changed"] else 0
+
+
+def cmd_rollback(args: argparse.Namespace, config: AppConfig) -> int:
+    return asyncio.run(_rollback(args, config))
+
+
+async def _rollback(args: argparse.Namespace, config: AppConfig) -> int:
+    async with _host(args, config) as host:
+        result = await request(
+            host, "nginx.rollback", "nginx", {"wait": args.wait}, confirmed=args.yes
+        )
+    if needs_confirmation(result):
+        plan = result.data.get("plan")
+        if not isinstance(plan, dict):
+            print(f"opsconsole: {result.data.get('why') or result.message}", file=sys.stderr)
+            return 2
+        good = plan["good"]
+        diff = ConfigDiff.from_json({"files": plan["files"], "test_ok": True})
+        for line in format_diff(diff):
+            print(line)
+        print(
+            f"opsconsole: rolling {result.target} back to the config of "
+            f"{when(good['at'])} ({good['user']}) needs confirmation: add --yes\n  it will:",
+            file=sys.stderr,
+        )
+        for step in plan["steps"]:
+            print(f"  - {step}", file=sys.stderr)
+        return 2
+    if "status" not in result.data:
+        result.raise_error()  # read-only, nothing to roll back, config changed: exit 2
+    data = result.data
+    if args.json:
+        print_json(data)
+    else:
+        print(("ok      " if data["ok"] else f"{data['status'].upper():<8}") + data["message"])
+        if data["hint"]:
+            print(f"  {data['hint']}")
+        for moved in data["moved_rejected"]:
+            print(f"  moved out of the config's reach (an include matched it): {moved}")
+        test = data["test"]
+        if test is not None and not test["ok"]:
+            _print_test(NginxTest.from_json(test))
+    return 0 if data["ok"] else 1
 
 
 def _mark(node: TopoNode) -> str:

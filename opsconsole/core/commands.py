@@ -47,7 +47,7 @@ def _commands() -> dict[str, CommandSpec]:
 COMMANDS: dict[str, CommandSpec] = _commands()
 
 VIEWS = ["programs", "gunicorn", "nginx", "logs", "events"]
-NGINX_VERBS = ["test", "reload", "status"]
+NGINX_VERBS = ["test", "reload", "status", "diff", "rollback"]
 SIGNALS = ["HUP", "USR1", "USR2", "TERM", "INT", "QUIT", "TTIN", "TTOU", "WINCH", "KILL"]
 
 

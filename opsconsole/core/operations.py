@@ -273,6 +273,13 @@ _op(
     help="TERM/KILL/ABRT a worker (picker)",
     question="Send {signal} to worker {pid} of {target}?",
 )
+# a read, but py-spy stops the worker for a moment (ptrace): audited, allowed read-only
+_op(
+    "gunicorn.stack",
+    "Worker stack",
+    help="the worker's Python stack (py-spy dump), without killing it",
+    cli="stack",
+)
 # Nginx
 _op(
     "nginx.test",
@@ -289,6 +296,21 @@ _op(
     help="test then reload",
     question="Reload {target} (master {pid})?",
     cli="nginx reload",
+)
+_op(
+    "nginx.diff",
+    "Config diff",
+    help="what changed since the last config that reloaded and was verified",
+    cli="nginx diff",
+)
+_op(
+    "nginx.rollback",
+    "Rollback",
+    True,
+    True,
+    help="write the last good config back (changed files only), test, reload, verify",
+    question="Roll {target} back to the config of {when}?",
+    cli="nginx rollback",
 )
 # The console itself (never gated: they change nothing outside it)
 _op("ui.quit", "Quit", help="quit")
@@ -336,6 +358,7 @@ bind("gunicorn.scale", "gunicorn", "minus", "scale('-1')", "-1 worker")
 bind("gunicorn.scale", "gunicorn", "equals_sign", "scale_exact", "Count")
 bind("gunicorn.reload", "gunicorn", "R", "reload", "Reload")
 bind("gunicorn.worker_signal", "gunicorn", "K", "signal", "Signal", show=False)  # footer: 80 cols
+bind("gunicorn.stack", "gunicorn", "S", "stack", "Stack", show=False)
 bind("ui.fold", "gunicorn", "enter", "fold", show=False)
 bind("ui.filter", "gunicorn", "slash", "filter")
 bind("ui.logs", "gunicorn", "l", "logs", show=False)
@@ -343,6 +366,8 @@ bind("ui.back", "gunicorn", "escape", "clear", show=False)
 # Nginx (3)
 bind("nginx.test", "nginx", "t", "test", "Test")
 bind("nginx.reload", "nginx", "R", "reload")
+bind("nginx.diff", "nginx", "d", "diff", "Diff")
+bind("nginx.rollback", "nginx", "U", "rollback", show=False)
 bind("ui.config", "nginx", "c", "config")
 bind("ui.topology", "nginx", "p", "topology")
 bind("ui.logs", "nginx", "l", "logs")
@@ -414,8 +439,8 @@ verb(
 verb(
     "ui.nginx",
     "nginx",
-    "test|reload|status",
-    "nginx: test the config, reload it, status",
+    "test|reload|status|diff|rollback",
+    "nginx: test the config, reload it, status, diff/roll back to the last good config",
     1,
     1,
     "nginx",

@@ -355,6 +355,10 @@ class OpsConsoleApp(App[None]):
                 nginx_view.action_test()
             elif args[0] == "reload":
                 nginx_view.action_reload()
+            elif args[0] == "diff":
+                nginx_view.action_diff()
+            elif args[0] == "rollback":
+                nginx_view.action_rollback()
         elif name == "logs":
             self.open_logs(args)
         elif name == "audit":

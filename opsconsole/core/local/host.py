@@ -25,6 +25,7 @@ import platform
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from opsconsole import __version__
@@ -42,7 +43,9 @@ from opsconsole.core.host import (
     OperationResult,
     ResultItem,
 )
+from opsconsole.core.local import inspect_ops
 from opsconsole.core.local.reads import LocalReads
+from opsconsole.core.nginx.rollback import reload_recorded_or_raise
 from opsconsole.core.procs import ProcIdentity
 
 #: Supervisor verbs by operation id.
@@ -110,6 +113,9 @@ class LocalHost(LocalReads):
                 "gunicorn.worker_signal": self._worker_signal,
                 "nginx.test": self._nginx_test,
                 "nginx.reload": self._nginx_reload,
+                "nginx.diff": partial(inspect_ops.nginx_diff, self),
+                "nginx.rollback": partial(inspect_ops.nginx_rollback, self),
+                "gunicorn.stack": partial(inspect_ops.gunicorn_stack, self),
             }
         )
         return handlers
@@ -415,7 +421,8 @@ class LocalHost(LocalReads):
             result = await self.gate.run(
                 "nginx.reload",
                 inst.label,
-                lambda: nginx_backend.reload_or_raise(inst, verify_timeout=verify),
+                # keeps the config before the reload (history; the last good config)
+                lambda: reload_recorded_or_raise(inst, verify_timeout=verify),
                 params={"master_pid": inst.master_pid, "conf": inst.conf_path},
                 confirmed=request.confirmed,
             )

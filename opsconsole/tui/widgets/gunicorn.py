@@ -7,7 +7,8 @@ audit), carrying the master's ``create_time`` as proof that the pid is still the
 that was shown (a worker signal carries the worker's too).
 
 Keys: ``+``/``-`` one worker more/fewer, ``=`` exact count, ``R`` graceful reload (HUP,
-verified), ``K`` a signal (TERM/KILL/ABRT) to the selected worker, ``enter`` fold a master,
+verified), ``K`` a signal (TERM/KILL/ABRT) to the selected worker, ``S`` its Python stack
+(py-spy, the worker lives on), ``enter`` fold a master,
 ``/`` filter, ``l`` the master's error log.
 
 Longer than 600 lines on purpose: one view, its rows, its summary and one short wording per
@@ -41,6 +42,7 @@ from opsconsole.tui.keys import bindings
 from opsconsole.tui.screens.count import CountScreen
 from opsconsole.tui.screens.pick import PickScreen
 from opsconsole.tui.tcss import load_tcss
+from opsconsole.tui.widgets import gunicorn_stack
 
 if TYPE_CHECKING:
     from opsconsole.tui.session import Session
@@ -551,6 +553,14 @@ class GunicornView(Vertical):
             PickScreen(f"Signal for worker {worker.pid} of {master.label}", choices),
             callback=picked,
         )
+
+    def action_stack(self) -> None:
+        """``S``: the selected worker's Python stack (py-spy), without killing it."""
+        row = self.selected()
+        if row is None or row.worker is None:
+            self.app.notify("select a worker row first (j/k)", severity="warning")
+            return
+        gunicorn_stack.show_stack(self, row.master, row.worker)
 
     def signal_worker(self, master: GunicornMaster, worker: GunicornWorker, name: str) -> None:
         """Send ``name`` (TERM, KILL or ABRT) to ``worker`` through the gate, confirmed."""

@@ -39,6 +39,7 @@ from opsconsole.core.host import (
 from opsconsole.tui.keys import bindings, key_hint
 from opsconsole.tui.screens.config import ConfigViewer, short_path
 from opsconsole.tui.tcss import load_tcss
+from opsconsole.tui.widgets import nginx_history
 from opsconsole.tui.widgets.probes import sparkline
 
 if TYPE_CHECKING:
@@ -414,6 +415,8 @@ class NginxView(Vertical):
         line = Text(("✔ " if result.ok else "✖ ") + result.summary, style=style)
         if result.failure == "environment":
             line.append("\n  not a syntax error: permissions, certificates, log/pid paths")
+        if not result.ok:
+            line.append(f"\n  {nginx_history.ROLLBACK_HINT}", style="dim")
         self._result_line(line)
         self._timeline("info" if result.ok else "error", result.summary)
         self._show_items()
@@ -431,6 +434,8 @@ class NginxView(Vertical):
         line = Text(mark + result.message, style=style)
         if result.hint and not result.ok:
             line.append(f"\n  {result.hint}", style="dim")
+        if not result.ok:
+            line.append(f"\n  {nginx_history.ROLLBACK_HINT}", style="dim")
         self._result_line(line)
         self._show_items()
         self.show_list("nginx-diags")
@@ -520,11 +525,19 @@ class NginxView(Vertical):
         self._timeline("info" if reload.ok else "error", reload.message)
         if not reload.ok:
             self.app.notify(
-                f"{reload.message}\n{reload.hint}".strip(),
+                f"{reload.message}\n{reload.hint}\n{nginx_history.ROLLBACK_HINT}".strip(),
                 title="Reload failed",
                 severity="error",
                 markup=False,
             )
+
+    def action_diff(self) -> None:
+        """``d``: what changed since the last good config (nginx_history)."""
+        nginx_history.show_diff(self)
+
+    def action_rollback(self) -> None:
+        """``U``: the diff, then the rollback to the last good config (one confirmation)."""
+        nginx_history.show_diff(self, rollback=True)
 
     def action_topology(self) -> None:
         switcher = self.query_one("#nginx-lists", ContentSwitcher)
