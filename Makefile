@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest nginx prometheus screenshots bench soak clean
+.PHONY: demo demo-fleet test lint typecheck pytest nginx prometheus sshd screenshots bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,19 @@ nginx:
 prometheus:
 	@sh scripts/ensure-prometheus.sh
 
+# sshd from Debian (openssh-server) for the fleet demo and tests; its system service is
+# stopped again (the demo and the tests run their own, on loopback, with their own keys).
+sshd:
+	@sh scripts/ensure-debian.sh openssh-server /usr/sbin/sshd --stop ssh
+
 demo: $(STAMP)
 	@sh scripts/ensure-nginx.sh --optional
 	$(BIN)/opsconsole demo
+
+# A fleet: 3 demo stacks, each reached over ssh through a real local sshd.
+demo-fleet: $(STAMP) sshd
+	@sh scripts/ensure-nginx.sh --optional
+	$(BIN)/opsconsole demo --hosts 3
 
 lint: $(STAMP)
 	$(BIN)/ruff check opsconsole tests benchmarks
@@ -33,10 +43,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy opsconsole
 
-pytest: $(STAMP) nginx prometheus
+pytest: $(STAMP) nginx prometheus sshd
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-test: $(STAMP) nginx prometheus lint typecheck pytest
+test: $(STAMP) nginx prometheus sshd lint typecheck pytest
 
 screenshots: $(STAMP) nginx
 	$(BIN)/python -m opsconsole.demo.screenshots screenshots

@@ -105,17 +105,10 @@ def open_one(config: AppConfig, settings: HostSettings) -> Host:
 
 def remote_host(config: AppConfig, settings: HostSettings) -> Host:
     """A RemoteHost speaking to ``opsconsole agent`` over the operator's ssh."""
-    import importlib
+    from opsconsole.core.remote import RemoteHost
 
-    try:
-        remote = importlib.import_module("opsconsole.core.remote")
-    except ImportError:
-        raise OpsError(
-            f"{settings.name}: this opsconsole cannot reach hosts over ssh yet",
-            "use --host local, or upgrade opsconsole",
-        ) from None
     argv = ssh_command(settings, config)
-    host: Host = remote.RemoteHost(
+    host: Host = RemoteHost(
         settings.name,
         argv,
         read_only=config.read_only,

@@ -22,6 +22,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("--stop", metavar="DIR", help="stop a stack left running by --keep")
     p.add_argument("--no-nginx", action="store_true", help="run the demo without nginx")
+    p.add_argument(
+        "--hosts",
+        type=int,
+        metavar="N",
+        help="a fleet: N demo stacks, each reached over ssh through a real local sshd",
+    )
 
 
 def run_tui(config: AppConfig) -> int:
@@ -50,8 +56,15 @@ def _exit_on_signals(app: Any) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from opsconsole.demo.fleet import is_fleet_dir, run_fleet_demo, teardown_fleet
     from opsconsole.demo.stack import DemoStack, StackError, teardown
 
+    if args.hosts is not None:
+        return run_fleet_demo(args)
+    if args.stop and is_fleet_dir(Path(args.stop)):
+        teardown_fleet(Path(args.stop))
+        print(f"stopped the demo fleet in {args.stop} and removed it")
+        return 0
     if args.stop:
         directory = Path(args.stop)
         if not (directory / "supervisord.conf").exists():
