@@ -62,7 +62,7 @@ def _alternate(
 
 def run(ctx: BenchContext) -> list[Row]:
     stack = ctx.need_stack()
-    reps = 10 if ctx.quick else 25
+    reps = 30 if ctx.quick else 100
     master = web_master(stack)
     workers = master.children()
     sampler = UsageSampler()

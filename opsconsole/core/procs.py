@@ -1,4 +1,5 @@
-"""Local process facts via psutil: CPU and memory of a process tree, and identity checks.
+"""Local process facts (psutil, and /proc read directly where it is hot): CPU and memory of a
+process tree, and identity checks.
 
 Identity: a pid is only ever signalled after checking that it still has the create time and
 cmdline it had when it was shown (:class:`ProcIdentity`), so a reused pid is never hit.
@@ -107,6 +108,80 @@ def descendants(pid: int, kids: dict[int, list[int]]) -> list[int]:
     return out
 
 
+#: clock ticks per second and page size, for reading ``/proc/PID/stat``
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+#: ``/proc/PID/stat`` state letters as psutil names them
+STATE_NAMES = {
+    "R": psutil.STATUS_RUNNING,
+    "S": psutil.STATUS_SLEEPING,
+    "D": psutil.STATUS_DISK_SLEEP,
+    "T": psutil.STATUS_STOPPED,
+    "t": psutil.STATUS_TRACING_STOP,
+    "Z": psutil.STATUS_ZOMBIE,
+    "X": psutil.STATUS_DEAD,
+    "x": psutil.STATUS_DEAD,
+    "K": "wake-kill",
+    "W": psutil.STATUS_WAKING,
+    "I": psutil.STATUS_IDLE,
+    "P": psutil.STATUS_PARKED,
+}
+
+
+@dataclass
+class StatFacts:
+    """What one read of ``/proc/PID/stat`` says (the same figures psutil reads there and in
+    ``statm``/``status``, without a Process object)."""
+
+    status: str
+    ppid: int
+    cpu_seconds: float  # user + system
+    threads: int
+    rss: int  # bytes
+    start_ticks: int  # clock ticks after boot
+
+
+def parse_stat(data: bytes) -> StatFacts | None:
+    """A ``/proc/PID/stat`` line parsed (pure); None when it is not one. The command name
+    in parentheses may hold spaces and parentheses: the fields start after the last ``)``."""
+    rest = data[data.rfind(b")") + 2 :].split()
+    if len(rest) < 22:
+        return None
+    try:
+        return StatFacts(
+            status=STATE_NAMES.get(rest[0].decode("ascii", "replace"), "?"),
+            ppid=int(rest[1]),
+            cpu_seconds=(int(rest[11]) + int(rest[12])) / CLOCK_TICKS,
+            threads=int(rest[17]),
+            rss=int(rest[21]) * PAGE_SIZE,
+            start_ticks=int(rest[19]),
+        )
+    except ValueError:
+        return None
+
+
+def read_stat(pid: int) -> StatFacts | None:
+    """:func:`parse_stat` of ``/proc/PID/stat``; None when the process is gone (or not on
+    Linux)."""
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return parse_stat(data)
+
+
+def start_time(facts: StatFacts, boot_time: float) -> float:
+    """The process's create time in epoch seconds, as psutil computes it."""
+    return facts.start_ticks / CLOCK_TICKS + boot_time
+
+
 @dataclass
 class TreeUsage:
     cpu_percent: float
@@ -117,13 +192,14 @@ class TreeUsage:
 class UsageSampler:
     """CPU% and RSS of a process and all its descendants, sampled between calls.
 
-    One pass over /proc per sample (psutil.process_iter reads each process's stat and statm
-    once) gives parents, CPU times and RSS for every process; CPU% comes from the CPU-time
-    delta since the previous sample of the same process (same pid and create time).
+    One pass over /proc per sample, one read of each process's ``stat`` (parent, CPU times,
+    RSS and start time in one line; no psutil Process objects) gives the whole table; CPU%
+    comes from the CPU-time delta since the previous sample of the same process (same pid and
+    start time).
     """
 
     def __init__(self) -> None:
-        self._last: dict[tuple[int, float], float] = {}  # (pid, create time) → CPU seconds
+        self._last: dict[tuple[int, int], float] = {}  # (pid, start ticks) → CPU seconds
         self._last_at = 0.0
 
     def _table(self) -> tuple[dict[int, list[int]], dict[int, tuple[float, int]]]:
@@ -134,20 +210,25 @@ class UsageSampler:
         elapsed = now - self._last_at if self._last_at else 0.0
         kids: dict[int, list[int]] = {}
         usage: dict[int, tuple[float, int]] = {}
-        seen: dict[tuple[int, float], float] = {}
-        attrs = ["ppid", "cpu_times", "memory_info", "create_time"]
-        for proc in psutil.process_iter(attrs):
-            info = proc.info
-            kids.setdefault(int(info.get("ppid") or 0), []).append(proc.pid)
-            times, mem = info.get("cpu_times"), info.get("memory_info")
-            if times is None or mem is None:
+        seen: dict[tuple[int, int], float] = {}
+        try:
+            names = os.listdir("/proc")
+        except OSError:
+            names = []
+        for name in names:
+            if not name.isdigit():
                 continue
-            total = float(times.user + times.system)
-            key = (proc.pid, float(info.get("create_time") or 0.0))
+            pid = int(name)
+            facts = read_stat(pid)
+            if facts is None:
+                continue  # gone since the listing
+            kids.setdefault(facts.ppid, []).append(pid)
+            key = (pid, facts.start_ticks)
+            total = facts.cpu_seconds
             seen[key] = total
             before = self._last.get(key)
             cpu = (total - before) / elapsed * 100 if before is not None and elapsed > 0 else 0.0
-            usage[proc.pid] = (max(0.0, cpu), int(mem.rss))
+            usage[pid] = (max(0.0, cpu), facts.rss)
         self._last, self._last_at = seen, now
         return kids, usage
 

@@ -26,7 +26,6 @@ from typing import Any
 
 import psutil
 
-from opsconsole.core import procs
 from opsconsole.core.gunicorn.control import (
     ControlClient,
     ControlSocketError,
@@ -71,7 +70,7 @@ from opsconsole.core.gunicorn.processes import (
     resolve_path,
     role_of,
 )
-from opsconsole.core.procs import ProcIdentity
+from opsconsole.core.procs import ProcIdentity, read_stat, start_time
 from opsconsole.core.supervisor import ProcessInfo, ProcessState
 
 
@@ -94,7 +93,12 @@ class GunicornScanner:
 
     def __init__(self, *, use_control_socket: bool = True) -> None:
         self.use_control_socket = use_control_socket
-        self._cpu: dict[tuple[int, float], psutil.Process] = {}
+        #: worker key → (CPU seconds, when read): CPU% is the change between two refreshes
+        self._cpu: dict[tuple[int, float], tuple[float, float]] = {}
+        #: per worker key, its fds that are not sockets (fd → link target); per master key,
+        #: the socket inodes its workers inherit. Both are dropped at every full discovery.
+        self._fds: dict[tuple[int, float], dict[str, str]] = {}
+        self._inherited: dict[tuple[int, float], set[int]] = {}
         #: open TCP socket inodes, read at most once per scan and only when needed
         self._open_tcp: set[int] | None = None
         self._tcp_read = False
@@ -178,10 +182,12 @@ class GunicornScanner:
         self._tcp_read = False
         out: list[Master] = []
         seen: set[int] = set()
+        boot = psutil.boot_time()
         for key, known in self._known.items():
             template = known.template
             pid = template.pid
-            if procs.process_start_time(pid) != template.identity.create_time:
+            facts = read_stat(pid)
+            if facts is None or abs(start_time(facts, boot) - template.identity.create_time) > 0.01:
                 return None  # gone, or the pid is another process now
             kids = child_pids(pid)
             if kids is None:
@@ -227,6 +233,8 @@ class GunicornScanner:
         self._tcp_read = False
         self._known = {}
         self._worker_procs = {}
+        self._fds = {}
+        self._inherited = {}
         by_pid: dict[int, ProcessInfo] = {}
         for info in programs:
             if info.pid > 0 and info.state in (ProcessState.RUNNING, ProcessState.STARTING):
@@ -502,7 +510,9 @@ class GunicornScanner:
         facts = [self._worker(p, master.timeout, now, ctl_workers.get(p.pid)) for p in workers]
         # Connections: a worker's sockets that its master does not hold too (the listening
         # sockets are inherited) and that the kernel's TCP table lists as not listening.
-        inherited = fd_facts(master.pid)[1] or set()
+        inherited = self._inherited.get(key)
+        if inherited is None:
+            inherited = self._inherited[key] = fd_facts(master.pid)[1] or set()
         for worker, sockets in facts:
             own = sockets - inherited if sockets is not None else None
             worker.connections = None if own is None else self._count_tcp(own)
@@ -608,24 +618,22 @@ class GunicornScanner:
             status=proc.status,
         )
         key = (proc.pid, round(proc.create_time, 2))
-        cached = self._cpu.get(key)
-        try:
-            first = cached is None
-            if cached is None:
-                cached = self._cpu[key] = psutil.Process(proc.pid)
-            with cached.oneshot():  # one read of /proc/PID/stat for CPU, status and identity
-                percent = cached.cpu_percent(None)
-                if not first:
-                    worker.cpu_percent = percent
-                worker.rss = cached.memory_info().rss
-                worker.threads = cached.num_threads()
-                worker.status = cached.status()
-        except psutil.NoSuchProcess:
+        # One read of /proc/PID/stat: CPU time, state, threads and RSS (no Process object).
+        facts = read_stat(proc.pid)
+        if facts is None:
             self._cpu.pop(key, None)
             worker.status = psutil.STATUS_DEAD
-        except (psutil.AccessDenied, OSError):
-            pass
-        beat, sockets = fd_facts(proc.pid)
+        else:
+            at = time.monotonic()
+            before = self._cpu.get(key)
+            self._cpu[key] = (facts.cpu_seconds, at)
+            if before is not None and at > before[1]:
+                spent = max(0.0, facts.cpu_seconds - before[0])
+                worker.cpu_percent = round(spent / (at - before[1]) * 100, 1)
+            worker.rss = facts.rss
+            worker.threads = facts.threads
+            worker.status = facts.status
+        beat, sockets = fd_facts(proc.pid, self._fds.setdefault(key, {}))
         if beat is not None:
             worker.heartbeat_age = max(0.0, time.time() - beat)
         elif ctl is not None and ctl.last_heartbeat is not None:
@@ -633,6 +641,9 @@ class GunicornScanner:
         if len(self._cpu) > 4096:  # forget processes long gone
             for k in list(self._cpu)[:1024]:
                 del self._cpu[k]
+        if len(self._fds) > 4096:
+            for k in list(self._fds)[:1024]:
+                del self._fds[k]
         return worker, sockets
 
 

@@ -153,11 +153,18 @@ def read_pidfile(path: str) -> int | None:
         return None
 
 
-def fd_facts(pid: int) -> tuple[float | None, set[int] | None]:
+def fd_facts(pid: int, known: dict[str, str] | None = None) -> tuple[float | None, set[int] | None]:
     """One pass over a process's open files: (heartbeat change time, socket inodes).
 
     The heartbeat is the unlinked temp file gunicorn's worker touches. Either is None when it
     cannot be known (the fds belong to another user, no heartbeat file).
+
+    ``known`` (fd → link target, filled by this call) saves the ``readlink`` of every fd
+    already seen that is not a socket (log files, pipes, the heartbeat: a worker keeps them
+    open for its whole life): only sockets and new fds are read again. The heartbeat's
+    change time is read every time (a ``stat`` of its fd). The caller drops ``known`` at
+    every full discovery, so an fd that was closed and reused by a socket between two
+    refreshes is seen at the latest then.
     """
     best: float | None = None
     base = f"/proc/{pid}/fd"
@@ -166,19 +173,33 @@ def fd_facts(pid: int) -> tuple[float | None, set[int] | None]:
     except OSError:
         return None, None
     sockets: set[int] = set()
+    before = dict(known) if known else {}
+    if known is not None:
+        known.clear()  # what is open now: a closed fd is forgotten
     for fd in entries:
+        # known: "" for an fd that is neither a socket nor a heartbeat, else its target
+        target = before.get(fd)
+        if target == "":
+            if known is not None:
+                known[fd] = ""
+            continue
         path = f"{base}/{fd}"
-        try:
-            target = os.readlink(path)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inode = to_int(target[8:-1])
-            if inode:
-                sockets.add(inode)
-            continue
-        if not is_heartbeat_link(target):
-            continue
+        if target is None:
+            try:
+                target = os.readlink(path)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inode = to_int(target[8:-1])
+                if inode:
+                    sockets.add(inode)
+                continue
+            if not is_heartbeat_link(target):
+                if known is not None:
+                    known[fd] = ""
+                continue
+        if known is not None:
+            known[fd] = target
         try:
             ctime = os.stat(path).st_ctime
         except OSError:
