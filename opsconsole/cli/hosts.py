@@ -245,8 +245,8 @@ async def health_gate(
     timeout: float = GATE_TIMEOUT,
     interval: float = 0.5,
 ) -> None:
-    """Wait until ``programs`` (names or ``group:*``; ``all``: every program) are RUNNING on
-    ``host`` and every probe answers, without a break for ``steady`` seconds. Raises
+    """Wait until ``programs`` (names or ``group:*``) are RUNNING on ``host`` and their probes
+    answer (every probe when none is named), without a break for ``steady`` seconds. Raises
     HealthGateFailed in words after ``timeout``."""
     deadline = time.monotonic() + timeout
     good_since: float | None = None
@@ -282,9 +282,16 @@ async def _unhealthy(host: Host, programs: Sequence[str]) -> str:
                 return f"{p.fullname} is {p.state}"
     probes = await host.probes()
     for result in probes.results:
-        if not result.ok:
+        if not result.ok and (not wanted or "all" in wanted or _probe_of(result.name, wanted)):
             return f"probe {result.name} ({result.url}) fails: {result.error or result.status}"
     return ""
+
+
+def _probe_of(probe: str, wanted: set[str]) -> bool:
+    """Is this probe one of the named programs' (``web``, ``nginx:8080``)? With programs
+    named, only their probes hold the gate: another service's trouble is not this change's."""
+    shorts = {name.split(":")[-1] for name in wanted} | wanted
+    return probe.split(":")[0] in shorts or probe in shorts
 
 
 def _named(fullname: str, group: str, wanted: set[str]) -> bool:

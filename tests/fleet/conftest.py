@@ -31,7 +31,7 @@ from opsconsole.demo.stack import free_port
 AGENT = f"{shlex.quote(sys.executable)} -m opsconsole agent"
 
 # Fixtures of this directory that start processes (their tests are integration tests).
-STARTS_PROCESSES = frozenset({"fleet_sshd", "own_sshd"})
+STARTS_PROCESSES = frozenset({"fleet_sshd", "own_sshd", "demo_fleet"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
