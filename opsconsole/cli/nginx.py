@@ -182,7 +182,12 @@ async def _test_on(host: Host, args: argparse.Namespace) -> int:
 def cmd_reload(args: argparse.Namespace, config: AppConfig) -> int:
     if hosts.is_fleet(config):
         fleet = _fleet(args, config)
-        run = hosts.in_turn(fleet, lambda n, h: _reload_on(h, args), parallel=args.parallel)
+        run = hosts.in_turn(
+            fleet,
+            lambda n, h: _reload_on(h, args),
+            parallel=args.parallel,
+            gate_programs=["nginx"],
+        )
         return asyncio.run(run)
     return asyncio.run(_reload(args, config))
 
