@@ -36,6 +36,7 @@ introduced itself), whatever the console's gate said.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -215,7 +216,7 @@ class Agent:
                 except ValueError:  # longer than the reader's limit
                     raise Reset(
                         f"a request from the console was longer than {MAX_REQUEST_LINE} bytes",
-                        "the agent ended the connection; the console reconnects",
+                        "the agent reset the connection; the console starts it again",
                     ) from None
                 if not line:
                     return 0
@@ -268,7 +269,8 @@ class Agent:
         ):
             raise Reset(
                 f"line {self._lines} from the console is not a request",
-                'a request is {"id": <integer>, "method": <name>, "params": {...}}',
+                'a request is {"id": <integer>, "method": <name>, "params": {...}}; '
+                "the connection was reset",
             )
         return message
 
@@ -447,6 +449,19 @@ class Agent:
             await asyncio.sleep(interval)
 
 
+class _Output(asyncio.streams.FlowControlMixin):
+    """The protocol's side of stdout: flow control, and ``closed`` once all is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
 async def serve_stdio(config: AppConfig) -> int:
     """Serve on this process's stdin/stdout. The protocol keeps its own copies of fds 0 and
     1; fd 0 becomes /dev/null (no child process can read the console's requests) and fd 1
@@ -462,12 +477,12 @@ async def serve_stdio(config: AppConfig) -> int:
     await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(proto_in, "rb", 0)
     )
-    transport, protocol = await loop.connect_write_pipe(
-        asyncio.streams.FlowControlMixin, os.fdopen(proto_out, "wb", 0)
-    )
+    transport, protocol = await loop.connect_write_pipe(_Output, os.fdopen(proto_out, "wb", 0))
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
     try:
         return await Agent(config, reader, writer).serve()
     finally:
-        transport.close()
+        transport.close()  # what is still buffered is written before the pipe closes
+        with contextlib.suppress(OSError, asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(protocol.closed), 5.0)
         sys.stderr.flush()

@@ -1,0 +1,483 @@
+"""The agent and RemoteHost on the real demo stack: ``opsconsole agent`` runs as a real
+subprocess (what ssh would run on a fleet host) and RemoteHost talks to it over its
+stdin/stdout. Every Host method through the agent answers what LocalHost answers; pushed
+changes rebuild the agent's snapshots exactly; a read-only agent refuses on its own; the
+password never appears in the agent's argv or environment; a killed or stopped agent is said
+in words, marked stale with its age, and reconnected, while another host goes on answering.
+Fakes: only a tiny stub that prints a hello of another protocol version (no real agent can
+be made to speak another version), next to the real handshake."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsconsole import __version__
+from opsconsole.core.agent import MAX_REQUEST_LINE, PROTOCOL
+from opsconsole.core.config import AppConfig, build_config
+from opsconsole.core.host import (
+    HostDown,
+    HostNotResponding,
+    LogRef,
+    OperationRequest,
+    ProgramsSnapshot,
+)
+from opsconsole.core.host.diff import apply, checksum, diff
+from opsconsole.core.local import LocalHost
+from opsconsole.core.remote import DOWN, STALE, UP, RemoteHost, is_link_error
+from opsconsole.demo.stack import DemoStack
+
+pytestmark = pytest.mark.integration
+
+AGENT = [sys.executable, "-m", "opsconsole", "agent"]
+
+
+def agent_argv(stack: DemoStack, *extra: str) -> list[str]:
+    return [*AGENT, "--supervisor-url", stack.socket_url, "--user", stack.username, *extra]
+
+
+def agent_env(state: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "OPSCONSOLE_SUPERVISOR_PASSWORD"}
+    env["XDG_STATE_HOME"] = str(state)  # the agent's audit trail
+    return env
+
+
+def local_config(stack: DemoStack) -> AppConfig:
+    return build_config(
+        supervisor_urls=[stack.socket_url], user=stack.username, password=stack.password
+    )
+
+
+async def until(check: Any, timeout: float = 30.0, what: str = "") -> None:
+    """Poll ``check()`` (sync or async) until true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        got = check()
+        if asyncio.iscoroutine(got):
+            got = await got
+        if got:
+            return
+        assert loop.time() < deadline, f"timed out waiting for {what or check}"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def agent_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("agent-state")
+
+
+@pytest.fixture(scope="module")
+async def remote(demo_stack: DemoStack, agent_state: Path) -> AsyncIterator[RemoteHost]:
+    """One agent for the module (the password travels in its open request)."""
+    host = RemoteHost(
+        "web2",
+        agent_argv(demo_stack),
+        password=demo_stack.password,
+        env=agent_env(agent_state),
+        timeout=60.0,
+    )
+    link = await host.connect(60)
+    assert link.state == UP, link.words
+    yield host
+    await host.aclose()
+
+
+@pytest.fixture(scope="module")
+async def spare(demo_stack: DemoStack, agent_state: Path) -> AsyncIterator[RemoteHost]:
+    """A second host to kill and stop (short timeouts, quick reconnection)."""
+    host = RemoteHost(
+        "web3",
+        agent_argv(demo_stack),
+        password=demo_stack.password,
+        env=agent_env(agent_state),
+        timeout=2.0,
+        max_timeouts=2,
+        backoff=(0.1, 0.5),
+    )
+    assert (await host.connect(60)).state == UP
+    yield host
+    pid = host.pid
+    if pid is not None:
+        os.kill(pid, signal.SIGCONT)
+    await host.aclose()
+
+
+# --------------------------------------------------------------------------- handshake
+
+
+async def test_handshake_says_who_and_what(remote: RemoteHost) -> None:
+    link = remote.link
+    assert link.state == UP and link.protocol == PROTOCOL
+    assert link.agent_version == __version__
+    assert link.agent_user and link.ssh_user  # who it runs as, who logged in
+    assert link.agent_host and not link.read_only
+    assert link.words.startswith("up")
+    info = await remote.info()
+    assert info.host == "web2" and not info.read_only
+    assert "supervisor.stop" in info.operations and "nginx.reload" in info.operations
+
+
+async def stub_link(tmp_path: Path, protocol: int, name: str) -> RemoteHost:
+    """A stub that says hello in another protocol version (and then waits for stdin)."""
+    hello = {"hello": "opsconsole-agent", "protocol": protocol, "version": "9.9"}
+    stub = tmp_path / "stub.py"
+    stub.write_text(
+        f"import sys\nprint({json.dumps(json.dumps(hello))}, flush=True)\nsys.stdin.read()\n"
+    )
+    host = RemoteHost(name, [sys.executable, str(stub)], backoff=(0.05, 0.1))
+    await host.connect(30)
+    return host
+
+
+async def test_version_skew_says_which_side_to_upgrade(tmp_path: Path) -> None:
+    older = await stub_link(tmp_path, PROTOCOL - 1, "web9")
+    newer = await stub_link(tmp_path, PROTOCOL + 1, "web8")
+    try:
+        for host, other in ((older, PROTOCOL - 1), (newer, PROTOCOL + 1)):
+            assert host.link.state == DOWN  # not retried: retrying cannot help
+            assert host.link.reason == (
+                f"the agent on {host.name} speaks protocol {other}, this console {PROTOCOL}"
+            )
+            with pytest.raises(Exception, match="protocol") as caught:
+                await host.programs()
+            assert is_link_error(caught.value)
+        assert older.link.hint == "upgrade opsconsole on web9 (pip install -U opsconsole)"
+        assert newer.link.hint.startswith("upgrade opsconsole on this console's machine")
+    finally:
+        await older.aclose()
+        await newer.aclose()
+
+
+async def test_a_login_banner_on_stdout_is_said_in_words(tmp_path: Path) -> None:
+    stub = tmp_path / "banner.py"
+    stub.write_text("print('Welcome to web7!', flush=True)\nimport sys\nsys.stdin.read()\n")
+    host = RemoteHost("web7", [sys.executable, str(stub)], backoff=(5.0, 5.0))
+    try:
+        await host.connect(30)
+        assert host.link.state == DOWN
+        assert "did not start with a hello: it wrote 'Welcome to web7!'" in host.link.reason
+        assert "login script" in host.link.hint
+    finally:
+        await host.aclose()
+
+
+# --------------------------------------------------------------------------- every method
+
+
+async def test_every_method_answers_what_local_host_answers(
+    remote: RemoteHost, demo_stack: DemoStack
+) -> None:
+    async with LocalHost(local_config(demo_stack), name="web2") as local:
+        here, there = await local.info(), await remote.info()
+        assert (here.operations, here.capabilities, here.supervisors) == (
+            there.operations,
+            there.capabilities,
+            there.supervisors,
+        )
+
+        def states(snap: ProgramsSnapshot) -> set[tuple[str, str, str, int]]:
+            return {(p.server, p.fullname, p.state, p.pid) for p in snap.programs}
+
+        lp, rp = await local.programs(), await remote.programs()
+        assert rp.host == "web2" and rp.servers[0].status == "connected"
+        assert states(lp) == states(rp) and len(rp.programs) > 5
+        server = lp.servers[0].name
+        assert {p.fullname for p in (await remote.supervisord(server)).programs} == {
+            p.fullname for p in lp.programs
+        }
+
+        def masters(snap: Any) -> set[Any]:
+            """The stack's masters (other gunicorns may come and go on a shared machine)."""
+            return {
+                (m.pid, m.create_time, m.program, frozenset(w.pid for w in m.workers))
+                for m in snap.masters
+                if m.program is not None
+            }
+
+        lg = masters(await local.gunicorn())
+        assert lg and lg == masters(await remote.gunicorn())
+        ln, rn = await local.nginx(), await remote.nginx()
+        assert rn.running and ln.instance == rn.instance
+        assert {w.pid for w in ln.workers} == {w.pid for w in rn.workers}
+        assert rn.log_files == ln.log_files
+        lt, rt = await local.topology(), await remote.topology()
+        assert lt.topology_json() == rt.topology_json()
+        lc, rc = await local.nginx_config(), await remote.nginx_config()
+        assert lc.files == rc.files and lc.test.ok == rc.test.ok
+        lpr, rpr = await local.probes(), await remote.probes()
+        assert {(p.name, p.url) for p in lpr.results} == {(p.name, p.url) for p in rpr.results}
+        assert rpr.results and all(p.ok for p in rpr.results)
+
+        # a log that does not change: the nginx config, its tail, after and before a cursor
+        ref = LogRef("file", path=str(demo_stack.nginx_conf))
+        lchunk, rchunk = await local.log(ref, lines=4), await remote.log(ref, lines=4)
+        assert [e.text for e in lchunk.lines] == [e.text for e in rchunk.lines]
+        assert len(rchunk.lines) == 4 and rchunk.cursor is not None
+        assert (await remote.log(ref, after=rchunk.cursor)).lines == ()
+        top = rchunk.lines[0]  # scroll back from the oldest line shown
+        above = dataclasses.replace(rchunk.cursor, offset=top.offset, gen=top.gen)
+        back = await remote.log(ref, before=above, lines=3)
+        assert lchunk.cursor is not None
+        lback = await local.log(
+            ref, before=dataclasses.replace(lchunk.cursor, offset=top.offset, gen=top.gen), lines=3
+        )
+        assert [e.text for e in back.lines] == [e.text for e in lback.lines] and back.lines
+        await remote.close_log(rchunk.cursor)
+        with pytest.raises(Exception, match="no longer open") as caught:
+            await remote.log(ref, after=rchunk.cursor)
+        assert not is_link_error(caught.value)  # the host's own answer, typed
+
+        lres = await local.perform(OperationRequest("nginx.test", "nginx"))
+        rres = await remote.perform(OperationRequest("nginx.test", "nginx"))
+        assert (rres.outcome, rres.message, rres.host) == (lres.outcome, lres.message, "web2")
+
+
+async def test_password_travels_in_open_not_in_argv_or_environment(
+    remote: RemoteHost, demo_stack: DemoStack, agent_state: Path
+) -> None:
+    pid = remote.pid
+    assert pid is not None
+    secret = demo_stack.password.encode()
+    assert secret not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert secret not in Path(f"/proc/{pid}/environ").read_bytes()
+    # and it reached supervisord: the agent is let in (without it, auth fails)
+    assert (await remote.programs()).servers[0].status == "connected"
+    bare = RemoteHost("web5", agent_argv(demo_stack), env=agent_env(agent_state))
+    try:
+        programs = await bare.programs()
+        assert programs.servers[0].status == "auth failed"
+    finally:
+        await bare.aclose()
+
+
+# --------------------------------------------------------------------------- changes
+
+
+async def test_pushed_changes_rebuild_the_agents_snapshots(
+    remote: RemoteHost, demo_stack: DemoStack
+) -> None:
+    sub = await remote.subscribe("programs", interval=0.2)
+    try:
+        first = await sub.next(30)
+        assert isinstance(first, ProgramsSnapshot) and sub.fulls == 1
+
+        def idle(snap: Any) -> str:
+            return next(p.state for p in snap.programs if p.fullname == "idle")
+
+        assert idle(first) == "STOPPED"
+        started = await remote.perform(OperationRequest("supervisor.start", "idle", confirmed=True))
+        assert started.ok, started.message
+        await until(lambda: sub.value is not None and idle(sub.value) == "RUNNING", what="push")
+        stopped = await remote.perform(OperationRequest("supervisor.stop", "idle", confirmed=True))
+        assert stopped.ok, stopped.message
+        await until(lambda: sub.value is not None and idle(sub.value) == "STOPPED", what="push")
+        # every change was applied to the last value and proven equal (CRC) to the agent's
+        assert sub.diffs >= 2 and sub.fulls == 1 and sub.resyncs == 0
+        fresh = await remote.programs()
+        assert {(p.fullname, p.state, p.pid) for p in fresh.programs} == {
+            (p.fullname, p.state, p.pid)
+            for p in sub.value.programs  # type: ignore[union-attr]
+        }
+    finally:
+        await sub.close()
+
+
+async def test_a_real_change_as_a_diff_equals_the_full_snapshot(demo_stack: DemoStack) -> None:
+    async with LocalHost(local_config(demo_stack)) as local:
+        before = (await local.programs()).to_json()
+        await local.perform(OperationRequest("supervisor.start", "idle", confirmed=True))
+        try:
+            after = (await local.programs()).to_json()
+        finally:
+            await local.perform(OperationRequest("supervisor.stop", "idle", confirmed=True))
+    change = diff(before, after)
+    rebuilt = apply(before, change)
+    assert rebuilt == after and checksum(rebuilt) == checksum(after)
+    assert ProgramsSnapshot.from_json(rebuilt) == ProgramsSnapshot.from_json(after)
+    # the change names the program that moved, field by field, not the whole list
+    programs = change["o"]["servers"]["o"]
+    (server,) = programs.values()
+    changed = server["o"]["programs"]["o"]
+    idle = next(k for k in changed if '"idle"' in k)
+    assert {"state", "pid"} <= set(changed[idle]["o"])
+    assert "name" not in changed[idle]["o"]
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+async def raw_agent(*argv: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        limit=1 << 24,
+    )
+
+
+async def say(proc: asyncio.subprocess.Process, message: Any) -> None:
+    assert proc.stdin is not None
+    data = message if isinstance(message, bytes) else json.dumps(message).encode()
+    proc.stdin.write(data + b"\n")
+    await proc.stdin.drain()
+
+
+async def hear(proc: asyncio.subprocess.Process, rid: int | None = None) -> dict[str, Any]:
+    """The next message (with ``rid``: the answer to that request, pushes skipped)."""
+    assert proc.stdout is not None
+    while True:
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        if not line:
+            assert proc.stderr is not None
+            said = (await proc.stderr.read()).decode(errors="replace")[-2000:]
+            raise AssertionError(f"the agent ended ({await proc.wait()}): {said}")
+        message: dict[str, Any] = json.loads(line)
+        if rid is None or message.get("id") == rid:
+            return message
+
+
+async def test_read_only_agent_refuses_a_raw_mutating_request(
+    demo_stack: DemoStack, tmp_path: Path
+) -> None:
+    proc = await raw_agent(*agent_argv(demo_stack, "--read-only"), env=agent_env(tmp_path))
+    try:
+        hello = await hear(proc)
+        assert hello["hello"] == "opsconsole-agent" and hello["read_only"] is True
+        # a console that asks for a writable agent cannot lift it
+        open_ = {"protocol": PROTOCOL, "password": demo_stack.password, "read_only": False}
+        await say(proc, {"id": 1, "method": "open", "params": {**open_, "console": "eve@x"}})
+        assert (await hear(proc, 1))["result"]["read_only"] is True
+        stop = OperationRequest("supervisor.stop", "web", confirmed=True)
+        await say(proc, {"id": 2, "method": "perform", "params": {"request": stop.to_json()}})
+        result = (await hear(proc, 2))["result"]
+        assert result["outcome"] == "refused" and result["error"]["kind"] == "ReadOnlyError"
+        await say(proc, {"id": 3, "method": "programs", "params": {}})
+        programs = ProgramsSnapshot.from_json((await hear(proc, 3))["result"])
+        assert next(p for p in programs.programs if p.fullname == "web").state == "RUNNING"
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        assert await asyncio.wait_for(proc.wait(), 30) == 0  # it ends when stdin closes
+    audit = tmp_path / "opsconsole" / "audit.jsonl"
+    (record,) = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert record["result"] == "refused" and record["action"] == "supervisor.stop"
+    assert record["host"] and record["params"]["via"] == "opsconsole agent"
+    assert record["params"]["ssh_user"] and record["params"]["console"] == "eve@x"
+    assert demo_stack.password not in audit.read_text()
+
+
+async def test_read_only_console_starts_its_agent_read_only(
+    demo_stack: DemoStack, agent_state: Path
+) -> None:
+    host = RemoteHost(
+        "web4",
+        agent_argv(demo_stack),
+        read_only=True,
+        password=demo_stack.password,
+        env=agent_env(agent_state),
+    )
+    try:
+        assert (await host.connect(60)).read_only
+        assert host.argv[-1] == "--read-only"
+        result = await host.perform(OperationRequest("supervisor.stop", "web", confirmed=True))
+        assert result.outcome == "refused" and result.error is not None
+        assert result.error.kind == "ReadOnlyError"
+        (record,) = host.gate.history  # the console's record names the host
+        assert record.result == "refused" and record.target == "web on web4"
+    finally:
+        await host.aclose()
+
+
+# --------------------------------------------------------------------------- failures
+
+
+async def test_killed_agent_is_said_in_words_and_reconnected(spare: RemoteHost) -> None:
+    await spare.programs()
+    connects, pid = spare.link.connects, spare.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    await until(lambda: spare.link.state != UP, what="the link to notice")
+    assert "the agent on web3 was killed by SIGKILL" in spare.link.reason or (
+        spare.link.connects > connects
+    )
+    await until(
+        lambda: spare.link.state == UP and spare.link.connects == connects + 1, what="reconnect"
+    )
+    assert spare.pid not in (None, pid)
+    assert (await spare.programs()).servers[0].status == "connected"
+
+
+async def test_stopped_agent_times_out_stale_and_other_host_answers(
+    spare: RemoteHost, remote: RemoteHost
+) -> None:
+    await until(lambda: spare.link.state == UP, what="spare up")
+    good = await spare.programs()
+    connects, pid = spare.link.connects, spare.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        hung = asyncio.create_task(spare.gunicorn())
+        other = asyncio.create_task(remote.programs())
+        done, _ = await asyncio.wait({hung, other}, return_when=asyncio.FIRST_COMPLETED)
+        assert other in done and not hung.done()  # the other host is not held up
+        assert other.result().servers[0].status == "connected"
+        with pytest.raises(HostNotResponding, match="web3 did not answer gunicorn within 2s"):
+            await hung
+        assert spare.link.state == STALE and (spare.link.age or 0) > 0
+        assert spare.link.words.startswith("stale")
+        stale = await spare.programs()  # old data, marked as such, never as now
+        assert stale.at == good.at
+        assert all(s.stale and s.status == "not responding" for s in stale.servers)
+        assert stale.servers[0].error is not None and "web3" in stale.servers[0].error.message
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # after timeouts in a row the connection was reset and started again by itself
+    await until(lambda: spare.link.state == UP and spare.link.connects > connects, what="reset")
+    assert spare.pid != pid
+
+
+async def test_lines_over_the_bound_or_garbage_reset_the_connection(
+    demo_stack: DemoStack, tmp_path: Path
+) -> None:
+    env = agent_env(tmp_path)
+    for line, words in (
+        (b"x" * (MAX_REQUEST_LINE + 10), f"longer than {MAX_REQUEST_LINE} bytes"),
+        (b"<garbage>", "line 1 from the console is not JSON: '<garbage>'"),
+        (b"[1, 2]", "line 1 from the console is not a request"),
+    ):
+        proc = await raw_agent(*agent_argv(demo_stack), env=env)
+        await hear(proc)
+        await say(proc, line)
+        push = await hear(proc)
+        assert push["push"] == "error" and words in push["error"]["message"]
+        assert "reset" in push["error"]["hint"] or "request is" in push["error"]["hint"]
+        assert await asyncio.wait_for(proc.wait(), 30) == 2
+
+    # the console's side: an answer longer than its bound resets the link, not the console
+    host = RemoteHost(
+        "web6",
+        agent_argv(demo_stack),
+        password=demo_stack.password,
+        env=env,
+        max_line=4096,
+        backoff=(5.0, 5.0),
+    )
+    try:
+        assert (await host.connect(60)).state == UP  # the hello and open fit
+        with pytest.raises(HostDown, match="web6 sent a line longer than 4096 bytes"):
+            await host.gunicorn()
+        assert host.link.state == STALE and "longer than 4096" in host.link.reason
+    finally:
+        await host.aclose()
