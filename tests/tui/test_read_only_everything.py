@@ -45,7 +45,7 @@ COMMAND_LINES = {
     "update": "update",
     "scale": "scale web 3",
     "reload": "reload web",
-    "nginx": ["nginx test", "nginx reload", "nginx status"],
+    "nginx": ["nginx test", "nginx reload", "nginx status", "nginx diff", "nginx rollback"],
     "logs": "logs web",
     "filter": "filter web",
     "theme": "theme mono",

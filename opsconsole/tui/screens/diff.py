@@ -35,7 +35,11 @@ KIND_STYLE = {"-": "red", "+": "green", "@": "cyan", " ": ""}
 
 
 def _when(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    """``12:04:05`` today, ``2026-11-28 12:04`` before."""
+    at = datetime.datetime.fromtimestamp(ts)
+    if at.date() == datetime.date.today():
+        return at.strftime("%H:%M:%S")
+    return at.strftime("%Y-%m-%d %H:%M")
 
 
 def render_file(f: FileDiff) -> Text:
@@ -104,17 +108,24 @@ class DiffViewer(Screen[str | None]):
         self.query_one("#diff-scroll").focus()
 
     def title_text(self) -> Text:
+        """``N file(s) differ from the good config of TIME (USER)  file k/N``, the label in
+        front when it fits (80 columns: the counts win)."""
         good = self.diff.good
         width = max(20, (self.size.width or 80) - 2)
         if good is None:
             title = Text(f"{self.label}: no last good config yet", style="bold")
-        else:
-            files = len(self.diff.files)
-            title = Text(f"{self.label} since {_when(good['at'])} ", style="bold")
-            title.append(f"({good['user']}): ", style="dim")
-            title.append(f"{files} file(s) differ" if files else "no change", style="yellow")
-            if self.diff.files:
-                title.append(f"  file {self.index + 1}/{files}", style="dim")
+            title.truncate(width, overflow="ellipsis")
+            return title
+        files = len(self.diff.files)
+        title = Text()
+        what = f"{files} file(s) differ from" if files else "no change since"
+        title.append(what, style="bold yellow" if files else "bold")
+        title.append(f" the good config of {_when(good['at'])} ", style="bold")
+        title.append(f"({good['user']})", style="dim")
+        if files:
+            title.append(f"  file {self.index + 1}/{files}", style="dim")
+        if len(self.label) + 2 + len(title.plain) <= width:
+            title = Text(f"{self.label}: ", style="bold") + title
         title.truncate(width, overflow="ellipsis")
         return title
 

@@ -9,6 +9,7 @@ timeline); the host does the work (:mod:`opsconsole.core.nginx.rollback`).
 from __future__ import annotations
 
 import datetime
+import os
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -69,7 +70,8 @@ def rollback_detail(diff: ConfigDiff) -> str:
     for f in diff.files:
         if f.status == "added":
             continue
-        kept = "it is gone" if f.status == "removed" else "the current one kept as .rejected"
+        name = os.path.basename(f.path)
+        kept = "it is gone" if f.status == "removed" else f"the current one kept as {name}.rejected"
         lines.append(f"  {f.path} ({kept})")
     if diff.added:
         lines.append("Left as they are (added since): " + ", ".join(diff.added))

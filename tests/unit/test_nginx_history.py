@@ -1,0 +1,170 @@
+"""The config history without nginx: the dump split byte for byte, the diff's line numbers,
+the store's bounds and permissions, the write-back (mode, owner, symlinks, .rejected), and
+py-spy's permission words."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from opsconsole.core import actions
+from opsconsole.core.errors import ReadOnlyError
+from opsconsole.core.gunicorn import stack
+from opsconsole.core.nginx.config import parse_config
+from opsconsole.core.nginx.history import (
+    GOOD,
+    Capture,
+    ConfigDiff,
+    ConfigFile,
+    FileDiff,
+    History,
+    diff_files,
+    file_diff,
+    format_diff,
+    split_dump_bytes,
+)
+from opsconsole.core.nginx.instance import NginxInstance
+from opsconsole.core.nginx.parse import MasterArgs
+from opsconsole.core.nginx.rollback import Written, move_included_rejected, write_back
+
+
+def test_dump_split_is_byte_exact() -> None:
+    # nginx -T: the marker line, the file as read, one newline (a file without a newline at
+    # its end, an empty file and a file with blank lines at the end all come back exactly)
+    files = [("/a.conf", b"events {}\n"), ("/b.conf", b"x;"), ("/c.conf", b""), ("/d", b"y;\n\n")]
+    dump = b"".join(b"# configuration file " + p.encode() + b":\n" + d + b"\n" for p, d in files)
+    assert split_dump_bytes(dump) == files
+
+
+def test_file_diff_numbers_old_and_new_lines() -> None:
+    old = ConfigFile("/s.conf", b"a\nb\nc\nd\n", 0o640)
+    new = ConfigFile("/s.conf", b"a\nB\nc\nd\ne\n", 0o640)
+    d = file_diff("/s.conf", old, new)
+    assert d is not None and d.status == "changed"
+    assert [ln for ln in d.lines if ln[0] != " "] == [
+        ["@", 1, 1, "@@ -1,4 +1,5 @@"],
+        ["-", 2, None, "b"],
+        ["+", None, 2, "B"],
+        ["+", None, 5, "e"],
+    ]
+    assert file_diff("/s.conf", old, old) is None
+    mode = file_diff("/s.conf", old, ConfigFile("/s.conf", old.data, 0o644))
+    assert mode is not None and mode.status == "mode" and mode.lines == []
+    # only the last newline differs: still a change, said in words
+    eol = file_diff("/s.conf", old, ConfigFile("/s.conf", b"a\nb\nc\nd", 0o640))
+    assert eol is not None and "line endings" in eol.lines[0][3]
+
+
+def test_diff_files_orders_and_names_added_and_removed() -> None:
+    a = [ConfigFile("/1", b"x\n"), ConfigFile("/2", b"y\n")]
+    b = [ConfigFile("/1", b"x\n"), ConfigFile("/3", b"z\n")]
+    diffs, same = diff_files(a, b)
+    assert [(d.path, d.status) for d in diffs] == [("/2", "removed"), ("/3", "added")]
+    assert same == 1
+    text = format_diff_lines(diffs)
+    assert "--- /2 (gone from disk)  +0 -1" in text and "--- /3 (not in the good config)" in text
+
+
+def format_diff_lines(diffs: list[FileDiff]) -> str:
+    return "\n".join(format_diff(ConfigDiff({"at": 0, "user": "u"}, diffs, 0, "disk", True)))
+
+
+def _capture(n: int) -> Capture:
+    return Capture([ConfigFile("/etc/nginx/nginx.conf", f"# {n}\n".encode(), 0o644)], "x", True)
+
+
+def test_store_is_private_bounded_and_keeps_the_last_good(tmp_path: Path) -> None:
+    history = History("/etc/nginx/nginx.conf", "/etc/nginx", root=tmp_path / "state", keep=4)
+    good = history.save(_capture(0), "reload")
+    history.mark(good, GOOD, "reloaded")
+    for n in range(1, 8):
+        history.mark(history.save(_capture(n), "reload"), "test-failed")
+    records = history.records()
+    assert len(records) == 4
+    assert records[0].id == good.id and history.last_good() is not None
+    assert history.last_good().id == good.id  # type: ignore[union-attr]
+    assert [r.files()[0].data for r in records[1:]] == [b"# 5\n", b"# 6\n", b"# 7\n"]
+    for path in [history.dir, *history.dir.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600) or (
+            path.is_file() and mode & 0o077 == 0
+        ), (path, oct(mode))
+    # a 0400 original is kept 0400: never wider than the file it copies
+    ro = history.save(Capture([ConfigFile("/k", b"key\n", 0o400)], "x", True), "reload")
+    assert stat.S_IMODE((ro.dir / "files" / "0000").stat().st_mode) == 0o400
+    assert ro.files()[0].mode == 0o400
+
+
+def test_write_back_keeps_mode_owner_symlink_and_rejected(tmp_path: Path) -> None:
+    target = tmp_path / "available" / "site.conf"
+    target.parent.mkdir()
+    target.write_bytes(b"bad;\n")
+    target.chmod(0o640)
+    link = tmp_path / "enabled.conf"
+    link.symlink_to(target)
+    st = target.stat()
+    good = ConfigFile(str(link), b"good;", 0o640, st.st_uid, st.st_gid)
+    gone = ConfigFile(str(tmp_path / "gone.conf"), b"back\n", 0o600, st.st_uid, st.st_gid)
+    written = write_back([good, gone])
+    assert link.is_symlink() and target.read_bytes() == b"good;"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert Path(f"{target}.rejected").read_bytes() == b"bad;\n"
+    assert (tmp_path / "gone.conf").read_bytes() == b"back\n"
+    assert [(w.real, w.rejected) for w in written] == [
+        (str(target), f"{target}.rejected"),
+        (str(tmp_path / "gone.conf"), None),
+    ]
+    assert not [p for p in tmp_path.rglob("*.new")]  # no temporary file left behind
+
+
+def test_write_back_is_refused_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "a.conf"
+    path.write_bytes(b"now\n")
+
+    async def attempt() -> None:
+        actions.ActionGate(read_only=True)
+        with pytest.raises(ReadOnlyError):
+            write_back([ConfigFile(str(path), b"good\n", 0o644)])
+
+    asyncio.run(attempt())
+    assert path.read_bytes() == b"now\n"
+
+
+def test_a_rejected_file_an_include_would_read_is_moved_out(tmp_path: Path) -> None:
+    (tmp_path / "sites").mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        textwrap.dedent(
+            """\
+            events {}
+            http { include sites/*; }
+            """
+        )
+    )
+    site = tmp_path / "sites" / "default"
+    site.write_text("server { listen 1; }\n")
+    rejected = tmp_path / "sites" / "default.rejected"
+    rejected.write_text("server { lisen 1; }\n")
+    inst = NginxInstance("/usr/sbin/nginx", str(conf), str(tmp_path), MasterArgs("nginx"))
+    assert str(rejected) in parse_config(str(conf), str(tmp_path)).files  # the glob reads it
+    written = [Written(str(site), str(site), str(rejected))]
+    moved = move_included_rejected(inst, written, tmp_path / "history")
+    assert moved == [str(tmp_path / "history" / "default.rejected")]
+    assert not rejected.exists() and written[0].rejected == moved[0]
+
+
+def test_ptrace_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stack, "yama_scope", lambda: 3)
+    assert "kernel.yama.ptrace_scope = 3" in (stack.ptrace_problem(os.getpid()) or "")
+    monkeypatch.setattr(stack, "yama_scope", lambda: None)
+    monkeypatch.setattr(stack, "_cap_eff", lambda: 0)
+    words = stack.ptrace_problem(os.getpid()) or ""
+    if os.geteuid() == 0:
+        assert "without CAP_SYS_PTRACE" in words
+    else:
+        assert words == ""  # our own process, classic rules: allowed
