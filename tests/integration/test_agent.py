@@ -25,6 +25,7 @@ from opsconsole import __version__
 from opsconsole.core.agent import MAX_REQUEST_LINE, PROTOCOL
 from opsconsole.core.config import AppConfig, build_config
 from opsconsole.core.host import (
+    Host,
     HostDown,
     HostNotResponding,
     LogRef,
@@ -116,6 +117,7 @@ async def spare(demo_stack: DemoStack, agent_state: Path) -> AsyncIterator[Remot
 
 
 async def test_handshake_says_who_and_what(remote: RemoteHost) -> None:
+    assert isinstance(remote, Host)
     link = remote.link
     assert link.state == UP and link.protocol == PROTOCOL
     assert link.agent_version == __version__
@@ -243,7 +245,7 @@ async def test_every_method_answers_what_local_host_answers(
 
 
 async def test_password_travels_in_open_not_in_argv_or_environment(
-    remote: RemoteHost, demo_stack: DemoStack, agent_state: Path
+    remote: RemoteHost, demo_stack: DemoStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pid = remote.pid
     assert pid is not None
@@ -252,10 +254,13 @@ async def test_password_travels_in_open_not_in_argv_or_environment(
     assert secret not in Path(f"/proc/{pid}/environ").read_bytes()
     # and it reached supervisord: the agent is let in (without it, auth fails)
     assert (await remote.programs()).servers[0].status == "connected"
-    bare = RemoteHost("web5", agent_argv(demo_stack), env=agent_env(agent_state))
+    # a console whose environment has the password does not pass it on to a local agent
+    monkeypatch.setenv("OPSCONSOLE_SUPERVISOR_PASSWORD", demo_stack.password)
+    bare = RemoteHost("web5", agent_argv(demo_stack))
     try:
         programs = await bare.programs()
         assert programs.servers[0].status == "auth failed"
+        assert secret not in Path(f"/proc/{bare.pid}/environ").read_bytes()
     finally:
         await bare.aclose()
 

@@ -15,7 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from opsconsole.core import actions
-from opsconsole.core.agent import MAX_ANSWER_LINE, PROTOCOL, skew_words
+from opsconsole.core.agent import MAX_ANSWER_LINE, MAX_IN_FLIGHT, PROTOCOL, skew_words
+from opsconsole.core.config import PASSWORD_ENV
 from opsconsole.core.errors import OpsError
 from opsconsole.core.host import (
     HostDown,
@@ -82,7 +83,11 @@ class AgentConnection:
         self.backoff = backoff
         self.max_timeouts = max_timeouts
         self.ping_interval = ping_interval
-        self.env = env
+        # The password goes in ``open``: never in the agent's environment (a local agent
+        # would inherit the console's OPSCONSOLE_SUPERVISOR_PASSWORD).
+        self.env = {k: v for k, v in (os.environ if env is None else env).items()}
+        self.env.pop(PASSWORD_ENV, None)
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.listeners: list[Callable[[Link], None]] = []
         self._password = password
         self._link = Link(since=time.time())
@@ -207,6 +212,8 @@ class AgentConnection:
                 failed.for_good = True  # type: ignore[attr-defined]
                 raise failed
             self._open, self._timeouts = True, 0
+            limit = hello.get("max_in_flight")
+            self._slots = asyncio.Semaphore(limit if isinstance(limit, int) and limit > 0 else 1)
             self._set(
                 state=UP,
                 reason="",
@@ -413,6 +420,16 @@ class AgentConnection:
             )
         if rid is None:
             rid, self._next_id = self._next_id, self._next_id + 1
+        slots = self._slots
+        try:  # no more requests in flight than the agent runs at once
+            await asyncio.wait_for(slots.acquire(), max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            raise mark_link(
+                HostNotResponding(
+                    f"{method} to {self.name} waited {timeout:g}s for its turn",
+                    "the agent is busy with as many requests as it runs at once",
+                )
+            ) from None
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
         line = json.dumps({"id": rid, "method": method, "params": params}, separators=(",", ":"))
@@ -426,6 +443,8 @@ class AgentConnection:
         except (ConnectionError, BrokenPipeError):
             self._pending.pop(rid, None)
             raise mark_link(HostDown(f"the agent on {self.name} is gone")) from None
+        finally:
+            slots.release()
         if answer.get("ok"):
             return answer.get("result")
         raise HostError.from_json(answer.get("error") or {}).exception()
