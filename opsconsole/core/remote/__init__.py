@@ -13,8 +13,9 @@ The link (:attr:`RemoteHost.link`, a :class:`Link`; ``listeners`` are told each 
   ``ping_interval``, ``agent_version``, ``agent_host``, ``ssh_user``, ``read_only``);
 * ``stale``: the agent answered before but not now (a request timed out, or it died and is
   being restarted): ``age`` says how old the last answer is, ``reason`` why, in words;
-* ``down``: no agent (it could not be started, or exited: ``reason`` in words, ``error`` the
-  typed error, e.g. what ``explain_exit`` made of ssh's status and stderr).
+* ``down``: no agent: it could not be started or opened, nor restarted after it was lost
+  (``reason`` in words, ``error`` the typed error, e.g. what ``explain_exit`` made of ssh's
+  status and stderr; ``age`` still says how old the last answer is).
 
 After the agent dies (or ``max_timeouts`` requests in a row time out, or it breaks a bound)
 the connection is reset and restarted by itself with a backoff; a protocol mismatch or an

@@ -96,6 +96,7 @@ class AgentConnection:
         self._runner: asyncio.Task[None] | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._open = False  # an agent is connected and opened now
+        self._was_up = False  # the current session was opened
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_id = 1
         self._timeouts = 0
@@ -148,19 +149,22 @@ class AgentConnection:
         for listener in list(self.listeners):
             listener(self._link)
 
-    def _lost(self, error: OpsError, *, for_good: bool = False) -> None:
-        state = STALE if self._link.last_answer is not None and not for_good else DOWN
+    def _lost(self, error: OpsError, *, was_up: bool, for_good: bool = False) -> None:
+        """Stale when a link that was up is lost (what it answered is old now, and it is
+        being restarted); down when an agent could not be started or opened."""
+        state = STALE if was_up and not for_good else DOWN
         self._set(state=state, reason=error.message, hint=error.hint, error=error)
 
     async def _run(self) -> None:
         delay = self.backoff[0]
         while not self._closing:
             started = time.monotonic()
+            self._was_up = False
             error = await self._session()
             if self._closing:
                 return
             for_good = isinstance(error, ProtocolMismatch) or getattr(error, "for_good", False)
-            self._lost(error, for_good=for_good)
+            self._lost(error, was_up=self._was_up, for_good=for_good)
             if for_good:
                 return
             if time.monotonic() - started > 30:
@@ -228,8 +232,10 @@ class AgentConnection:
                 read_only=bool(opened.get("read_only")),
                 connects=self._link.connects + 1,
             )
+            self._was_up = True
             for sub in self._subscriptions:
-                await self._start_sub(sub)
+                with contextlib.suppress(OpsError):  # a timeout marks the link stale
+                    await self._start_sub(sub)
             pinger = asyncio.create_task(self._pinger())
             error = await reader
         except _Ended:

@@ -162,8 +162,9 @@ class RemoteHost(AgentConnection):
             return self._result(request, REFUSED, exc)
         except OpsError as exc:
             if isinstance(exc, HostNotResponding):
-                exc.hint = (
-                    f"it may have been done on {self.name} all the same: look before trying again"
+                exc = HostNotResponding(
+                    exc.message,
+                    f"it may have been done on {self.name} all the same: look before trying again",
                 )
             return self._result(request, FAILED, exc)
 
