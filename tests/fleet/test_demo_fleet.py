@@ -104,3 +104,22 @@ def test_a_bad_host_count_is_refused_in_words() -> None:
     )
     assert run.returncode == 2
     assert "--hosts must be from 1 to 8" in run.stderr
+
+
+def test_read_only_refuses_on_the_first_host_and_parallel_acts_on_all(
+    demo_fleet: DemoFleet,
+) -> None:
+    before = [web_pid(demo_fleet, 0), web_pid(demo_fleet, 1)]
+    run = fleet_cli(demo_fleet, "--read-only", "restart", "web", "--yes")
+    assert run.returncode == 2
+    assert "read-only" in run.stderr and "not run on: host2" in run.stderr
+    assert [web_pid(demo_fleet, 0), web_pid(demo_fleet, 1)] == before
+    # --parallel: every host at once (no gate), each said.
+    run = fleet_cli(demo_fleet, "start", "idle", "--yes", "--parallel")
+    try:
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "== host1" in run.stdout and "== host2" in run.stdout
+        for stack in demo_fleet.stacks:
+            assert stack.rpc().supervisor.getProcessInfo("idle")["statename"] == "RUNNING"
+    finally:
+        fleet_cli(demo_fleet, "stop", "idle", "--yes", "--parallel")
