@@ -1,12 +1,14 @@
 """What every subcommand shares: the host it reads and acts through, the one gate helper,
 JSON output and operator-worded errors.
 
-Every command opens one :class:`~opsconsole.core.local.LocalHost` for the config it was
-given. The host owns the command's gate (:func:`opsconsole.core.actions.make_gate`: read-only
-as asked, auditing to the default file), so a request is refused, confirmed and audited in one
-place. Programs are listed one way, by the host: a gunicorn master or nginx is a process of
-this machine, so only the programs of this machine's supervisords (a unix socket or a loopback
-URL) are matched to their pids; a remote supervisord's pids are never compared with ours.
+Every command opens one :class:`~opsconsole.core.local.LocalHost` for the config it was given
+(with ``--host`` or ``[[host]]`` entries, one host per entry: see
+:mod:`opsconsole.cli.hosts`). The host owns the command's gate
+(:func:`opsconsole.core.actions.make_gate`: read-only as asked, auditing to the default file),
+so a request is refused, confirmed and audited in one place. Programs are listed one way, by
+the host: a gunicorn master or nginx is a process of this machine, so only the programs of
+this machine's supervisords (a unix socket or a loopback URL) are matched to their pids; a
+remote supervisord's pids are never compared with ours.
 """
 
 from __future__ import annotations
