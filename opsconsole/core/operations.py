@@ -211,6 +211,15 @@ _op(
     cli="restart",
 )
 _op(
+    "supervisor.rolling_restart",
+    "Rolling restart",
+    True,
+    True,
+    help="restart one at a time, each RUNNING (startsecs, >= 2 s) with its probes green first",
+    question="Restart {target} one at a time?",
+    cli="restart",  # restart --rolling
+)
+_op(
     "supervisor.signal",
     "Signal",
     True,
@@ -342,6 +351,7 @@ _op("ui.move", "Move", help="move, top, bottom")
 bind("supervisor.start", "programs", "s", "op('start')")
 bind("supervisor.stop", "programs", "x", "op('stop')")
 bind("supervisor.restart", "programs", "r", "op('restart')")
+bind("supervisor.rolling_restart", "programs", "W", "op('rolling')", "Roll")
 bind("supervisor.signal", "programs", "K", "op('signal')")
 bind("supervisor.clear_logs", "programs", "C", "op('clear_logs')", "Clear log", show=False)
 bind("ui.mark", "programs", "space", "mark", show=False)
@@ -415,7 +425,15 @@ verb(
     "program",
 )
 verb("supervisor.stop", "stop", "NAME…", "stop programs", 1, None, "program")
-verb("supervisor.restart", "restart", "NAME…", "restart programs", 1, None, "program")
+verb(
+    "supervisor.restart",
+    "restart",
+    "NAME…",
+    "restart programs (--rolling NAME…: one at a time, each healthy before the next)",
+    1,
+    None,
+    "program",
+)
 verb("supervisor.signal", "signal", "SIG NAME…", "send a signal to programs", 2, None, "signal")
 verb("supervisor.update", "update", "", "reread supervisord's config and apply it", 0, 0)
 verb(

@@ -36,6 +36,7 @@ from opsconsole.tui.screens.audit import AuditScreen
 from opsconsole.tui.screens.confirm import ConfirmScreen
 from opsconsole.tui.screens.help import HelpScreen
 from opsconsole.tui.screens.pick import SIGNALS, PickScreen
+from opsconsole.tui.screens.rolling import RollingScreen, RollRequested
 from opsconsole.tui.session import (
     ROUTED,
     CommandRouted,
@@ -255,6 +256,10 @@ class OpsConsoleApp(App[None]):
 
     def on_programs_view_update_requested(self, message: ProgramsView.UpdateRequested) -> None:
         self.session.update(message.server)
+
+    def on_roll_requested(self, message: RollRequested) -> None:
+        """A rolling restart the session let through the gate: plan, ask, run, show."""
+        self.push_screen(RollingScreen(self.session, message.server, message.specs, message.label))
 
     # -- command mode ------------------------------------------------------------
 

@@ -54,6 +54,8 @@ from opsconsole.core.logs import HostLogSource, LogSource, SourceSpec
 from opsconsole.core.probes import Probe, ProbeResult, ProbeState
 from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
+from opsconsole.tui.screens.rolling import RollRequested
+from opsconsole.tui.update_groups import confirm_by_group
 
 VERB_OP = {
     "start": "supervisor.start",
@@ -459,7 +461,10 @@ class Session:
         self, verb: str, server: str, specs: list[str], label: str, signame: str = ""
     ) -> None:
         """Start, stop, restart, signal or clear the logs of programs on ``server`` (a signal
-        with no ``signame`` asks which)."""
+        with no ``signame`` asks which; ``rolling``: a rolling restart, :meth:`roll`)."""
+        if verb == "rolling":
+            self.roll(server, specs, label)
+            return
         if verb == "signal":
 
             def picked(name: str | None) -> None:
@@ -478,6 +483,16 @@ class Session:
             on_done=self._report_results,
         )
 
+    def roll(self, server: str, specs: list[str], label: str) -> None:
+        """A rolling restart (tui.screens.rolling): refused in read-only mode before anything
+        is planned; else the app opens the screen that plans, asks once and runs it."""
+        try:
+            self.gate.check("supervisor.rolling_restart", label, {"server": server})
+        except OpsError as exc:
+            self.ui.notify(exc.message, title="Refused", severity="error")
+            return
+        self.ui.post_message(RollRequested(server, list(specs), label))
+
     def request_signal(self, server: str, specs: list[str], label: str, signame: str) -> None:
         self.send(
             OperationRequest(
@@ -494,20 +509,8 @@ class Session:
         """Reread ``server``'s config, show what changed, and apply it once confirmed."""
 
         def diff_ready(reread: OperationResult) -> None:
-            diff = {k: [str(n) for n in reread.data.get(k) or []] for k in CHANGE_WORDS}
-            if not any(diff.values()):
-                self.ui.notify("no config changes: nothing to update")
-                return
-            lines = [f"{word}: {', '.join(names)}" for word, names in diff.items() if names]
-            self.send(
-                OperationRequest("supervisor.update", server, {"server": server, **diff}),
-                question="Apply the config changes?",
-                detail="\n".join(lines)
-                + "\nRemoved and changed groups are stopped first (like supervisorctl update).",
-                on_done=lambda done: self.ui.notify(
-                    "\n".join(str(d) for d in done.data.get("done") or []) or "updated"
-                ),
-            )
+            # which processes each group's update stops and starts; one group at a time
+            confirm_by_group(self, server, reread)
 
         self.send(
             OperationRequest("supervisor.reread", server, {"server": server}),
@@ -532,6 +535,12 @@ class Session:
         name, args = command.name, list(command.args)
         if name in ROUTED:
             self.ui.post_message(CommandRouted(command))
+        elif name == "restart" and "--rolling" in args:
+            names = [a for a in args if a != "--rolling"]
+            if not names:
+                self.ui.notify("usage: :restart --rolling NAME…", severity="error")
+                return
+            self.roll(self.server_of(names[0]), names, " ".join(names))
         elif name in ("start", "stop", "restart", "signal"):
             signame = args.pop(0).upper().removeprefix("SIG") if name == "signal" else "HUP"
             self.program_op(

@@ -15,7 +15,8 @@ BAD_STATES = frozenset({"FATAL", "BACKOFF", "UNKNOWN"})
 class Program(Snapshot):
     """One supervisor program (process) as its supervisord reported it.
 
-    ``exitcodes`` are the exit codes its config expects (None when not read: 0 is expected).
+    ``exitcodes`` are the exit codes its config expects (None when not read: 0 is expected);
+    ``startsecs`` how long it must stay up to count as started (None when not read).
     """
 
     server: str
@@ -32,6 +33,7 @@ class Program(Snapshot):
     stdout_logfile: str = ""
     stderr_logfile: str = ""
     exitcodes: tuple[int, ...] | None = None
+    startsecs: int | None = None
 
     @property
     def fullname(self) -> str:

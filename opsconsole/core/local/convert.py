@@ -21,8 +21,13 @@ from opsconsole.core.host import (
 )
 
 
-def program_of(p: supervisor.ProcessInfo, exitcodes: tuple[int, ...] | None = None) -> Program:
-    """A supervisor ProcessInfo as a snapshot Program."""
+def program_of(
+    p: supervisor.ProcessInfo,
+    exitcodes: tuple[int, ...] | None = None,
+    startsecs: int | None = None,
+) -> Program:
+    """A supervisor ProcessInfo as a snapshot Program (``exitcodes`` and ``startsecs`` from
+    its config, when read)."""
     return Program(
         server=p.server,
         name=p.name,
@@ -38,6 +43,7 @@ def program_of(p: supervisor.ProcessInfo, exitcodes: tuple[int, ...] | None = No
         stdout_logfile=p.stdout_logfile,
         stderr_logfile=p.stderr_logfile,
         exitcodes=exitcodes,
+        startsecs=startsecs,
     )
 
 

@@ -91,6 +91,8 @@ class LocalReads:
         self._nginx_lock = asyncio.Lock()
         #: server → (when read, supervisord pid, program fullname → expected exit codes)
         self._exitcodes: dict[str, tuple[float, int, dict[str, tuple[int, ...]]]] = {}
+        #: server → program fullname → startsecs (read with the exit codes)
+        self._startsecs: dict[str, dict[str, int]] = {}
         #: the last programs() poll: (monotonic time, the raw snapshots)
         self._polled: tuple[float, list[ServerSnapshot]] | None = None
         self._logs: dict[int, LogSource] = {}
@@ -137,6 +139,7 @@ class LocalReads:
         ):
             return cached[2]
         codes: dict[str, tuple[int, ...]] = {}
+        startsecs: dict[str, int] = {}
         try:
             infos = await self.monitor.client(snap.name).get_all_config_info()
         except supervisor.SupervisorError:
@@ -146,9 +149,12 @@ class LocalReads:
             full = name if name == group else f"{group}:{name}"
             try:
                 codes[full] = tuple(int(c) for c in info.get("exitcodes", [0]))
+                if isinstance(info.get("startsecs"), int):
+                    startsecs[full] = int(info["startsecs"])
             except (TypeError, ValueError):
                 continue
         self._exitcodes[snap.name] = (now, pid, codes)
+        self._startsecs[snap.name] = startsecs
         return codes
 
     def _supervisord(self, snap: ServerSnapshot, codes: dict[str, tuple[int, ...]]) -> Supervisord:
@@ -164,7 +170,12 @@ class LocalReads:
             state=snap.info.statename if snap.info else "",
             latency=snap.latency,
             stale=snap.stale,
-            programs=tuple(program_of(p, codes.get(p.fullname)) for p in snap.processes),
+            programs=tuple(
+                program_of(
+                    p, codes.get(p.fullname), self._startsecs.get(snap.name, {}).get(p.fullname)
+                )
+                for p in snap.processes
+            ),
             identification=snap.info.identification if snap.info else "",
         )
 
