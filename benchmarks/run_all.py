@@ -24,6 +24,7 @@ from benchmarks import (
     bench_open_big,
     bench_refresh,
     bench_scale,
+    bench_scrape,
     bench_tree,
 )
 from benchmarks.common import (
@@ -40,6 +41,7 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 #: (module, row numbers it produces, figure names for a failure row) in running order.
 BENCHES: list[tuple[ModuleType, list[tuple[int, str]]]] = [
     (bench_refresh, [(1, bench_refresh.FIGURE)]),
+    (bench_scrape, [(10, bench_scrape.FIGURE)]),
     (bench_tree, [(8, bench_tree.FIGURE)]),
     (bench_scale, [(7, bench_scale.FIGURE)]),
     (bench_first_frame, [(3, bench_first_frame.FIGURE)]),

@@ -21,6 +21,8 @@ from opsconsole.core.host import Host
 from opsconsole.core.metrics.exporter import Exporter
 
 DEFAULT_LISTEN = "127.0.0.1:9818"
+#: seconds between two reads of gunicorn, nginx and probes (a scrape reads supervisord itself)
+DEFAULT_INTERVAL = 5.0
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +45,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="SECONDS",
         help="longest a scrape waits for supervisord before serving the last values "
         "(default: --timeout)",
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=DEFAULT_INTERVAL,
+        metavar="SECONDS",
+        help="how often gunicorn, nginx and probes are read between scrapes "
+        f"(default {DEFAULT_INTERVAL:g}; supervisord is read by each scrape)",
     )
     p.add_argument(
         "--worker-pids",
@@ -75,7 +85,11 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def build_exporter(
-    config: AppConfig, *, scrape_timeout: float | None = None, **kw: Any
+    config: AppConfig,
+    *,
+    scrape_timeout: float | None = None,
+    interval: float = DEFAULT_INTERVAL,
+    **kw: Any,
 ) -> Exporter:
     """The exporter for ``config``, read-only whatever the config says."""
     ro = replace(config, read_only=True)
@@ -85,7 +99,7 @@ def build_exporter(
 
     return Exporter(
         hosts,
-        interval=ro.refresh,
+        interval=interval,
         scrape_timeout=scrape_timeout if scrape_timeout is not None else ro.timeout,
         **kw,
     )
@@ -93,8 +107,13 @@ def build_exporter(
 
 def cmd_exporter(args: argparse.Namespace, config: AppConfig) -> int:
     addr, port = parse_listen(args.listen)
+    if args.interval <= 0:
+        raise ConfigError(f"--interval must be more than 0 seconds, got {args.interval:g}")
     exporter = build_exporter(
-        config, scrape_timeout=args.scrape_timeout, worker_pids=args.worker_pids
+        config,
+        scrape_timeout=args.scrape_timeout,
+        interval=args.interval,
+        worker_pids=args.worker_pids,
     )
     done = threading.Event()
 

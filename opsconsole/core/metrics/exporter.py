@@ -15,21 +15,52 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from socketserver import ThreadingMixIn
 from typing import Any, TypeVar
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from opsconsole.core.actions import govern_threads
 from opsconsole.core.host import Host
-from opsconsole.core.metrics.families import build
+from opsconsole.core.metrics.families import Families, build
 from opsconsole.core.metrics.poll import Poller
 
 T = TypeVar("T")
+
+
+class _One:
+    """One family, as ``generate_latest`` takes a registry."""
+
+    def __init__(self, family: Metric) -> None:
+        self.family = family
+
+    def collect(self) -> list[Metric]:
+        return [self.family]
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def setup(self) -> None:
+        super().setup()
+        # headers and body leave in separate writes: without this, Nagle's algorithm and the
+        # client's delayed ACK hold the body back ~40 ms on every scrape
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 class HostCollector(Collector):
@@ -50,9 +81,13 @@ class HostCollector(Collector):
         self.timeout = timeout
         self.worker_pids = worker_pids
 
-    def collect(self) -> Iterator[Metric]:
+    def families(self) -> Families:
+        """Read the supervisords now (bounded) and return every family's samples."""
         stale = self.refresh(self.timeout)
-        yield from build(self.pollers, stale=stale, worker_pids=self.worker_pids)
+        return build(self.pollers, stale=stale, worker_pids=self.worker_pids)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families()
 
     def describe(self) -> list[Metric]:
         return []  # collected on each scrape only (registering must not read a host)
@@ -89,6 +124,9 @@ class Exporter:
         self._failed: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._server: WSGIServer | None = None
+        self._collector: HostCollector | None = None
+        self._render_lock = threading.Lock()
+        self._rendered: dict[str, tuple[Any, bytes]] = {}
 
     # -- the loop thread -----------------------------------------------------------------
 
@@ -100,14 +138,13 @@ class Exporter:
             raise TimeoutError("the exporter's hosts did not start in time")
         if self._failed is not None:
             raise self._failed
-        self.registry.register(
-            HostCollector(
-                self.pollers,
-                self._refresh,
-                timeout=self.scrape_timeout,
-                worker_pids=self.worker_pids,
-            )
+        self._collector = HostCollector(
+            self.pollers,
+            self._refresh,
+            timeout=self.scrape_timeout,
+            worker_pids=self.worker_pids,
         )
+        self.registry.register(self._collector)
         return self
 
     def _main(self) -> None:
@@ -120,7 +157,13 @@ class Exporter:
             self.hosts = list(self.make_hosts())
             self._context = contextvars.copy_context()  # the context the gate governs
             self.pollers = [
-                Poller(h, interval=self.interval, **self.poller_options) for h in self.hosts
+                Poller(
+                    h,
+                    interval=self.interval,
+                    probe_interval=max(2.0, self.interval),
+                    **self.poller_options,
+                )
+                for h in self.hosts
             ]
             self._stop = asyncio.Event()
             await asyncio.gather(*(p.refresh() for p in self.pollers))
@@ -132,7 +175,8 @@ class Exporter:
         self._ready.set()
         stop = self._stop
         try:
-            await asyncio.gather(*(p.run(stop) for p in self.pollers))
+            # programs are read by each scrape; between scrapes only the other parts
+            await asyncio.gather(*(p.run(stop, programs=False) for p in self.pollers))
         finally:
             await asyncio.gather(*(h.aclose() for h in self.hosts), return_exceptions=True)
 
@@ -177,14 +221,51 @@ class Exporter:
         return {p.host.name for p in pollers if not p.programs.ok}
 
     def scrape(self) -> bytes:
-        """One scrape, as the HTTP endpoint answers it (the exposition text)."""
-        return generate_latest(self.registry)
+        """One scrape, as the HTTP endpoint answers it: the collector's families written by
+        ``prometheus_client`` (``generate_latest``), one family at a time; the text of a
+        family whose samples did not change since the last scrape is reused (most programs'
+        state series: writing them is most of a scrape's cost at 300 programs)."""
+        collector = self._collector
+        if collector is None:
+            raise RuntimeError("the exporter is not running")
+        with self._render_lock:
+            families = collector.families()
+            out: list[bytes] = []
+            cache: dict[str, tuple[Any, bytes]] = {}
+            for name in families.labels:
+                key = families.key(name)
+                cached = self._rendered.get(name)
+                if cached is not None and cached[0] == key:
+                    text = cached[1]
+                else:
+                    text = generate_latest(_One(families.family(name)))
+                cache[name] = (key, text)
+                out.append(text)
+            self._rendered = cache
+            return b"".join(out)
 
     # -- HTTP ----------------------------------------------------------------------------
 
     def listen(self, addr: str, port: int) -> tuple[str, int]:
         """Serve ``/metrics`` on ``addr:port`` (port 0: any free port); the bound address."""
-        server, _ = start_http_server(port, addr=addr, registry=self.registry)
+        scrape = self.scrape
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+            if environ.get("PATH_INFO") not in ("/metrics", "/"):
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"not found: the metrics are at /metrics\n"]
+            body = scrape()
+            start_response(
+                "200 OK",
+                [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+
+        server_class = _Server6 if ":" in addr else _Server
+        server = make_server(addr, port, app, server_class, handler_class=_QuietHandler)
+        threading.Thread(
+            target=server.serve_forever, name="opsconsole-metrics", daemon=True
+        ).start()
         self._server = server
         bound = server.server_address
         return str(bound[0]), int(bound[1])

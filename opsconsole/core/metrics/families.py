@@ -198,27 +198,47 @@ METRICS: dict[str, tuple[str, list[str], str]] = {
 
 
 class Families:
-    """Builds one family per entry of :data:`METRICS` and adds samples to it by name."""
+    """The samples of every entry of :data:`METRICS`, added by name. They are kept as plain
+    rows and turned into ``prometheus_client`` families only when asked (:meth:`family`), so
+    a caller that reuses the text of an unchanged family (the exporter) builds no sample
+    objects for it."""
 
     def __init__(self, worker_pids: bool = False) -> None:
         self.worker_pids = worker_pids
-        self.families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
-        for name, (kind, labels, help_text) in METRICS.items():
-            full = PREFIX + name
+        self.labels: dict[str, list[str]] = {}
+        #: name → the label values of every sample, one after the other, and the values
+        self.flat: dict[str, list[str]] = {}
+        self.values: dict[str, list[float]] = {}
+        for name, (_, labels, _) in METRICS.items():
             if name.startswith("gunicorn_worker_") and worker_pids:
                 labels = [*labels, "pid"]
-            if kind == "counter":
-                self.families[name] = CounterMetricFamily(full, help_text, labels=labels)
-            else:
-                self.families[name] = GaugeMetricFamily(full, help_text, labels=labels)
+            self.labels[name] = labels
+            self.flat[name] = []
+            self.values[name] = []
 
     def add(self, name: str, labels: list[str], value: float | None) -> None:
         if value is None:
             return
-        self.families[name].add_metric(labels, float(value))
+        self.flat[name].extend(labels)
+        self.values[name].append(float(value))
+
+    def key(self, name: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """What the family's text depends on besides its name (equal keys: equal text)."""
+        return tuple(self.flat[name]), tuple(self.values[name])
+
+    def family(self, name: str) -> GaugeMetricFamily | CounterMetricFamily:
+        """The ``prometheus_client`` family of ``name`` with its samples."""
+        kind, _, help_text = METRICS[name]
+        labels = self.labels[name]
+        cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+        fam = cls(PREFIX + name, help_text, labels=labels)
+        flat, width = self.flat[name], len(labels)
+        for i, value in enumerate(self.values[name]):
+            fam.add_metric(flat[i * width : (i + 1) * width], value)
+        return fam
 
     def __iter__(self) -> Iterator[Metric]:
-        return iter(self.families.values())
+        return (self.family(name) for name in self.labels)
 
 
 def _targets(root: TopoNode) -> dict[str, bool]:
