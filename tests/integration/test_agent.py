@@ -323,6 +323,20 @@ async def test_pushed_changes_rebuild_the_agents_snapshots(
         await sub.close()
 
 
+async def test_every_topic_pushes_changes_that_rebuild_the_agents_value(
+    remote: RemoteHost,
+) -> None:
+    subs = [await remote.subscribe(t, interval=0.2) for t in ("gunicorn", "nginx", "probes")]
+    try:
+        for sub in subs:
+            await until(lambda s=sub: s.diffs >= 2, what=f"{sub.topic} changes")  # type: ignore[misc]
+            assert sub.fulls == 1 and sub.resyncs == 0 and sub.value is not None
+            assert sub.value.host == "web2"  # type: ignore[attr-defined]
+    finally:
+        for sub in subs:
+            await sub.close()
+
+
 async def test_a_real_change_as_a_diff_equals_the_full_snapshot(demo_stack: DemoStack) -> None:
     async with LocalHost(local_config(demo_stack)) as local:
         before = (await local.programs()).to_json()
@@ -429,6 +443,9 @@ async def test_read_only_console_starts_its_agent_read_only(
         assert record.result == "refused" and record.target == "web on web4"
     finally:
         await host.aclose()
+    with pytest.raises(HostDown, match="web4 is closed"):
+        await host.info()
+    assert host.pid is None
 
 
 # --------------------------------------------------------------------------- failures

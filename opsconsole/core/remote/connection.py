@@ -97,6 +97,8 @@ class AgentConnection:
         self._proc: asyncio.subprocess.Process | None = None
         self._open = False  # an agent is connected and opened now
         self._was_up = False  # the current session was opened
+        self._closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_id = 1
         self._timeouts = 0
@@ -122,6 +124,8 @@ class AgentConnection:
 
     def start(self) -> None:
         """Start connecting (reads do it by themselves)."""
+        if self._closed:
+            return  # closed for good: reads say so
         if self._runner is None or self._runner.done():
             self._closing = False
             self._runner = asyncio.create_task(self._run(), name=f"agent link {self.name}")
@@ -516,7 +520,9 @@ class AgentConnection:
             value = TOPIC_TYPES[sub.topic].from_json(data)
         except (ValueError, KeyError, TypeError, OpsError):
             sub.resyncs += 1  # start it again: its first push is whole
-            asyncio.get_running_loop().create_task(self._resync(sub))
+            task = asyncio.get_running_loop().create_task(self._resync(sub))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             return
         sub.data = data
         sub._push(value)
@@ -533,8 +539,9 @@ class AgentConnection:
     # -- the end -------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the agent's stdin (it ends), wait a moment, kill it if it does not."""
-        self._closing = True
+        """Close the agent's stdin (it ends), wait a moment, kill it if it does not. Reads
+        after this raise HostDown ("... is closed")."""
+        self._closing = self._closed = True
         self._subscriptions.clear()
         self._wake.set()
         proc = self._proc
