@@ -1,10 +1,11 @@
-"""``opsconsole agent``: serve this host to one console as JSON lines on stdin/stdout.
+"""opsconsole agent: serve this host to one console as JSON lines on stdin/stdout.
 
-A console starts it (over ssh: ``ssh HOST -- opsconsole agent``) and talks to it; it ends when
-its stdin closes. ``--read-only`` makes it refuse every mutating request on its own, whatever
-the console asks; the supervisord password never comes on its command line or in its
-environment from the console: it arrives in the protocol's ``open`` request. The protocol is
-described in :mod:`opsconsole.core.agent`.
+A console starts it (over ssh: ssh HOST -- opsconsole agent) and talks to it; it ends when its
+stdin closes. It reads the same config as any command here (-c supervisord.conf,
+--supervisor-url, --user, --config). With --read-only it refuses every mutating request on its
+own, whatever the console asks. The supervisord password never comes from the console on its
+command line or in its environment: it arrives inside the protocol, after the handshake.
+Every request it runs is audited here, naming the ssh user and the console.
 """
 
 from __future__ import annotations
