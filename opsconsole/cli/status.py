@@ -14,11 +14,12 @@ import json
 import sys
 from typing import Any
 
-from opsconsole.cli import hosts
+from opsconsole.cli import hosts, rolling
 from opsconsole.cli.common import needs_confirmation, open_host, request
 from opsconsole.core.config import AppConfig
 from opsconsole.core.format import format_duration
 from opsconsole.core.host import Host, ProgramsSnapshot
+from opsconsole.core.update_preview import preview_update
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,6 +34,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         p.add_argument("--yes", "-y", action="store_true", help="confirm (needed for stop/restart)")
         p.add_argument("--json", action="store_true")
         _parallel(p)
+        if verb == "restart":
+            p.add_argument(
+                "--rolling",
+                action="store_true",
+                help="one at a time, each RUNNING for its startsecs (>= 2 s) with its probes "
+                "green before the next; stops at the first failure (exit 1)",
+            )
         p.set_defaults(handler=_verb_handler(verb))
 
     p = sub.add_parser("signal", help="send SIGNAL to NAME, group:* or all (supervisorctl signal)")
@@ -48,6 +56,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "update", help="reread supervisord's config and apply it (supervisorctl update)"
     )
     p.add_argument("--dry-run", action="store_true", help="only show what would change")
+    p.add_argument("--group", action="append", help="apply only this group (repeat for several)")
     p.add_argument("--server")
     p.add_argument("--yes", "-y", action="store_true")
     p.add_argument("--json", action="store_true")
@@ -186,6 +195,8 @@ def _server(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def cmd_verb(config: AppConfig, verb: str, args: argparse.Namespace) -> int:
+    if getattr(args, "rolling", False):
+        return await rolling.cmd_rolling(config, args)
     if hosts.is_fleet(config):
         return await hosts.in_turn(
             config,
@@ -222,12 +233,28 @@ async def cmd_update(config: AppConfig, args: argparse.Namespace) -> int:
         reread = await request(host, "supervisor.reread", "", _server(args))
         reread.raise_error()
         summary = {k: list(reread.data.get(k) or []) for k in ("added", "changed", "removed")}
+        if args.group:  # one group at a time: the others stay as they are, for a later update
+            unchanged = set(args.group) - {g for v in summary.values() for g in v}
+            if unchanged:
+                print(
+                    f"opsconsole: no config change for {', '.join(sorted(unchanged))}",
+                    file=sys.stderr,
+                )
+                return 2
+            summary = {k: [g for g in v if g in args.group] for k, v in summary.items()}
+        preview = preview_update(summary, await host.supervisord(reread.target))
         empty = not any(summary.values())
         if args.dry_run or empty:
             if args.json:
-                print(json.dumps({**summary, "applied": False}, indent=2))
+                print(
+                    json.dumps(
+                        {**summary, "applied": False, "preview": rolling.preview_json(preview)},
+                        indent=2,
+                    )
+                )
             else:
                 _print_summary(summary)
+                rolling.print_preview(preview)
                 if empty:
                     print("no config changes")
             return 0
@@ -240,6 +267,7 @@ async def cmd_update(config: AppConfig, args: argparse.Namespace) -> int:
         )
     if needs_confirmation(applied):
         _print_summary(summary)
+        rolling.print_preview(preview)
         print("opsconsole: applying needs confirmation: add --yes", file=sys.stderr)
         return 2
     applied.raise_error()
