@@ -14,6 +14,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+from opsconsole.cli import hosts as fleet
 from opsconsole.cli.common import open_host, print_error
 from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import ConfigError
@@ -95,6 +96,8 @@ def build_exporter(
     ro = replace(config, read_only=True)
 
     def hosts() -> list[Host]:
+        if fleet.is_fleet(ro):  # --host / [[host]]: each series labelled with its host
+            return [fleet.open_one(ro, settings) for settings in ro.hosts]
         return [open_host(ro)]
 
     return Exporter(

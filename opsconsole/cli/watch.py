@@ -16,9 +16,11 @@ import sys
 import time
 from dataclasses import replace
 
+from opsconsole.cli import hosts as fleet
 from opsconsole.cli.common import open_host, print_error
 from opsconsole.core.alerts import AlertManager, parse_rules
 from opsconsole.core.config import AppConfig
+from opsconsole.core.host import Host
 from opsconsole.core.metrics.poll import Poller
 
 
@@ -54,7 +56,8 @@ def cmd_watch(args: argparse.Namespace, config: AppConfig) -> int:
         )
         return 2
     rules = parse_rules(config.alerts, str(config.config_path or "config"))
-    return asyncio.run(watch(replace(config, read_only=True), AlertManager(rules, _stderr), args))
+    manager = AlertManager(rules, _stderr, qualify=fleet.is_fleet(config))
+    return asyncio.run(watch(replace(config, read_only=True), manager, args))
 
 
 async def watch(config: AppConfig, manager: AlertManager, args: argparse.Namespace) -> int:
@@ -65,27 +68,35 @@ async def watch(config: AppConfig, manager: AlertManager, args: argparse.Namespa
     rules = ", ".join(f"{r.name} → {r.where}" for r in manager.rules)
     _stderr("info", "watch", f"started (read-only): {rules}")
     rounds = 0
-    said: dict[str, str] = {}
-    async with open_host(config) as host:
-        poller = Poller(host, interval=config.refresh, timeout=max(config.timeout, 5.0))
-        step = config.refresh
+    said: dict[tuple[str, str], str] = {}
+    if fleet.is_fleet(config):  # --host / [[host]]: every host, each alert names its host
+        hosts: list[Host] = [fleet.open_one(config, settings) for settings in config.hosts]
+    else:
+        hosts = [open_host(config)]
+    pollers = [Poller(h, interval=config.refresh, timeout=max(config.timeout, 5.0)) for h in hosts]
+    try:
         while not stop.is_set():
-            await poller.refresh()
-            for part in poller.parts:  # say when a part starts or stops failing
-                if part.error != said.get(part.name, ""):
-                    if part.error:
-                        _stderr("warning", part.name, f"cannot read: {part.error}")
-                    else:
-                        _stderr("info", part.name, "read again")
-                    said[part.name] = part.error
-            manager.evaluate(poller)
+            await asyncio.gather(*(p.refresh() for p in pollers))
+            for poller in pollers:
+                for part in poller.parts:  # say when a part starts or stops failing
+                    key = (poller.host.name, part.name)
+                    if part.error != said.get(key, ""):
+                        where = f"{poller.host.name} {part.name}" if len(hosts) > 1 else part.name
+                        if part.error:
+                            _stderr("warning", where, f"cannot read: {part.error}")
+                        else:
+                            _stderr("info", where, "read again")
+                        said[key] = part.error
+                manager.evaluate(poller)
             rounds += 1
             if args.rounds and rounds >= args.rounds:
                 break
             try:
-                await asyncio.wait_for(stop.wait(), timeout=step)
+                await asyncio.wait_for(stop.wait(), timeout=config.refresh)
             except asyncio.TimeoutError:
                 pass
         await manager.drain()
+    finally:
+        await asyncio.gather(*(h.aclose() for h in hosts), return_exceptions=True)
     _stderr("info", "watch", "stopped")
     return 0

@@ -19,7 +19,7 @@ unexpectedly 3 times in 5 minutes), ``probe_failing`` (an HTTP probe fails),
 ``nginx_reload_rejected`` (``nginx -t`` fails on the config on disk, or the config changed
 and no reload took effect within ``after`` seconds, default 120). Each rule may set ``after``.
 
-An incident is keyed by (kind, subject): one alert when it opens, one when it recovers,
+An incident is keyed by (kind, host, subject): one alert when it opens, one when it recovers,
 nothing in between. Each destination is rate-limited (``rate_limit`` a minute; what is over
 is not sent and said so). A command runs without a shell with the event JSON on stdin and a
 timeout; a webhook is an HTTP POST with a timeout. Delivery runs in tasks of its own, so a
@@ -390,11 +390,15 @@ class AlertManager:
         report: Reporter,
         *,
         clock: Callable[[], float] = time.time,
+        qualify: bool = False,
     ) -> None:
         self.rules = list(rules)
         self.report = report
         self.clock = clock
-        self.incidents: dict[tuple[str, str], Incident] = {}
+        #: name the host in what is reported (several hosts)
+        self.qualify = qualify
+        #: (kind, host, subject) → the incident open (or waiting for ``after``)
+        self.incidents: dict[tuple[str, str, str], Incident] = {}
         self.limits = {r.name: RateLimit(r.rate_limit) for r in self.rules}
         self.tasks: set[asyncio.Task[None]] = set()
         #: every event handed to a destination: (rule name, event), newest last (bounded)
@@ -410,7 +414,8 @@ class AlertManager:
         events raised."""
         now = self.clock()
         found, judged = conditions(poller)
-        current = {(c.kind, c.subject): c for c in found}
+        host = poller.host.name
+        current = {(c.kind, host, c.subject): c for c in found}
         events: list[dict[str, Any]] = []
         for key, cond in current.items():
             incident = self.incidents.get(key)
@@ -421,7 +426,7 @@ class AlertManager:
                 incident.opened = now
                 events.append(self._raise(poller.host, incident, "open"))
         for key, incident in list(self.incidents.items()):
-            if key in current or key[0] not in judged:
+            if key[1] != host or key in current or key[0] not in judged:
                 continue
             del self.incidents[key]
             if incident.opened is not None:
@@ -451,7 +456,7 @@ class AlertManager:
             if not self.limits[rule.name].allow():
                 self.report(
                     "warning",
-                    cond.subject,
+                    f"{host.name}/{cond.subject}" if self.qualify else cond.subject,
                     f"alert {rule.name} ({rule.where}) not sent: rate limit of "
                     f"{rule.rate_limit} a minute reached ({text})",
                 )
@@ -475,17 +480,16 @@ class AlertManager:
         self.sent.append((rule.name, event))
         problem = await deliver(rule, event)
         what = f"{event['kind']} {event['state']}"
+        who = f"{host.name}/{cond.subject}" if self.qualify else cond.subject
         if problem:
             self.report(
                 "error",
-                cond.subject,
+                who,
                 f"alert {rule.name} ({rule.where}) failed: {problem} ({what}: {event['summary']})",
             )
         else:
             level = "info" if event["state"] == "recovered" else "warning"
-            self.report(
-                level, cond.subject, f"alert {rule.name} sent to {rule.where}: {event['summary']}"
-            )
+            self.report(level, who, f"alert {rule.name} sent to {rule.where}: {event['summary']}")
 
     async def drain(self, timeout: float = 15.0) -> None:
         """Wait for the deliveries under way (at most ``timeout`` seconds)."""
