@@ -22,13 +22,21 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from dataclasses import dataclass
+from itertools import accumulate, repeat
 
 from opsconsole.core.logs.parse import DEFAULT_MAX_LINE, Annotator, LogLine, decode_line
 
 DEFAULT_CHUNK = 64 * 1024
 DEFAULT_BATCH_BYTES = 4 * 1024 * 1024
 DEFAULT_BATCH_LINES = 5000
+#: :meth:`LogFile.follow` reads this much per read and at most FOLLOW_BYTES / FOLLOW_SECONDS
+#: per call
+FOLLOW_CHUNK = 1024 * 1024
+FOLLOW_BYTES = 256 * 1024 * 1024
+FOLLOW_SECONDS = 0.5
+FOLLOW_PAUSE = 0.02
 _ANCHOR = 32
 
 #: ``(offset, raw bytes without newline, bytes dropped from it)``; ``offset`` -1: unknown.
@@ -60,26 +68,61 @@ class LineSplitter:
     def pending(self) -> bool:
         return bool(self.buf) or self.dropped > 0
 
+    def _hold(self, piece: bytes) -> None:
+        """Add ``piece`` to the partial line, keeping at most ``max_line`` bytes of it."""
+        room = self.max_line - len(self.buf)
+        if len(piece) > room:
+            self.buf += piece[: max(room, 0)]
+            self.dropped += len(piece) - max(room, 0)
+        else:
+            self.buf += piece
+
+    def _finish(self, out: list[RawLine]) -> None:
+        out.append((self.start, bytes(self.buf), self.dropped))
+        self.start += len(self.buf) + self.dropped + 1
+        self.buf = bytearray()
+        self.dropped = 0
+
     def feed(self, data: bytes) -> list[RawLine]:
-        """Add ``data`` (the bytes that follow everything fed so far); return finished lines."""
+        """Add ``data`` (the bytes that follow everything fed so far); return finished lines.
+
+        The lines between the first and the last newline of ``data`` are split, measured and
+        given their offsets in C (``bytes.split``, ``map``, ``accumulate``): no Python step
+        per line unless one of them is longer than ``max_line``."""
+        parts = data.split(b"\n")
+        if len(parts) == 1:
+            self._hold(data)
+            return []
         out: list[RawLine] = []
-        pos = 0
-        while True:
-            nl = data.find(b"\n", pos)
-            piece = data[pos:] if nl < 0 else data[pos:nl]
-            room = self.max_line - len(self.buf)
-            if len(piece) > room:
-                self.buf += piece[: max(room, 0)]
-                self.dropped += len(piece) - max(room, 0)
+        self._hold(parts[0])
+        self._finish(out)
+        middle = parts[1:-1]
+        if middle:
+            lengths = list(map(len, middle))
+            if max(lengths) <= self.max_line:
+                starts = list(accumulate(map((1).__add__, lengths), initial=self.start))
+                out.extend(zip(starts, middle, repeat(0)))
+                self.start = starts[-1]
             else:
-                self.buf += piece
-            if nl < 0:
-                return out
-            out.append((self.start, bytes(self.buf), self.dropped))
-            self.start += len(self.buf) + self.dropped + 1
-            self.buf = bytearray()
-            self.dropped = 0
-            pos = nl + 1
+                for piece in middle:
+                    self._hold(piece)
+                    self._finish(out)
+        self._hold(parts[-1])
+        return out
+
+    def skip(self, data: bytes, offset: int, newlines: int) -> int:
+        """Pass over the lines that end in ``data`` (the bytes fed next, starting at file
+        offset ``offset``, holding ``newlines`` newlines) without making them; the bytes after
+        its last newline start the partial line. Returns how many lines were passed over."""
+        if newlines <= 0:
+            self._hold(data)
+            return 0
+        last = data.rfind(b"\n")
+        self.buf = bytearray()
+        self.dropped = 0
+        self.start = offset + last + 1
+        self._hold(data[last + 1 :])
+        return newlines
 
     def flush(self) -> list[RawLine]:
         """The partial line as a finished line (the file it came from will not grow)."""
@@ -345,6 +388,74 @@ class LogFile:
         if at_eof:
             self._check_rotation(budget, out)
         return self._lines(out)
+
+    def follow(
+        self,
+        keep: int,
+        *,
+        max_bytes: int = FOLLOW_BYTES,
+        max_seconds: float = FOLLOW_SECONDS,
+    ) -> tuple[int, list[LogLine]]:
+        """Follow a file that may grow faster than its lines can be shown: everything
+        appended since the last call is read (up to ``max_bytes``, or for ``max_seconds``
+        while it keeps growing), and of its complete lines only the last ``keep`` are made
+        into :class:`LogLine`; the ones before them are counted, not made.
+
+        Returns ``(passed, lines)``: ``passed`` lines came before ``lines`` (oldest first).
+        ``passed`` is 0 unless ``len(lines) == keep``, so a ring of ``keep`` lines that
+        takes ``passed`` then ``lines`` holds exactly what it would hold had it taken every
+        line one by one. Rotation and truncation are followed as by :meth:`poll` (which
+        this falls back to when the file is not open yet or was truncated).
+        """
+        keep = max(1, keep)
+        if self._fd is None or self._truncated():
+            lines = self.poll()
+            return 0, lines
+        passed = 0
+        blocks: deque[tuple[int, bytes, int]] = deque()  # read, not split yet
+        newlines = 0
+        total = 0
+        at_eof = False
+        started = time.monotonic()
+        paused = False
+        while total < max_bytes:
+            data = self._pread(self._fd, min(FOLLOW_CHUNK, max_bytes - total), self._offset)
+            if not data:
+                # In a burst (lines were passed over), read on for up to max_seconds rather
+                # than make a ring-full of lines for every few megabytes: a short pause, and
+                # only a pause that brought nothing ends the call.
+                if passed and not paused and time.monotonic() - started < max_seconds:
+                    time.sleep(FOLLOW_PAUSE)
+                    paused = True
+                    continue
+                at_eof = True
+                break
+            paused = False
+            count = data.count(b"\n")
+            blocks.append((self._offset, data, count))
+            newlines += count
+            self._offset += len(data)
+            total += len(data)
+            # a block whose lines all have `keep` newer lines after them: counted, not split
+            while len(blocks) > 1 and newlines - blocks[0][2] >= keep:
+                offset, block, count = blocks.popleft()
+                newlines -= count
+                passed += self._splitter.skip(block, offset, count)
+            if time.monotonic() - started >= max_seconds:
+                break
+        if total:
+            self._set_anchor()
+        out: list[RawLine] = []
+        for _, block, _ in blocks:
+            out.extend(self._splitter.feed(block))
+        if at_eof:
+            extra: list[RawLine] = []
+            self._check_rotation([max_bytes], extra)
+            out.extend(extra)
+        if len(out) > keep:
+            passed += len(out) - keep
+            del out[: len(out) - keep]
+        return passed, self._lines(out)
 
     def _check_rotation(self, budget: list[int], out: list[RawLine]) -> None:
         try:

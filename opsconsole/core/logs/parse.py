@@ -208,6 +208,26 @@ def _epoch(
         return None
 
 
+#: where a time of any of the three formats could start (every match of each begins so)
+_TS_START = re.compile(r"\d{4}[-/]\d\d[-/]\d\d|\[\d\d/[A-Z]")
+_UTC_CACHE: dict[tuple[int, ...], float] = {}
+
+
+def _utc_epoch(fields: tuple[int, int, int, int, int, int], tz: int) -> float | None:
+    """:func:`_epoch` of a time with a zone and no fraction, remembered (lines of one second
+    share it; pure, so the cache is safe)."""
+    key = (*fields, tz)
+    value = _UTC_CACHE.get(key)
+    if value is None:
+        got = _epoch(*fields, 0.0, tz)
+        if got is None:
+            return None
+        if len(_UTC_CACHE) > 4096:
+            _UTC_CACHE.clear()
+        value = _UTC_CACHE[key] = got
+    return value
+
+
 def parse_timestamp(line: str) -> float | None:
     """The epoch time a line starts with (searched in its first 120 characters), or None.
 
@@ -215,8 +235,41 @@ def parse_timestamp(line: str) -> float | None:
     ``2026-11-25 12:00:00,123``, ISO 8601 ``2026-11-25T12:00:00.5Z``, nginx error log
     ``2026/11/25 12:00:00``, access logs ``[25/Nov/2026:12:00:00 +0000]``. A time without
     a zone is local time.
+
+    One quick search finds where the first time could start and that format is read there;
+    when that is not a time after all, the formats are searched one by one
+    (:func:`_parse_timestamp_each`): the same answer, found slower.
     """
     head = line[:120]
+    first = _TS_START.search(head)
+    if first is None:
+        return None  # no format can match anywhere
+    at = first.start()
+    value: float | None = None
+    if head[at] == "[":
+        m = _TS_CLF.match(head, at)
+        if m is not None and m.group(2) in _MONTHS:
+            g = m.groups()
+            fields = (int(g[2]), _MONTHS[g[1]], int(g[0]), int(g[3]), int(g[4]), int(g[5]))
+            tz = _tz_seconds(g[6])
+            value = _utc_epoch(fields, tz) if tz is not None else _epoch(*fields, 0.0, None)
+    elif (m := _TS_ISO.match(head, at)) is not None:
+        g = m.groups()
+        frac = float("0." + g[6]) if g[6] else 0.0
+        tz = _tz_seconds(g[7])
+        fields = (int(g[0]), int(g[1]), int(g[2]), int(g[3]), int(g[4]), int(g[5]))
+        fast = tz is not None and not frac
+        value = _utc_epoch(fields, tz) if fast and tz is not None else _epoch(*fields, frac, tz)
+    elif (m := _TS_NGINX.match(head, at)) is not None:
+        y, mo, d, hh, mi, ss = (int(x) for x in m.groups())
+        value = _epoch(y, mo, d, hh, mi, ss, 0.0, None)
+    if value is not None:
+        return value
+    return _parse_timestamp_each(head)
+
+
+def _parse_timestamp_each(head: str) -> float | None:
+    """:func:`parse_timestamp`, each format searched on its own."""
     candidates: list[tuple[int, float]] = []
     m = _TS_ISO.search(head)
     if m:

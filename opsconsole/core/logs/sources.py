@@ -80,6 +80,17 @@ class FileSource:
         except OSError as exc:
             raise file_error(self.file.path, exc) from exc
 
+    async def follow(self, keep: int) -> tuple[int, list[LogLine]]:
+        """Everything appended since the last call, of which the last ``keep`` lines are
+        made and the ones before them counted: ``(passed, lines)``
+        (:meth:`LogFile.follow <opsconsole.core.logs.file.LogFile.follow>`). For a view
+        that shows a ring of ``keep`` lines of a log growing faster than lines can be made.
+        Raises LogError as :meth:`open_tail`."""
+        try:
+            return await asyncio.to_thread(self.file.follow, keep)
+        except OSError as exc:
+            raise file_error(self.file.path, exc) from exc
+
     async def before(self, offset: int, n: int, gen: int | None = None) -> list[LogLine]:
         """The ``n`` lines ending at ``offset`` of generation ``gen``, oldest first ([] at the
         top, or when the file was rotated since)."""

@@ -42,6 +42,16 @@ class RingBuffer:
             line.seq = self.appended
             self._lines.append(line)
 
+    def skip(self, count: int) -> None:
+        """``count`` lines came and went: each was appended and then pushed out by the lines
+        that follow it (a full ring of them, which the caller appends next), so everything
+        held now goes too. Counted in ``appended`` and ``dropped`` like any line."""
+        if count <= 0:
+            return
+        self.appended += count
+        self.dropped += count + len(self._lines)
+        self._lines.clear()
+
     def prepend(self, lines: Sequence[LogLine]) -> int:
         """Add older lines at the front, as many as fit; returns how many were added."""
         room = self.size - len(self._lines)
@@ -78,8 +88,13 @@ class LogStream:
 
     sources: list[LogSource]
     ring_size: int = DEFAULT_RING
+    #: let a poll pass over lines that a full ring of newer ones would push out anyway,
+    #: counted in ``passed`` (a view of the ring; never for a reader that wants every line)
+    pass_over: bool = False
     ring: RingBuffer = field(init=False)
     errors: dict[str, OpsError] = field(init=False, default_factory=dict)
+    #: lines the last poll passed over (with ``pass_over``): they came before its lines
+    passed: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.ring = RingBuffer(self.ring_size)
@@ -120,11 +135,31 @@ class LogStream:
 
     async def poll(self) -> list[LogLine]:
         """New lines of every source, merged by time, into the ring. Raises nothing (as
-        :meth:`open`: failures are in ``errors``)."""
-        batches = await self._each([s.poll() for s in self.sources])
+        :meth:`open`: failures are in ``errors``).
+
+        With ``pass_over``, a source that can (a file) reads everything appended and makes
+        only its last ring-full of lines; the lines before them are counted in ``passed``
+        (they would have been pushed out of the ring by those). So a log written faster
+        than lines can be made is still followed to its end, every line through the ring."""
+        self.passed = 0
+        if self.pass_over and all(hasattr(s, "follow") for s in self.sources):
+            passed: list[int] = []
+            size = self.ring.size
+            batches = await self._each([self._follow(s, size, passed) for s in self.sources])
+            self.passed = sum(passed)
+        else:
+            batches = await self._each([s.poll() for s in self.sources])
         lines = merge_streams(batches)
+        self.ring.skip(self.passed)
         self.ring.extend(lines)
         return lines
+
+    @staticmethod
+    async def _follow(source: Any, keep: int, passed: list[int]) -> list[LogLine]:
+        """``source.follow(keep)``: its lines; how many it passed over goes to ``passed``."""
+        count, lines = await source.follow(keep)
+        passed.append(count)
+        return list(lines)
 
     async def before(self, n: int) -> list[LogLine]:
         """Older lines before the oldest held (single source only; merged views start at

@@ -125,9 +125,20 @@ class LogLines(ScrollView, can_focus=True):
             width = 5 + (self.source_width + 1 if self.source_width else 0) + len(line.text)
             self._max_width = max(self._max_width, min(width, NOWRAP_MAX))
 
-    def append(self, lines: Sequence[LogLine]) -> None:
-        """Add a batch at the end (one refresh for the whole batch)."""
+    def append(self, lines: Sequence[LogLine], passed: int = 0) -> None:
+        """Add a batch at the end (one refresh for the whole batch). ``passed`` lines came
+        before it and were pushed out by it (the stream passed over them): everything held
+        goes, and the line numbers move on by that many."""
+        if passed > 0:
+            self.base += len(self.store) + passed
+            self.store.clear()
+            self.rows.clear()
+            self._cache.clear()
+            self._max_width = 0
         if not lines:
+            if passed > 0:
+                self._update_size()
+                self.refresh()
             return
         for line in lines:
             if len(self.store) == self.store.maxlen:
@@ -335,7 +346,7 @@ class LogView(Vertical):
         old = self.stream
         if self._worker is not None:
             self._worker.cancel()
-        self.stream = LogStream(list(sources), self.ring_size) if sources else None
+        self.stream = LogStream(list(sources), self.ring_size, pass_over=True) if sources else None
         body = self.lines_widget
         body.clear()
         labels = [s.label for s in sources]
@@ -370,18 +381,18 @@ class LogView(Vertical):
             # (after yielding to the UI), so the viewer keeps up instead of capping.
             await _sleep(0 if busy else self.interval)
             lines = await stream.poll()
-            self._add(lines)
-            busy = len(lines) >= BUSY_BATCH
+            self._add(lines, stream.passed)
+            busy = len(lines) >= BUSY_BATCH or stream.passed > 0
 
-    def _add(self, lines: list[LogLine]) -> None:
-        if not lines:
+    def _add(self, lines: list[LogLine], passed: int = 0) -> None:
+        if not lines and not passed:
             return
         body = self.lines_widget
-        body.append(lines)
+        body.append(lines, passed)
         if self.following:
             body.scroll_end(animate=False, x_axis=False)
         else:
-            self.new_while_paused += len(lines)
+            self.new_while_paused += passed + len(lines)
 
     def _show_status(self) -> None:
         if not self.is_mounted:
