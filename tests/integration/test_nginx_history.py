@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import stat
 import subprocess
-import sys
 import textwrap
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from opsconsole import cli
 from opsconsole.core import actions, nginx
 from opsconsole.core.config import AppConfig, NginxSettings
 from opsconsole.core.host import OperationRequest, OperationResult
@@ -258,29 +257,30 @@ async def test_rollback_of_a_config_that_fails_too_leaves_the_rejected_files(
         assert (await _do(host, "nginx.reload", wait=15)).ok
 
 
-def test_cli_diff_and_rollback(own_nginx: OwnNginx, tmp_path: Path) -> None:
+def test_cli_diff_and_rollback(own_nginx: OwnNginx, capsys: pytest.CaptureFixture[str]) -> None:
     own = own_nginx
-    env = dict(os.environ)
-    cli = [sys.executable, "-m", "opsconsole", "nginx"]
     flags = ["--nginx-conf", str(own.conf)]
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*cli, *args, *flags], capture_output=True, text=True, timeout=120, env=env
-        )
+    def run(*args: str) -> tuple[int, str, str]:
+        code = cli.main(["nginx", *args, *flags])
+        out = capsys.readouterr()
+        return code, out.out, out.err
 
-    assert run("reload", "--yes").returncode == 0
-    same = run("diff")
-    assert same.returncode == 0 and "no change since the last good config" in same.stdout
+    assert run("reload", "--yes")[0] == 0
+    code, out, _ = run("diff")
+    assert code == 0 and "no change since the last good config" in out
     good = own.site.read_bytes()
     own.site.write_text(own.site.read_text().replace("return 200", "return 201"))
-    changed = run("diff")
-    assert changed.returncode == 0, changed.stderr
-    assert f"--- {own.site}" in changed.stdout and "+ " in changed.stdout
-    assert run("diff", "--exit-code").returncode == 1
-    refused = run("rollback")
-    assert refused.returncode == 2 and "--yes" in refused.stderr
-    assert str(own.site) in refused.stderr and own.site.read_bytes() != good
-    done = run("rollback", "--yes")
-    assert done.returncode == 0, done.stdout + done.stderr
+    code, out, _ = run("diff", "--exit-code")  # as git diff --exit-code: 1 when changed
+    assert code == 1
+    assert f"--- {own.site}  +1 -1" in out
+    assert "    3       -     location / { return 200 'v1'; }" in out
+    assert "          3 +     location / { return 201 'v1'; }" in out
+    code, out, err = run("rollback")
+    assert code == 2 and "needs confirmation: add --yes" in err
+    assert f"write back {own.site}; the current one is kept as {own.site}.rejected" in err
+    assert own.site.read_bytes() != good
+    code, out, err = run("rollback", "--yes")
+    assert code == 0, out + err
+    assert out.startswith("ok      rolled back to the config of")
     assert own.site.read_bytes() == good

@@ -88,6 +88,8 @@ async def reload_recorded(
     with the result after (a verified reload's record is the new last good config). Never
     raises for the history (a note is added to the result's hint); raises as
     :func:`control.reload` otherwise."""
+    if inst.master is None:
+        return await control.reload(inst, **kwargs)  # raises NginxNotRunning: nothing to keep
     record, note = await _keep(inst, reason, root)
     try:
         result = await control.reload(inst, **kwargs)
@@ -346,9 +348,20 @@ async def rollback(
             added=plan.added,
             moved=moved,
         )
-    result = await reload_recorded(
-        inst, reason="rollback", root=root, verify_timeout=verify_timeout
-    )
+    try:
+        result = await reload_recorded(
+            inst, reason="rollback", root=root, verify_timeout=verify_timeout
+        )
+    except NginxError as exc:  # EPERM, the master gone: the files are written all the same
+        return RollbackResult(
+            "failed",
+            f"wrote back {files}{kept_text}, but the reload failed: {exc.message}",
+            exc.hint,
+            good=good,
+            written=written,
+            added=plan.added,
+            moved=moved,
+        )
     if not result.ok:
         return RollbackResult(
             "failed",
