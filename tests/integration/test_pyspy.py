@@ -23,7 +23,13 @@ from opsconsole.core.gunicorn import stack
 from opsconsole.core.host import OperationRequest, OperationResult
 from opsconsole.core.local import LocalHost
 from opsconsole.demo.stack import free_port
+from opsconsole.tui.app import OpsConsoleApp
+from opsconsole.tui.screens.confirm import ConfirmScreen
+from opsconsole.tui.screens.stack import StackViewer
+from opsconsole.tui.widgets.gunicorn import GunicornView
 from tests.conftest import wait_for
+from tests.tui.fakes import StaticMonitor, fake_config
+from tests.tui.helpers import screen_text, until
 
 pytestmark = pytest.mark.integration
 
@@ -150,4 +156,31 @@ def test_without_py_spy_it_says_why_and_offers_abrt(
     assert result.outcome == "failed" and result.error is not None
     assert "py-spy is not installed" in result.message
     assert "opsconsole[debug]" in result.error.hint and "ABRT" in result.error.hint
+    assert psutil.pid_exists(stuck_worker.worker)
+
+
+async def test_s_in_the_gunicorn_view_shows_the_stack_and_offers_abrt_without_py_spy(
+    stuck_worker: Stuck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = fake_config()
+    app = OpsConsoleApp(cfg, monitor=StaticMonitor(cfg), audit=False, host="web-01")
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(GunicornView)
+        await pilot.press("2")
+        await until(pilot, lambda: view.select(f"w:{stuck_worker.worker}"), 20)
+        await pilot.press("S")
+        await until(pilot, lambda: isinstance(app.screen, StackViewer), 20)
+        await until(pilot, lambda: "spin_forever_marker" in screen_text(pilot), 10)
+        assert screen_text(pilot).startswith(f" worker {stuck_worker.worker}  up ")
+        await pilot.press("escape")
+        # without py-spy: the reason, and ABRT (which kills it) as the one question
+        monkeypatch.setattr(stack, "find_pyspy", lambda: None)
+        await until(pilot, lambda: not isinstance(app.screen, StackViewer))
+        assert view.select(f"w:{stuck_worker.worker}")
+        await pilot.press("S")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 20)
+        text = screen_text(pilot)
+        assert "Send ABRT to worker" in text and "py-spy is not installed" in text
+        assert "ABRT prints its stack to the error log but kills it" in text
+        await pilot.press("n")
     assert psutil.pid_exists(stuck_worker.worker)

@@ -65,6 +65,7 @@ def offer_abrt(
 ) -> None:
     """py-spy could not run: say why, and ask (the one question) whether to ABRT instead."""
     why = result.message
+    fix = result.error.hint.split("; or ")[0] if result.error is not None else ""
     view._send(
         OperationRequest(
             "gunicorn.worker_signal",
@@ -80,7 +81,8 @@ def offer_abrt(
         question=operation("gunicorn.worker_signal").question.format(
             signal="ABRT", pid=worker.pid, target=master.label
         ),
-        detail=f"{why}.\nInstead, the worker {WORKER_SIGNALS['ABRT'][1]}: ABRT kills it. "
-        "The new error-log lines (its stack) are shown afterwards.",
+        detail=f"{why}" + (f"\n({fix})" if fix else "") + "\n\nInstead, ABRT prints its "
+        f"stack to the error log but kills it: the worker {WORKER_SIGNALS['ABRT'][1]}. "
+        "The new error-log lines are shown afterwards.",
         on_done=view._worker_signalled,
     )
