@@ -16,13 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from opsconsole.cli.exporter import build_exporter, parse_listen
 from opsconsole.core import actions
-from opsconsole.core.config import AppConfig, SupervisorTarget
+from opsconsole.core.config import AppConfig, NginxSettings, SupervisorTarget
 from opsconsole.core.errors import ConfigError, ReadOnlyError
 from opsconsole.core.host import OperationRequest, OperationResult
 from opsconsole.core.local import LocalHost
 from opsconsole.core.metrics import metric_names
 from opsconsole.core.metrics.exporter import Exporter
-from opsconsole.demo.stack import DemoStack
+from opsconsole.demo.stack import DemoStack, free_port
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,16 @@ def target_of(stack: DemoStack) -> SupervisorTarget:
 
 @pytest.fixture(scope="module")
 def served(demo_stack: DemoStack) -> Iterator[tuple[Exporter, str]]:
-    exporter = build_exporter(AppConfig(supervisors=[target_of(demo_stack)]), scrape_timeout=20)
+    exporter = build_exporter(
+        # other stacks' nginx may run on this machine: name ours, as an operator would
+        AppConfig(
+            supervisors=[target_of(demo_stack)],
+            nginx=NginxSettings(config=str(demo_stack.nginx_conf)),
+        ),
+        scrape_timeout=20,
+        interval=1.0,
+        poller_options={"config_interval": 1.0, "topology_interval": 1.0},
+    )
     exporter.start()
     try:
         addr, port = exporter.listen("127.0.0.1", 0)
@@ -187,6 +196,40 @@ def test_the_exporter_is_read_only(served: tuple[Exporter, str], demo_stack: Dem
         exporter.call(lower_layer, timeout=30)
     info = demo_stack.rpc().supervisor.getProcessInfo("web")
     assert info["statename"] == "RUNNING" and info["pid"] == pid
+
+
+def test_nginx_config_test_applied_and_dead_upstreams_follow_the_files(
+    served: tuple[Exporter, str], demo_stack: DemoStack
+) -> None:
+    _, url = served
+    extra = demo_stack.nginx_dir / "conf.d" / "zz-exporter-test.conf"
+    dead = free_port()
+
+    def now() -> tuple[float | None, float | None, float | None]:
+        found = samples(scrape(url))
+        return (
+            value(found, "opsconsole_nginx_config_test_ok"),
+            value(found, "opsconsole_nginx_config_applied"),
+            value(found, "opsconsole_nginx_upstream_targets_without_listener"),
+        )
+
+    assert wait_for(lambda: now() == (1, 1, 0), timeout=30)
+    try:
+        # a valid server whose upstream has nothing listening, not reloaded
+        extra.write_text(
+            f"server {{ listen 127.0.0.1:{free_port()}; "
+            f"location / {{ proxy_pass http://127.0.0.1:{dead}; }} }}\n"
+        )
+        wait_for(lambda: now() == (1, 0, 1), timeout=30)
+        found = samples(scrape(url))
+        target = f"proxy_pass http://127.0.0.1:{dead}"
+        assert value(found, "opsconsole_nginx_upstream_target_listening", target=target) == 0
+        # a broken config: nginx -t fails (a reload would be rejected)
+        extra.write_text("this is not an nginx directive;\n")
+        wait_for(lambda: now()[:2] == (0, 0), timeout=30)
+    finally:
+        extra.unlink()
+    wait_for(lambda: now() == (1, 1, 0), timeout=30)  # the serving config is on disk again
 
 
 def test_listen_is_checked() -> None:
