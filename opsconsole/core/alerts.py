@@ -84,7 +84,8 @@ class AlertRule:
     name: str
     kinds: frozenset[str]
     command: tuple[str, ...] = ()
-    webhook: str = ""
+    #: never in a repr, a log or on screen: its path often holds a token (see ``where``)
+    webhook: str = field(default="", repr=False)
     timeout: float = 10.0
     rate_limit: int = 10
     log_lines: int = 20

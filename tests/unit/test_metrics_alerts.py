@@ -149,6 +149,7 @@ def test_alert_config_is_checked_in_words() -> None:
     assert rules[0].command == ("/bin/notify", "--team", "web") and rules[0].name == "alert1"
     assert len(rules[1].kinds) == 5 and rules[1].rate_limit == 2
     assert rules[1].where == "webhook https://hooks.example.com"  # no token
+    assert "T0K3N" not in repr(rules[1])
     bad: list[tuple[dict[str, Any], str]] = [
         ({}, "exactly one of command or webhook"),
         ({"command": ["x"], "webhook": "http://h/"}, "exactly one of command or webhook"),
