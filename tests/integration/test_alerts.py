@@ -26,7 +26,7 @@ from opsconsole.core.alerts import AlertManager, parse_rules
 from opsconsole.core.config import AppConfig, SupervisorTarget
 from opsconsole.core.local import LocalHost
 from opsconsole.core.metrics.poll import Poller
-from opsconsole.demo.stack import _UnixTransport
+from opsconsole.demo.stack import _UnixTransport, free_port
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -373,3 +373,52 @@ def test_the_console_session_sends_alerts_and_puts_them_on_its_timeline(
     assert lines[0][1] == "app" and "sent to webhook http://127.0.0.1:" in lines[0][2]
     assert "recovered" in lines[1][2]
     assert all(TOKEN not in text for _, _, text in lines)
+
+
+def test_failing_destinations_are_reported_in_words_and_never_raise(
+    supervisord: Supervisord,
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/hooks/{TOKEN}"
+    rules = parse_rules(
+        [
+            {"name": "deadhook", "on": ["fatal"], "webhook": closed, "timeout": 5},
+            {
+                "name": "failing",
+                "on": ["fatal"],
+                "command": [
+                    sys.executable,
+                    "-c",
+                    "import sys; print('pager down', file=sys.stderr); sys.exit(3)",
+                ],
+            },
+            {"name": "slow", "on": ["fatal"], "command": ["/bin/sleep", "30"], "timeout": 1},
+            {"name": "missing", "on": ["fatal"], "command": ["/nonexistent/notify"]},
+        ]
+    )
+    reported: list[tuple[str, str, str]] = []
+    manager = AlertManager(rules, lambda *line: reported.append(line))
+    config = AppConfig(supervisors=[SupervisorTarget("alerts", supervisord.url)], read_only=True)
+
+    async def run() -> None:
+        async with LocalHost(config, name="alerts-host") as host:
+            poller = Poller(host)
+            await asyncio.to_thread(supervisord.make_fatal)
+            try:
+                for _ in range(100):
+                    await poller.refresh_programs()
+                    manager.evaluate(poller)
+                    if manager.incidents:
+                        break
+                    await asyncio.sleep(0.1)
+                await manager.drain(timeout=30)
+            finally:
+                await asyncio.to_thread(supervisord.fix)
+
+    asyncio.run(run())
+    words = {text.split(" ", 2)[1]: text for level, _, text in reported if level == "error"}
+    assert set(words) == {"deadhook", "failing", "slow", "missing"}, reported
+    assert "failed: connect error" in words["deadhook"]
+    assert "webhook http://127.0.0.1:" in words["deadhook"] and TOKEN not in words["deadhook"]
+    assert "exited with status 3: pager down" in words["failing"]
+    assert "killed after 1 s" in words["slow"]
+    assert "cannot run it: No such file or directory" in words["missing"]
