@@ -246,6 +246,11 @@ class AgentConnection:
             error = None
         except OpsError as exc:
             error = exc
+        except Exception as exc:  # a bug must end this connection, not the reconnection
+            error = HostDown(
+                f"the link to {self.name} failed: {type(exc).__name__}: {exc}",
+                "it is restarted by itself; please report this",
+            )
         finally:
             self._open = False
             for task in (pinger, reader):
@@ -366,13 +371,21 @@ class AgentConnection:
                 self._set(state=UP, reason="", hint="", error=None, last_answer=now)
             else:
                 self._link = replace(self._link, last_answer=now)
-            if "id" in message:
-                fut = self._pending.pop(message["id"], None)
-                if fut is not None and not fut.done():
-                    fut.set_result(message)
-                self._timeouts = 0
-            elif "push" in message:
-                self._on_push(message)
+            try:
+                if "id" in message:
+                    fut = self._pending.pop(int(message["id"]), None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(message)
+                    self._timeouts = 0
+                elif "push" in message:
+                    self._on_push(message)
+            except (TypeError, ValueError, KeyError, OpsError) as exc:
+                return self._reset(
+                    HostDown(
+                        f"the agent on {self.name} sent a message that does not fit: {exc}",
+                        "the connection was reset and is restarted",
+                    )
+                )
 
     def _reset(self, error: OpsError) -> OpsError:
         """End this connection (the runner starts another) for ``error``."""
