@@ -168,3 +168,12 @@ def test_ptrace_words(monkeypatch: pytest.MonkeyPatch) -> None:
         assert "without CAP_SYS_PTRACE" in words
     else:
         assert words == ""  # our own process, classic rules: allowed
+
+
+def test_a_huge_file_is_not_compared_line_by_line() -> None:
+    from opsconsole.core.nginx import confdiff
+
+    old = ConfigFile("/big", b"x;\n" * (confdiff.MAX_DIFF_LINES // 2))
+    new = ConfigFile("/big", b"y;\n" * (confdiff.MAX_DIFF_LINES // 2 + 1))
+    d = file_diff("/big", old, new)
+    assert d is not None and len(d.lines) == 1 and "too long to compare" in d.lines[0][3]

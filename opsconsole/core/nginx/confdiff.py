@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 #: lines of context around a change in a diff
 CONTEXT = 3
+#: lines (old + new) above which a file is not compared line by line
+MAX_DIFF_LINES = 100_000
 
 
 @dataclass
@@ -78,6 +80,9 @@ def file_diff(path: str, old: ConfigFile | None, new: ConfigFile | None) -> File
     a = _lines(old.text) if old is not None else []
     b = _lines(new.text) if new is not None else []
     out: list[list[Any]] = []
+    if len(a) + len(b) > MAX_DIFF_LINES:  # difflib is quadratic at worst: bounded work
+        text = f"@@ {len(a)} -> {len(b)} lines: too long to compare line by line @@"
+        return FileDiff(path, status, [["@", 1, 1, text]], *_modes(old, new))
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     for group in matcher.get_grouped_opcodes(CONTEXT):
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
@@ -93,13 +98,11 @@ def file_diff(path: str, old: ConfigFile | None, new: ConfigFile | None) -> File
     if not out and old is not None and new is not None:
         # same lines, other bytes: a newline at the end or line endings
         out.append(["@", 1, 1, "@@ the same lines; whitespace or line endings differ @@"])
-    return FileDiff(
-        path,
-        status,
-        out,
-        old.mode if old is not None else -1,
-        new.mode if new is not None else -1,
-    )
+    return FileDiff(path, status, out, *_modes(old, new))
+
+
+def _modes(old: ConfigFile | None, new: ConfigFile | None) -> tuple[int, int]:
+    return (old.mode if old is not None else -1, new.mode if new is not None else -1)
 
 
 def diff_files(old: list[ConfigFile], new: list[ConfigFile]) -> tuple[list[FileDiff], int]:
