@@ -352,7 +352,7 @@ bind("supervisor.start", "programs", "s", "op('start')")
 bind("supervisor.stop", "programs", "x", "op('stop')")
 bind("supervisor.restart", "programs", "r", "op('restart')")
 # not in the footer: it is full at 80 columns (the `:` hint would be cut); ? help, palette
-bind("supervisor.rolling_restart", "programs", "W", "op('rolling')", "Roll", show=False)
+bind("supervisor.rolling_restart", "programs", "W", "op('rolling')", show=False)
 bind("supervisor.signal", "programs", "K", "op('signal')")
 bind("supervisor.clear_logs", "programs", "C", "op('clear_logs')", "Clear log", show=False)
 bind("ui.mark", "programs", "space", "mark", show=False)
