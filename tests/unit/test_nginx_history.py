@@ -177,3 +177,18 @@ def test_a_huge_file_is_not_compared_line_by_line() -> None:
     new = ConfigFile("/big", b"y;\n" * (confdiff.MAX_DIFF_LINES // 2 + 1))
     d = file_diff("/big", old, new)
     assert d is not None and len(d.lines) == 1 and "too long to compare" in d.lines[0][3]
+
+
+@pytest.mark.integration  # starts a process (a stand-in nginx that hangs)
+def test_a_hung_nginx_dump_is_said_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opsconsole.core.nginx import history
+
+    hung = tmp_path / "nginx"
+    hung.write_text("#!/bin/sh\nexec sleep 30\n")
+    hung.chmod(0o755)
+    monkeypatch.setattr(history, "TEST_TIMEOUT", 0.5)
+    inst = NginxInstance(str(hung), str(tmp_path / "nginx.conf"), str(tmp_path), MasterArgs("x"))
+    with pytest.raises(history.DumpTimeout, match=r"nginx -T did not finish within 0 s"):
+        history.capture(inst)

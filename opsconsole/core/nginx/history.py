@@ -67,6 +67,10 @@ class HistoryError(NginxError):
     """The config history cannot be read or written (in words, with what to do)."""
 
 
+class DumpTimeout(NginxError):
+    """``nginx -T`` hung (a resolver, a slow filesystem): ``nginx -t`` would hang as well."""
+
+
 # --------------------------------------------------------------------------- the files
 
 
@@ -169,7 +173,7 @@ def capture(inst: NginxInstance, also: list[str] | None = None) -> Capture:
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise NginxError(
+        raise DumpTimeout(
             f"nginx -T did not finish within {TEST_TIMEOUT:.0f} s",
             "a resolver or a slow filesystem may be hanging it; try it by hand",
         ) from exc
@@ -454,6 +458,7 @@ __all__ = [
     "Capture",
     "ConfigDiff",
     "ConfigFile",
+    "DumpTimeout",
     "FileDiff",
     "History",
     "HistoryError",

@@ -30,6 +30,7 @@ from opsconsole.core.nginx import control
 from opsconsole.core.nginx.history import (
     RESULT_OF_STATUS,
     ConfigFile,
+    DumpTimeout,
     FileDiff,
     History,
     HistoryError,
@@ -59,13 +60,16 @@ def when(ts: float) -> str:
 
 
 async def _keep(inst: NginxInstance, reason: str, root: Path | None) -> tuple[Any, str]:
-    """Keep the config now (a Record), or (None, why not): the history never stops a reload."""
+    """Keep the config now (a Record), or (None, why not): the history never stops a reload
+    (but a hung ``nginx -T`` is raised: the reload's own test would hang as long)."""
     history = History.of(inst, root)
     try:
         good = await asyncio.to_thread(history.last_good)
         also = good.paths if good is not None else []
         snap = await asyncio.to_thread(capture, inst, also)
         return await asyncio.to_thread(history.save, snap, reason), ""
+    except DumpTimeout:
+        raise  # nginx -t would hang the same way: say so now rather than after twice the wait
     except NginxError as exc:
         return None, f"config history not kept: {exc.message}"
     except OSError as exc:  # pragma: no cover - save words its own OSErrors
