@@ -224,11 +224,8 @@ def dependent_probes(
             return any(n.kind == "program" and n.label == mark for n in node.walk())
 
         for node in topology.topology.walk():
-            if node.kind in ("server", "target", "upstream") and leads(node):
+            if node.kind in ("server", "target") and leads(node):
                 ports |= _ports(node.label)
-            if node.kind == "upstream" and leads(node):
-                for child in node.children:
-                    ports |= _ports(child.label)
     found = []
     for probe in probes:
         named = probe.name == program or probe.name.startswith(program + ":")
