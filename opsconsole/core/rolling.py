@@ -117,7 +117,8 @@ class RollPlan(Snapshot):
             lines.append(f"{i}. {step.program} ({now}): must stay {step.gate_words}")
         lines.append(
             "Each program is stopped and started by supervisord; the next one is touched only "
-            "once this one passed. Stops at the first failure; esc stops between steps."
+            "once this one passed. Stops at the first failure; cancelling (esc, or ctrl-c "
+            "in the CLI) stops it between steps."
         )
         lines += list(self.notes)
         return "\n".join(lines)
@@ -248,6 +249,8 @@ def plan_roll(
         why = server.error.message if server.error is not None else server.status
         raise RollError(f"supervisord {server.name} cannot be read: {why}", "try again")
     chosen = select(server, specs)
+    if not chosen:
+        raise RollError("nothing to restart", "name programs, group:* or all")
     outcomes = probes.results if probes is not None else ()
     steps = tuple(
         RollStep(
@@ -373,7 +376,11 @@ class RollRunner:
                 yield self._event("failed", message, i, left=left)
                 return
             done.append(step.program)
-        message = f"all {len(steps)} restarted one at a time, each healthy before the next"
+        message = (
+            f"all {len(steps)} restarted one at a time, each healthy before the next"
+            if len(steps) > 1
+            else f"{names[0]} restarted and healthy"
+        )
         self.outcome = RollOutcome(DONE, message, tuple(done))
         yield self._event("done", message)
 
