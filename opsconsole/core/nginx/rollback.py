@@ -59,7 +59,7 @@ def when(ts: float) -> str:
 # --------------------------------------------------------------------------- recorded reload
 
 
-async def _keep(inst: NginxInstance, reason: str, root: Path | None) -> tuple[Any, str]:
+async def _keep(inst: NginxInstance, reason: str, root: Path | None) -> tuple[Record | None, str]:
     """Keep the config now (a Record), or (None, why not): the history never stops a reload
     (but a hung ``nginx -T`` is raised: the reload's own test would hang as long)."""
     history = History.of(inst, root)
@@ -76,8 +76,10 @@ async def _keep(inst: NginxInstance, reason: str, root: Path | None) -> tuple[An
         return None, f"config history not kept: {exc}"
 
 
-def _mark(inst: NginxInstance, record: Any, result: str, message: str, root: Path | None) -> None:
-    if isinstance(record, Record):
+def _mark(
+    inst: NginxInstance, record: Record | None, result: str, message: str, root: Path | None
+) -> None:
+    if record is not None:
         History.of(inst, root).mark(record, result, message)
 
 
@@ -92,6 +94,7 @@ async def reload_recorded(
     with the result after (a verified reload's record is the new last good config). Never
     raises for the history (a note is added to the result's hint); raises as
     :func:`control.reload` otherwise."""
+    actions.assert_writable("reload nginx")  # refused read-only before anything is kept
     if inst.master is None:
         return await control.reload(inst, **kwargs)  # raises NginxNotRunning: nothing to keep
     record, note = await _keep(inst, reason, root)
