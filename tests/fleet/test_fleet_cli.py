@@ -168,3 +168,20 @@ def test_the_password_never_appears_on_a_command_line(
         "--user", demo_stack.username, "--host", "web1", "status", "--json",
     )  # fmt: skip
     assert by_host(json.loads(run.stdout))["web1"]["reachable"] is False
+
+
+def test_user_at_host_and_ssh_url_destinations_reach_the_host(
+    fleet_sshd: LocalSshd, demo_stack: DemoStack
+) -> None:
+    """Not only aliases: ``user@127.0.0.1`` and ``ssh://user@127.0.0.1:PORT`` (the port on
+    -p; the key and known_hosts from the ssh_config's ``Host 127.0.0.1`` block)."""
+    fleet_sshd.add_alias("127.0.0.1", Port="1")  # a wrong default port: -p must win
+    url = f"ssh://{fleet_sshd.user}@127.0.0.1:{fleet_sshd.port}"
+    run = opsconsole(
+        fleet_sshd, "--agent", AGENT, "-c", str(demo_stack.conf_path),
+        "--host", url, "--host", f"{fleet_sshd.user}@127.0.0.1", "status", "--json",
+    )  # fmt: skip
+    hosts = by_host(json.loads(run.stdout))
+    assert hosts[url]["reachable"] is True, hosts[url]
+    # Without a port, the Host block's (wrong) port is used: refused, said as such.
+    assert hosts[f"{fleet_sshd.user}@127.0.0.1"]["kind"] == "SshConnectionRefused"
