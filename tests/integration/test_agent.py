@@ -105,6 +105,7 @@ async def spare(demo_stack: DemoStack, agent_state: Path) -> AsyncIterator[Remot
         timeout=2.0,
         max_timeouts=2,
         backoff=(0.1, 0.5),
+        ping_interval=600.0,  # only the tests' own requests time out
     )
     assert (await host.connect(60)).state == UP
     yield host
