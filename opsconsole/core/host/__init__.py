@@ -20,7 +20,8 @@ Errors travel as :class:`HostError` (kind, message, hint) and become the same ty
 
 The package: ``codec`` (the JSON codec), ``errors``, the snapshots per backend
 (``supervisor``, ``gunicorn``, ``nginx``, ``probes``, ``logs``), ``ops`` (HostInfo, requests,
-results) and ``protocol`` (Host). Every public name is importable from here.
+results), ``protocol`` (Host) and ``diff`` (what changed between two snapshots' JSON: what
+the agent pushes). Every public name is importable from here.
 """
 
 from __future__ import annotations
