@@ -173,6 +173,8 @@ class OpsConsoleApp(App[None]):
         self.main.query_one(ProgramsView).focus()
         self.refresh_header()
         self.main.query_one(ProbeStrip).display = False
+        # CPU and memory of the programs only while the programs view shows them
+        self.session.usage_wanted = lambda: self.current_view == "programs"
         self.session.start()
 
     # -- what the session reports -------------------------------------------------------
@@ -200,7 +202,8 @@ class OpsConsoleApp(App[None]):
     def refresh_header(self) -> None:
         """Show the session's latest snapshots in the status bar and the programs view."""
         snaps = list(self.session.servers.values())
-        self._showing(lambda: self.main.query_one(StatusBar).show(snaps))
+        notes = self.session.refresh_notes()  # a slow supervisord stretched its interval
+        self._showing(lambda: self.main.query_one(StatusBar).show(snaps, notes))
         self._showing(lambda: self.main.query_one(ProgramsView).show(snaps, self.session.usage))
 
     def _on_event(self, event: Event) -> None:

@@ -21,6 +21,7 @@ Over 600 lines on purpose: everything the app used to do besides drawing is here
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import time
 from collections import deque
@@ -77,6 +78,30 @@ CHANGE_WORDS = ("added", "changed", "removed")
 
 #: logs the views may keep open through the host at once (a group's logs merged included)
 VIEW_OPEN_LOGS = 1024
+
+#: CPU and memory of the programs (a walk of every process) are sampled this often at most
+USAGE_SECONDS = 5.0
+#: a slow supervisord is refreshed at least this often (seconds) all the same
+MAX_INTERVAL = 30.0
+
+
+def refresh_interval(refresh: float, latency: float) -> float:
+    """The refresh interval when supervisord took ``latency`` seconds to answer: the
+    configured ``refresh`` while an answer takes at most a tenth of it, else ten times the
+    answer's time (rounded up to half a second), so that the console's calls never take
+    more than a tenth of supervisord's time (it is single-threaded and serves every client)."""
+    if latency <= refresh / 10:
+        return refresh
+    return min(max(refresh, math.ceil(latency * 20) / 2), max(refresh, MAX_INTERVAL))
+
+
+def refresh_note(refresh: float, interval: float, latency: float) -> str:
+    """What the status bar says about a stretched interval ("" when it is the configured
+    one): ``refresh 3.5s (supervisord slow: 350 ms/answer)``."""
+    if interval <= refresh:
+        return ""
+    return f"refresh {interval:g}s (supervisord slow: {latency * 1000:.0f} ms/answer)"
+
 
 #: ``:`` commands about what is shown (views, theme, help, screens): the app routes these
 ROUTED = frozenset(
@@ -199,6 +224,19 @@ class Session:
         self.usage: dict[int, TreeUsage] = {}
         self.probes = ProbeHistory()
         self.probe_interval = 2.0
+        #: seconds between two refreshes of each supervisord: the configured refresh, longer
+        #: while supervisord answers slowly (:func:`refresh_interval`; the status bar says so)
+        self.intervals: dict[str, float] = {t.name: config.refresh for t in config.supervisors}
+        #: whether CPU and memory of the programs are wanted now (the app: while the programs
+        #: view is shown); sampled every USAGE_SECONDS then
+        self.usage_wanted: Callable[[], bool] = lambda: True
+        self._usage_at = 0.0
+        #: set once every supervisord was polled once: probes and the views' own scans wait
+        #: for it, so the first rows are drawn first and nothing else polls supervisord
+        self.first_poll = asyncio.Event()
+        self._polled_once: set[str] = set()
+        self._started = False
+        self._latencies: dict[str, deque[float]] = {}
         #: the gunicorn masters and nginx log files the views found last (for log sources)
         self.gunicorn_masters: list[GunicornMaster] = []
         self.nginx_log_files: list[str] = []
@@ -213,6 +251,7 @@ class Session:
     def start(self) -> None:
         """Start one refresh loop per supervisord and the probe loop (as the app's workers,
         so they end with it)."""
+        self._started = True
         for name in self.servers:
             self._wake[name] = asyncio.Event()
             self.ui.run_worker(self._poll_loop(name), group="poll", name=f"poll-{name}")
@@ -231,23 +270,48 @@ class Session:
             )
 
     async def _poll_loop(self, server: str) -> None:
-        """Refresh one supervisord forever. Rows are shown as soon as the call returns; CPU and
-        memory (psutil, in a thread) follow. A bug in one refresh never stops the next."""
+        """Refresh one supervisord forever: one ``getAllProcessInfo`` per refresh, its rows
+        shown as soon as it returns. An answer byte-identical to the last one changes nothing
+        on screen. CPU and memory (psutil, in a thread) are sampled every USAGE_SECONDS while
+        they are wanted, before that refresh is shown (one redraw a refresh; never on the
+        first, whose rows come first). When supervisord answers slowly the interval stretches
+        (:func:`refresh_interval`) and the status bar says so. A bug in one refresh never
+        stops the next."""
         refresh = self.config.refresh
         while True:
-            delay = refresh
+            delay = refresh  # a supervisord that did not answer is asked again soon
             try:
                 snap = await self.machine.supervisord(server)
-                self._observe(snap)
-                self.ui.post_message(SessionRefreshed())
+                raw = self.monitor.snapshots.get(server)
+                changed = not (raw is not None and raw.unchanged and server in self._last)
+                if changed:
+                    self._observe(snap)
+                else:
+                    self.servers[server] = snap
                 if snap.reachable:
-                    delay = max(refresh, snap.latency * 4)  # ~1/4 of the time waiting, at most
-                    if snap.local:  # CPU and memory of this machine's pids (a remote's: no)
-                        pids = [p.pid for p in snap.programs if p.pid]
-                        self.usage = await asyncio.to_thread(self.sampler.sample, pids)
-                        self.ui.post_message(SessionRefreshed())
+                    # slow when its last answers all were (one late answer, e.g. a supervisord
+                    # stopped and continued, stretches nothing)
+                    recent = self._latencies.setdefault(server, deque(maxlen=3))
+                    recent.append(snap.latency)
+                    if len(recent) == recent.maxlen:  # the first (connecting) is no measure
+                        delay = refresh_interval(refresh, min(recent))
+                changed = changed or delay != self.intervals.get(server)
+                self.intervals[server] = delay
+                # the other readers (probes, gunicorn, nginx) use this poll, never their own
+                self.machine.poll_max_age = max(self.intervals.values()) + refresh
+                if snap.reachable and snap.local and self._usage_due(server):
+                    # this machine's pids (a remote supervisord's are not), every server's
+                    local = [s for s in self.servers.values() if s.local and s.reachable]
+                    pids = [p.pid for s in local for p in s.programs if p.pid]
+                    self.usage = await asyncio.to_thread(self.sampler.sample, pids)
+                    changed = True
+                if changed:  # one redraw a refresh (the first: before any sampling)
+                    self.ui.post_message(SessionRefreshed())
             except Exception as exc:  # keep watching: an incident console must not go blind
                 self.timeline.add("server", "error", server, f"refresh failed: {exc!r}")
+            self._polled_once.add(server)
+            if len(self._polled_once) == len(self.servers):
+                self.first_poll.set()
             wake = self._wake[server]
             try:
                 await asyncio.wait_for(wake.wait(), timeout=delay)
@@ -255,10 +319,44 @@ class Session:
                 pass
             wake.clear()
 
+    def first_refresh_pending(self) -> bool:
+        """True from :meth:`start` until every supervisord was polled once: the views' own
+        scans wait (the program list is drawn first; they read the programs it found)."""
+        return self._started and not self.first_poll.is_set()
+
+    def _usage_due(self, server: str) -> bool:
+        """CPU and memory are sampled from the second refresh on (the first rows are drawn
+        first), then every USAGE_SECONDS while the app wants them (the programs view shows)."""
+        now = time.monotonic()
+        if server not in self._polled_once or now - self._usage_at < USAGE_SECONDS:
+            return False
+        if not self.usage_wanted():
+            return False
+        self._usage_at = now
+        return True
+
+    def refresh_notes(self) -> dict[str, str]:
+        """Per supervisord, what the status bar says about a stretched refresh interval."""
+        notes = {}
+        for name, snap in self.servers.items():
+            if not snap.reachable:
+                continue  # the status bar says why instead
+            interval = self.intervals.get(name, self.config.refresh)
+            latency = min(self._latencies.get(name) or [snap.latency])
+            note = refresh_note(self.config.refresh, interval, latency)
+            if note:
+                notes[name] = note
+        return notes
+
     async def _probe_loop(self) -> None:
         """Probe every few seconds through the host (configured probes, else one per
         listening program and per address of any running nginx); the session keeps each
-        probe's history and puts failures and recoveries on the timeline."""
+        probe's history and puts failures and recoveries on the timeline. The first round
+        waits for the first refresh (it reads the programs that poll found)."""
+        try:
+            await asyncio.wait_for(self.first_poll.wait(), timeout=max(5.0, self.config.timeout))
+        except asyncio.TimeoutError:
+            pass
         while True:
             try:
                 snap = await self.machine.probes()

@@ -63,6 +63,10 @@ class LocalReads:
     #: logs kept open for ``after``/``before`` at once; opening one more closes the oldest
     #: (a console whose views close what they stop showing may allow more)
     max_open_logs = MAX_OPEN_LOGS
+    #: how old the last poll may be for the reads that match programs to processes (gunicorn,
+    #: nginx, probes) to use it instead of polling again; None: one refresh. A console whose
+    #: refresh loop polls every supervisord sets it to its interval (never two polls a refresh)
+    poll_max_age: float | None = None
 
     def __init__(
         self,
@@ -184,7 +188,8 @@ class LocalReads:
         matched to local processes) and why some supervisord could not be read. Uses the
         last :meth:`programs` poll when it is younger than one refresh, unless ``fresh``."""
         polled = self._polled
-        if fresh or polled is None or time.monotonic() - polled[0] > self.config.refresh:
+        max_age = self.config.refresh if self.poll_max_age is None else self.poll_max_age
+        if fresh or polled is None or time.monotonic() - polled[0] > max_age:
             await self.programs()
             polled = self._polled
         assert polled is not None

@@ -47,6 +47,10 @@ from opsconsole.tui.widgets import gunicorn_stack
 if TYPE_CHECKING:
     from opsconsole.tui.session import Session
 
+#: seconds between two scans while the view is hidden (worker changes for the timeline, log
+#: files for the logs view); shown, it scans every ``interval``
+HIDDEN_SCAN = 30.0
+
 COLUMNS = [
     ("name", "Name", 14),
     ("pid", "PID", 7),
@@ -132,6 +136,9 @@ class GunicornView(Vertical):
         self.set_interval(self.interval, self.refresh_now)
         self.refresh_now()
 
+    def on_show(self) -> None:
+        self.refresh_now()  # shown again: a fresh scan now rather than at the next tick
+
     @property
     def table(self) -> GunicornTable:
         return self.query_one(GunicornTable)
@@ -146,9 +153,11 @@ class GunicornView(Vertical):
     def refresh_now(self) -> None:
         """Start one scan in a thread worker unless one is still running or the view is
         hidden (another view of a ContentSwitcher is shown) with nothing in progress."""
-        hidden_recently = not self.display and time.monotonic() - self._last_scan < 5.0
+        if self.session is not None and self.session.first_refresh_pending():
+            return  # the program list is drawn first; the scan reads the programs it found
+        hidden_recently = not self.display and time.monotonic() - self._last_scan < HIDDEN_SCAN
         if self._scanning or (self.scans and not self.progress and hidden_recently):
-            return  # hidden views rescan every 5 s: logs and probes use the masters too
+            return  # hidden: rescan now and then (the timeline and log sources use masters)
         self._scanning = True
         self._last_scan = time.monotonic()
         self.run_worker(self._scan(), group="gunicorn-scan", exit_on_error=False)

@@ -135,8 +135,9 @@ def topo_label(node: TopoNode) -> Text:
 # --------------------------------------------------------------------------- the view
 
 
-#: seconds between samples while the view is hidden
-HIDDEN_INTERVAL = 10.0
+#: seconds between samples while the view is hidden (a sample walks every process: hidden,
+#: only reload events for the timeline need it)
+HIDDEN_INTERVAL = 30.0
 
 
 class NginxView(Vertical):
@@ -217,6 +218,8 @@ class NginxView(Vertical):
         """Start one status sample (and a topology refresh when due) unless one is running."""
         if self._sampling or self.session is None:
             return
+        if self.session.first_refresh_pending():
+            return  # the program list is drawn first; the sample reads the programs it found
         now = time.monotonic()
         if not self.display and now - self._last_sample < HIDDEN_INTERVAL:
             return  # hidden: sample now and then (reload events), not at full rate

@@ -1,4 +1,5 @@
-"""The top line: host, supervisord connection state, per-state counts, READ-ONLY badge."""
+"""The top line: host, supervisord connection state, per-state counts, READ-ONLY badge, and
+the refresh interval when a slow supervisord stretched it."""
 
 from __future__ import annotations
 
@@ -28,9 +29,12 @@ class StatusBar(OneLine):
         self.host = host
         self.read_only = read_only
         self.snapshots: list[Supervisord] = []
+        #: supervisord name → why its refresh interval is longer than configured
+        self.notes: dict[str, str] = {}
 
-    def show(self, snapshots: list[Supervisord]) -> None:
+    def show(self, snapshots: list[Supervisord], notes: dict[str, str] | None = None) -> None:
         self.snapshots = snapshots
+        self.notes = dict(notes or {})
         self.show_line(self.render_text())
 
     def on_resize(self) -> None:
@@ -39,7 +43,7 @@ class StatusBar(OneLine):
     def render_text(self) -> Text:
         """The full line if it fits the width, else a shorter form (counts matter most)."""
         width = self.size.width or 80
-        for compact in (0, 1, 2):
+        for compact in (0, 1, 2, 3):
             text = self._line(compact)
             if text.cell_len <= width:
                 return text
@@ -63,6 +67,12 @@ class StatusBar(OneLine):
             word = snap.status
             if snap.reachable and snap.version:
                 word = snap.version if compact else f"supervisor {snap.version}"
+            note = self.notes.get(snap.name, "")
+            if note:  # a slow supervisord: the interval it stretched to says more than the version
+                if compact == 3:  # refresh 3.5s (slow: 350 ms)
+                    note = note.replace("supervisord slow", "slow").replace("ms/answer", "ms")
+                word = note
+                role = "warning"
             t.append(f"{symbol} {word} ", style=role_style(theme, role))
             procs.extend(snap.programs)
         counts = state_counts(procs)
