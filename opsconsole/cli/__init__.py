@@ -191,6 +191,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_tui(config)
         handler = getattr(args, "handler", None)
         if handler is not None:
+            from opsconsole.cli.hosts import refuse_unless_over_hosts
+
+            sub = getattr(args, "nginx_command", None)
+            refuse_unless_over_hosts(f"{command} {sub}" if sub else command, config)
             return int(handler(args, config))
     except OpsError as exc:
         print(f"opsconsole: {exc.message}", file=sys.stderr)

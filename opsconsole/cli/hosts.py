@@ -26,7 +26,7 @@ from opsconsole.core.config import (
     SupervisorTarget,
     load_supervisor_config,
 )
-from opsconsole.core.errors import OpsError
+from opsconsole.core.errors import ConfigError, OpsError
 from opsconsole.core.host import Host
 from opsconsole.core.local import LocalHost
 from opsconsole.core.ssh import LOCAL, agent_words, exit_explainer, parse_destination, ssh_argv
@@ -42,6 +42,40 @@ GATE_TIMEOUT = 60.0
 def is_fleet(config: AppConfig) -> bool:
     """Does the command run over hosts (``--host`` or ``[[host]]``)?"""
     return bool(config.hosts)
+
+
+#: The commands that work over hosts (the rest would act on this machine only).
+OVER_HOSTS = frozenset(
+    {
+        "status",
+        "start",
+        "stop",
+        "restart",
+        "signal",
+        "tree",
+        "scale",
+        "tail",
+        "topology",
+        "nginx test",
+        "nginx reload",
+        "nginx status",
+    }
+)
+#: Commands that are never about the fleet (the agent serves this machine to a console).
+NOT_FLEET = frozenset({"agent", "tui", "demo"})
+
+
+def refuse_unless_over_hosts(command: str, config: AppConfig) -> None:
+    """A command that does not work over hosts is refused when hosts are given, rather than
+    run on this machine as if it were them."""
+    if not config.hosts or command in OVER_HOSTS or command.split()[0] in NOT_FLEET:
+        return
+    names = ", ".join(h.name for h in config.hosts)
+    raise ConfigError(
+        f"'{command}' does not work over hosts yet, and hosts are given ({names})",
+        f"run it on the host itself (ssh HOST opsconsole {command} ...); works over hosts: "
+        + ", ".join(sorted(OVER_HOSTS)),
+    )
 
 
 def agent_argv(settings: HostSettings, config: AppConfig) -> list[str]:
