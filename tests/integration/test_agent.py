@@ -306,7 +306,7 @@ async def test_password_travels_in_open_not_in_argv_or_environment(
 
 
 async def test_pushed_changes_rebuild_the_agents_snapshots(
-    remote: RemoteHost, demo_stack: DemoStack
+    remote: RemoteHost, demo_stack: DemoStack, agent_state: Path
 ) -> None:
     sub = await remote.subscribe("programs", interval=0.2)
     try:
@@ -332,6 +332,17 @@ async def test_pushed_changes_rebuild_the_agents_snapshots(
         }
     finally:
         await sub.close()
+    # both were run by the agent's own gate too, and are in its audit trail
+    audit = agent_state / "opsconsole" / "audit.jsonl"
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    done = [(r["action"], r["target"], r["result"]) for r in records]
+    assert ("supervisor.start", "idle", "ok") in done and ("supervisor.stop", "idle", "ok") in done
+    assert all(
+        r["params"]["via"] == "opsconsole agent" and r["params"]["ssh_user"] for r in records
+    )
+    # and in the console's, naming the host
+    console = [(r.action, r.target, r.params["host"]) for r in remote.gate.history]
+    assert ("supervisor.start", "idle on web2", "web2") in console
 
 
 async def test_every_topic_pushes_changes_that_rebuild_the_agents_value(
@@ -422,6 +433,10 @@ async def test_read_only_agent_refuses_a_raw_mutating_request(
         await say(proc, {"id": 3, "method": "programs", "params": {}})
         programs = ProgramsSnapshot.from_json((await hear(proc, 3))["result"])
         assert next(p for p in programs.programs if p.fullname == "web").state == "RUNNING"
+        # a slow answer (an nginx sample) does not hold up a quick one sent after it
+        await say(proc, {"id": 4, "method": "nginx", "params": {}})
+        await say(proc, {"id": 5, "method": "ping", "params": {}})
+        assert (await hear(proc))["id"] == 5 and (await hear(proc))["id"] == 4
     finally:
         assert proc.stdin is not None
         proc.stdin.close()

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opsconsole.core.agent import PROTOCOL, Agent, skew_words
+from opsconsole.core.agent import MAX_IN_FLIGHT, PROTOCOL, Agent, skew_words
 from opsconsole.core.config import AppConfig
 from opsconsole.core.host import Program, ProgramsSnapshot, Supervisord
 from opsconsole.core.host.diff import apply, checksum, diff, same
@@ -121,6 +121,8 @@ def test_version_skew_names_the_side_to_upgrade() -> None:
 class Console:
     """The console's end of an in-memory socket pair to an :class:`Agent`."""
 
+    agent: Agent
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
 
@@ -141,8 +143,10 @@ async def agent() -> AsyncIterator[tuple[Console, asyncio.Task[int]]]:
     ours, theirs = socket.socketpair()
     a_reader, a_writer = await asyncio.open_connection(sock=theirs)
     c_reader, c_writer = await asyncio.open_connection(sock=ours)
-    task = asyncio.create_task(Agent(AppConfig(), a_reader, a_writer, audit=False).serve())
+    served = Agent(AppConfig(), a_reader, a_writer, audit=False)
+    task = asyncio.create_task(served.serve())
     console = Console(c_reader, c_writer)
+    console.agent = served
     hello = await console.hear()
     assert hello["hello"] == "opsconsole-agent" and hello["protocol"] == PROTOCOL
     assert "perform" in hello["capabilities"] and "programs" in hello["topics"]
@@ -168,6 +172,32 @@ async def test_requests_before_open_and_unknown_methods_are_answered_in_words(
     await console.say({"id": 4, "method": "ping", "params": {}})
     assert await console.hear() == {"id": 4, "ok": True, "result": {}}
     assert not task.done()  # a wrong request is answered, the connection stays
+
+
+async def test_requests_over_the_in_flight_bound_are_refused_one_by_one(
+    agent: tuple[Console, asyncio.Task[int]],
+) -> None:
+    console, task = agent
+    await console.say({"id": 1, "method": "open", "params": {"protocol": PROTOCOL}})
+    assert (await console.hear())["ok"]
+    release = asyncio.Event()
+
+    async def slow() -> ProgramsSnapshot:  # a read that takes as long as the test wants
+        await release.wait()
+        return snapshot()
+
+    console.agent.host.programs = slow  # type: ignore[method-assign]
+    for rid in range(10, 10 + MAX_IN_FLIGHT + 1):
+        await console.say({"id": rid, "method": "programs", "params": {}})
+    refused = await console.hear()
+    assert refused["id"] == 10 + MAX_IN_FLIGHT and not refused["ok"]
+    assert (
+        refused["error"]["message"] == f"{MAX_IN_FLIGHT} requests are already running on this agent"
+    )
+    release.set()
+    answered = {(await console.hear())["id"] for _ in range(MAX_IN_FLIGHT)}
+    assert answered == set(range(10, 10 + MAX_IN_FLIGHT))
+    assert not task.done()
 
 
 async def test_a_console_of_another_protocol_is_told_which_side_to_upgrade(
