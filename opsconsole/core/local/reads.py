@@ -239,7 +239,10 @@ class LocalReads:
         return await asyncio.to_thread(self.nginx_monitor.discover, programs)
 
     async def nginx_config(self) -> NginxConfigDump:
-        inst = await self._discover(None)
+        # The same nginx as nginx() and topology(): the one the supervisord runs, when it does
+        # (on a machine with several nginx masters, None would pick any of them).
+        programs, _ = await self.local_processes()
+        inst = await self._discover(programs)
         dump = await nginx_backend.dump_config(inst)
         test = NginxTest.from_json(dump.test.to_dict())
         async with self._nginx_lock:
