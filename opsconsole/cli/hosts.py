@@ -59,6 +59,8 @@ OVER_HOSTS = frozenset(
         "nginx test",
         "nginx reload",
         "nginx status",
+        "exporter",
+        "watch",
     }
 )
 #: Commands that are never about the fleet (the agent serves this machine to a console).
