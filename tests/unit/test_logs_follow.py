@@ -164,3 +164,29 @@ async def test_stream_passing_over_holds_what_taking_every_line_holds(tmp_path: 
     finally:
         await fast.aclose()
         await plain.aclose()
+
+
+async def test_after_a_burst_the_newest_lines_come_first_then_the_ring_fills_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(file_module, "FOLLOW_CHUNK", 4096)  # read in many blocks
+    path = tmp_path / "burst.log"
+    path.write_bytes(b"")
+    data = numbered(0, 5000)
+    stream = LogStream([FileSource(path)], ring_size=1000, pass_over=True)
+    try:
+        await stream.open(0)
+        with path.open("ab") as fh:
+            fh.write(data)
+        lines = await stream.poll()
+        # the burst is over (nothing more comes): the newest lines at once, the rest later
+        assert len(lines) == 500 and stream.passed == 4500 and stream.short
+        assert lines[-1].text == data.decode().splitlines()[-1]
+        while stream.short:
+            assert await stream.fill(300)
+        assert [x.text for x in stream.ring] == data.decode().splitlines()[-1000:]
+        assert [x.seq for x in stream.ring] == list(range(4001, 5001))
+        assert stream.ring.appended == 5000 and stream.ring.dropped == 4000
+        assert await stream.fill() == []  # full: nothing more to read back
+    finally:
+        await stream.aclose()

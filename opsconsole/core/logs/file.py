@@ -31,12 +31,14 @@ from opsconsole.core.logs.parse import DEFAULT_MAX_LINE, Annotator, LogLine, dec
 DEFAULT_CHUNK = 64 * 1024
 DEFAULT_BATCH_BYTES = 4 * 1024 * 1024
 DEFAULT_BATCH_LINES = 5000
-#: :meth:`LogFile.follow` reads this much per read and at most FOLLOW_BYTES / FOLLOW_SECONDS
-#: per call
+#: :meth:`LogFile.follow` reads this much per read, at most FOLLOW_BYTES per call, and in a
+#: burst makes lines at most every FOLLOW_SECONDS
 FOLLOW_CHUNK = 1024 * 1024
 FOLLOW_BYTES = 256 * 1024 * 1024
-FOLLOW_SECONDS = 0.5
-FOLLOW_PAUSE = 0.02
+FOLLOW_SECONDS = 1.0
+FOLLOW_PAUSE = 0.05
+#: lines made at a time by :meth:`LogFile.follow` (between two looks at the file's size)
+MAKE_SLICE = 2000
 _ANCHOR = 32
 
 #: ``(offset, raw bytes without newline, bytes dropped from it)``; ``offset`` -1: unknown.
@@ -229,6 +231,7 @@ class LogFile:
         self._splitter = LineSplitter(0, max_line)
         self._annotator = Annotator(self.source)
         self._switch_seen = False
+        self._shown_at = 0.0  # when follow() last made lines
 
     # -- state -----------------------------------------------------------------
 
@@ -393,69 +396,126 @@ class LogFile:
         self,
         keep: int,
         *,
+        first: int | None = None,
         max_bytes: int = FOLLOW_BYTES,
         max_seconds: float = FOLLOW_SECONDS,
     ) -> tuple[int, list[LogLine]]:
         """Follow a file that may grow faster than its lines can be shown: everything
-        appended since the last call is read (up to ``max_bytes``, or for ``max_seconds``
-        while it keeps growing), and of its complete lines only the last ``keep`` are made
-        into :class:`LogLine`; the ones before them are counted, not made.
+        appended since the last call is read, and of its complete lines only the last
+        ``keep`` are made into :class:`LogLine`; the ones before them are counted, not made.
 
         Returns ``(passed, lines)``: ``passed`` lines came before ``lines`` (oldest first).
-        ``passed`` is 0 unless ``len(lines) == keep``, so a ring of ``keep`` lines that
-        takes ``passed`` then ``lines`` holds exactly what it would hold had it taken every
-        line one by one. Rotation and truncation are followed as by :meth:`poll` (which
-        this falls back to when the file is not open yet or was truncated).
+        While the file grows faster than it is read (a burst), reading goes on (counting
+        newlines costs little) and lines are made at most every ``max_seconds``; a burst
+        ends when a short pause brings nothing new. ``passed`` is 0 unless ``len(lines)``
+        is ``keep``, so a ring of ``keep`` lines that takes ``passed`` then ``lines`` holds
+        what it would hold had it taken every line one by one; except that with ``first``,
+        at the end of a burst only the last ``first`` lines are made (the newest line shows
+        at once) and the others are counted in ``passed`` too: the caller reads them back
+        with :meth:`before` (the ring's room, from its oldest line). Rotation and truncation
+        are followed as by :meth:`poll` (used when the file is not open yet or was
+        truncated). At most ``max_bytes`` are read per call.
         """
         keep = max(1, keep)
         if self._fd is None or self._truncated():
-            lines = self.poll()
-            return 0, lines
+            return 0, self.poll()
+        now = time.monotonic()
+        shown = self._shown_at or now
+        show_by = max(shown + max_seconds, now + 2 * FOLLOW_PAUSE)
         passed = 0
-        blocks: deque[tuple[int, bytes, int]] = deque()  # read, not split yet
-        newlines = 0
+        out: list[RawLine] = []  # split, not made yet
         total = 0
-        at_eof = False
-        started = time.monotonic()
-        paused = False
+        while True:
+            quiet, skipped, total = self._read_ahead(keep, out, max_bytes, total, passed, show_by)
+            passed += skipped
+            if len(out) > keep:
+                passed += len(out) - keep
+                del out[: len(out) - keep]
+            if first is not None and quiet and passed and len(out) > first:
+                passed += len(out) - first
+                del out[: len(out) - first]
+            # (with the byte budget spent, what is left unread waits for the next call)
+            made = self._make(out, shown + 2 * max_seconds if total < max_bytes else 0.0)
+            if made is not None:
+                self._shown_at = time.monotonic()
+                return passed, made
+            # The lines being made would be pushed out by what was written meanwhile.
+
+    def _read_ahead(
+        self,
+        keep: int,
+        out: list[RawLine],
+        max_bytes: int,
+        total: int,
+        passed: int,
+        until: float,
+    ) -> tuple[bool, int, int]:
+        """:meth:`follow`'s reading: what was appended (until ``until`` while a burst goes
+        on, within ``max_bytes`` read per call) split into ``out``, but for whole blocks of
+        lines with ``keep`` newer ones after them, which are only counted. Returns (the
+        burst ended: a pause brought nothing, lines counted, bytes read in the call)."""
+        assert self._fd is not None
+        counted = 0
+        blocks: deque[tuple[int, bytes, int]] = deque()  # read, not split yet
+        newlines = len(out)
+        read = 0
+        at_eof = paused = late = False
         while total < max_bytes:
             data = self._pread(self._fd, min(FOLLOW_CHUNK, max_bytes - total), self._offset)
             if not data:
-                # In a burst (lines were passed over), read on for up to max_seconds rather
-                # than make a ring-full of lines for every few megabytes: a short pause, and
-                # only a pause that brought nothing ends the call.
-                if passed and not paused and time.monotonic() - started < max_seconds:
+                # In a burst (lines were passed over) read on rather than make a ring-full
+                # of lines for every few megabytes: at the end of the file a short pause;
+                # a pause that brings nothing ends the burst; once it is time to show
+                # lines, the end of the file after one more pause ends the reading.
+                if (passed or counted) and not paused and not late:
                     time.sleep(FOLLOW_PAUSE)
                     paused = True
                     continue
                 at_eof = True
                 break
-            paused = False
+            if paused:
+                paused = False
+                late = time.monotonic() >= until
             count = data.count(b"\n")
             blocks.append((self._offset, data, count))
             newlines += count
             self._offset += len(data)
             total += len(data)
+            read += len(data)
+            if out and newlines - len(out) >= keep:
+                counted += len(out)  # the lines split before: all have `keep` newer ones
+                newlines -= len(out)
+                out.clear()
             # a block whose lines all have `keep` newer lines after them: counted, not split
-            while len(blocks) > 1 and newlines - blocks[0][2] >= keep:
+            while not out and len(blocks) > 1 and newlines - blocks[0][2] >= keep:
                 offset, block, count = blocks.popleft()
                 newlines -= count
-                passed += self._splitter.skip(block, offset, count)
-            if time.monotonic() - started >= max_seconds:
-                break
-        if total:
+                counted += self._splitter.skip(block, offset, count)
+        if read:
             self._set_anchor()
-        out: list[RawLine] = []
         for _, block, _ in blocks:
             out.extend(self._splitter.feed(block))
         if at_eof:
             extra: list[RawLine] = []
             self._check_rotation([max_bytes], extra)
             out.extend(extra)
-        if len(out) > keep:
-            passed += len(out) - keep
-            del out[: len(out) - keep]
-        return passed, self._lines(out)
+        return at_eof and paused, counted, total
+
+    def _make(self, raw: list[RawLine], until: float) -> list[LogLine] | None:
+        """``raw`` made into lines, a slice at a time; None (nothing made) when, before
+        ``until``, the file grew by at least as many bytes as ``raw`` spans: those lines would
+        be pushed out by the new ones, which are read first."""
+        if not raw:
+            return []
+        assert self._fd is not None
+        span = raw[-1][0] + len(raw[-1][1]) - raw[0][0]
+        made: list[LogLine] = []
+        for at in range(0, len(raw), MAKE_SLICE):
+            grown = at and time.monotonic() < until and os.fstat(self._fd).st_size - self._offset
+            if grown and grown >= span:
+                return None
+            made += self._lines(raw[at : at + MAKE_SLICE])
+        return made
 
     def _check_rotation(self, budget: list[int], out: list[RawLine]) -> None:
         try:

@@ -80,14 +80,14 @@ class FileSource:
         except OSError as exc:
             raise file_error(self.file.path, exc) from exc
 
-    async def follow(self, keep: int) -> tuple[int, list[LogLine]]:
+    async def follow(self, keep: int, first: int | None = None) -> tuple[int, list[LogLine]]:
         """Everything appended since the last call, of which the last ``keep`` lines are
         made and the ones before them counted: ``(passed, lines)``
         (:meth:`LogFile.follow <opsconsole.core.logs.file.LogFile.follow>`). For a view
         that shows a ring of ``keep`` lines of a log growing faster than lines can be made.
         Raises LogError as :meth:`open_tail`."""
         try:
-            return await asyncio.to_thread(self.file.follow, keep)
+            return await asyncio.to_thread(self.file.follow, keep, first=first)
         except OSError as exc:
             raise file_error(self.file.path, exc) from exc
 

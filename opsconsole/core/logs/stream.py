@@ -20,6 +20,10 @@ from opsconsole.core.logs.parse import (
 )
 
 DEFAULT_RING = 20000
+#: at the end of a burst a view's newest lines are made first, this many; fill() reads the
+#: rest back FILL_SLICE lines at a time
+FIRST_LINES = 500
+FILL_SLICE = 2000
 
 
 # --------------------------------------------------------------------------- stream
@@ -95,6 +99,8 @@ class LogStream:
     errors: dict[str, OpsError] = field(init=False, default_factory=dict)
     #: lines the last poll passed over (with ``pass_over``): they came before its lines
     passed: int = field(init=False, default=0)
+    #: the ring has room that :meth:`fill` can fill from the file (after a burst)
+    short: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.ring = RingBuffer(self.ring_size)
@@ -145,21 +151,48 @@ class LogStream:
         if self.pass_over and all(hasattr(s, "follow") for s in self.sources):
             passed: list[int] = []
             size = self.ring.size
-            batches = await self._each([self._follow(s, size, passed) for s in self.sources])
+            # one source: at the end of a burst its newest lines first, the rest by fill()
+            first = None if self.merged else min(size, FIRST_LINES)
+            batches = await self._each([self._follow(s, size, first, passed) for s in self.sources])
             self.passed = sum(passed)
         else:
             batches = await self._each([s.poll() for s in self.sources])
         lines = merge_streams(batches)
         self.ring.skip(self.passed)
         self.ring.extend(lines)
+        if self.passed:
+            self.short = not self.merged and len(self.ring) < self.ring.size
         return lines
 
     @staticmethod
-    async def _follow(source: Any, keep: int, passed: list[int]) -> list[LogLine]:
-        """``source.follow(keep)``: its lines; how many it passed over goes to ``passed``."""
-        count, lines = await source.follow(keep)
+    async def _follow(
+        source: Any, keep: int, first: int | None, passed: list[int]
+    ) -> list[LogLine]:
+        """``source.follow(keep, first)``: its lines; how many it passed over to ``passed``."""
+        count, lines = await source.follow(keep, first)
         passed.append(count)
         return list(lines)
+
+    async def fill(self, n: int = FILL_SLICE) -> list[LogLine]:
+        """After a burst left the ring short (its newest lines made first): up to ``n`` of
+        the lines before the oldest held, read back from the source, added at the front of
+        the ring (they were counted when passed over). Returns them, oldest first; [] when
+        the ring is full, or the top of the log or a rotation was reached."""
+        room = self.ring.size - len(self.ring)
+        if not self.short or room <= 0:
+            self.short = False
+            return []
+        added = await self.before(min(n, room))
+        if not added:
+            self.short = False
+            return []
+        ring = self.ring
+        follows = ring[len(added)].seq if len(ring) > len(added) else 0
+        for i, line in enumerate(added):
+            line.seq = max(0, follows - len(added) + i)
+        ring.dropped = max(0, ring.dropped - len(added))
+        self.short = len(ring) < ring.size
+        return added
 
     async def before(self, n: int) -> list[LogLine]:
         """Older lines before the oldest held (single source only; merged views start at

@@ -164,13 +164,16 @@ class LogLines(ScrollView, can_focus=True):
         take = list(lines)[-room:] if room > 0 else []
         if not take:
             return 0
-        before = len(self.rows)
-        for line in reversed(take):
-            self.store.appendleft(line)
-            self.base -= 1
-        self._cache.clear()
-        self.rebuild(keep_position=False)
-        added = len(self.rows) - before
+        start = self.base - len(take)
+        held, self.rows = self.rows, deque()
+        for offset, line in enumerate(take):
+            self._add_rows(start + offset, line)
+        added = len(self.rows)
+        self.rows.extend(held)  # rows of the new lines first; indexes are absolute
+        self.store.extendleft(reversed(take))
+        self.base = start
+        self._update_size()
+        self.refresh()
         self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True)
         return len(take)
 
@@ -383,6 +386,11 @@ class LogView(Vertical):
             lines = await stream.poll()
             self._add(lines, stream.passed)
             busy = len(lines) >= BUSY_BATCH or stream.passed > 0
+            if not busy and stream.short:
+                # after a burst: the newest lines are shown; fill the ring back from the
+                # file, a slice per round (a new burst is read first)
+                self._add_older(await stream.fill())
+                busy = stream.short
 
     def _add(self, lines: list[LogLine], passed: int = 0) -> None:
         if not lines and not passed:
@@ -393,6 +401,14 @@ class LogView(Vertical):
             body.scroll_end(animate=False, x_axis=False)
         else:
             self.new_while_paused += passed + len(lines)
+
+    def _add_older(self, lines: list[LogLine]) -> None:
+        if not lines:
+            return
+        body = self.lines_widget
+        body.prepend(lines)
+        if self.following:
+            body.scroll_end(animate=False, x_axis=False)
 
     def _show_status(self) -> None:
         if not self.is_mounted:
