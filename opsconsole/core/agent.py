@@ -9,10 +9,10 @@ per line both ways (ASCII: anything else is escaped):
    "capabilities": [methods], "topics": [subscribable reads], "operations": [operation ids],
    "max_line", "max_in_flight"}``.
 2. The console's first request is ``open``: ``{"id": 1, "method": "open", "params":
-   {"protocol": N, "version", "name": "web2", "console": "alice@laptop", "read_only": bool,
-   "password": "..."}}``. The supervisord password travels here, never in the agent's argv or
-   environment. ``read_only`` can only turn read-only on. A console of another protocol is
-   answered with an error that says which side to upgrade.
+   {"protocol": N, "name": "web2", "console": "alice@laptop", "read_only": bool,
+   "max_line": bytes, "password": "..."}}``. The supervisord password travels here, never
+   in the agent's argv or environment. ``read_only`` can only turn read-only on. A console of
+   another protocol is answered with an error that says which side to upgrade.
 3. Then **requests** ``{"id": n, "method": m, "params": {...}}`` (``m``: a Host method,
    ``subscribe``, ``unsubscribe`` or ``ping``) get **answers** ``{"id": n, "ok": true,
    "result": ...}`` or ``{"id": n, "ok": false, "error": HostError}``, in any order: each
@@ -26,7 +26,8 @@ per line both ways (ASCII: anything else is escaped):
 Bounds: a request line longer than :data:`MAX_REQUEST_LINE` or one that is not a JSON request
 is answered with an error push in words and the agent exits (the connection is reset; the
 console reconnects); more than :data:`MAX_IN_FLIGHT` requests at once are refused one by one;
-a read gives up after its ``timeout`` (at most :data:`READ_TIMEOUT`).
+a read gives up after its ``timeout`` (at most :data:`READ_TIMEOUT`); an answer or a push
+longer than the console reads in a line (its ``max_line``) is replaced by an error in words.
 
 Every mutating request passes this agent's own gate (read-only refusal, confirmation, the
 audit trail here, each record naming the ssh user, the ssh client and the console as it
@@ -171,6 +172,8 @@ class Agent:
         self.subs: dict[int, asyncio.Task[None]] = {}
         self._write_lock = asyncio.Lock()
         self._lines = 0
+        #: the longest line the console reads (it says in ``open``; at most MAX_ANSWER_LINE)
+        self.max_answer = MAX_ANSWER_LINE
 
     def _gate(self, read_only: bool, console: str = "") -> AgentGate:
         return AgentGate(
@@ -200,11 +203,28 @@ class Agent:
             "max_in_flight": MAX_IN_FLIGHT,
         }
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: dict[str, Any]) -> bool:
+        """Write one message; False when it was too long and an error went instead."""
         data = json.dumps(message, separators=(",", ":")).encode("ascii") + b"\n"
+        if len(data) > self.max_answer and ("id" in message or "sub" in message):
+            # the console would reset the connection: say so in the answer instead
+            error = HostProtocolError(
+                f"the answer is {len(data):,} bytes, more than the {self.max_answer:,} "
+                "the console reads in one line",
+                "ask for less at a time (fewer log lines)",
+            )
+            if "id" in message:
+                message = {"id": message["id"], "ok": False, "error": HostError.of(error).to_json()}
+            else:
+                message = self._sub_error(message["sub"], str(message.get("topic")), error)
+            data = json.dumps(message, separators=(",", ":")).encode("ascii") + b"\n"
+            sent = False
+        else:
+            sent = True
         async with self._write_lock:
             self.writer.write(data)
             await self.writer.drain()
+        return sent
 
     async def serve(self) -> int:
         """Hello, then requests until the console closes stdin (0) or breaks a bound (2)."""
@@ -337,6 +357,9 @@ class Agent:
             raise ProtocolMismatch(message, hint)
         if self.opened:
             raise HostProtocolError("the connection is open already")
+        limit = params.get("max_line")
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            self.max_answer = min(limit, MAX_ANSWER_LINE)
         console = str(params.get("console") or "")
         read_only = self.gate.read_only or bool(params.get("read_only"))
         # The gate is built here, in the serving task, so that a read-only one governs every
@@ -434,7 +457,10 @@ class Agent:
             else:
                 value = snapshot.to_json()
                 if last is None:
-                    await self.send({"push": "snapshot", "sub": sid, "topic": topic, "data": value})
+                    full = {"push": "snapshot", "sub": sid, "topic": topic, "data": value}
+                    if not await self.send(full):
+                        await asyncio.sleep(interval)
+                        continue  # the console has nothing to apply changes to
                 else:
                     await self.send(
                         {

@@ -544,7 +544,7 @@ async def test_lines_over_the_bound_or_garbage_reset_the_connection(
         assert "reset" in push["error"]["hint"] or "request is" in push["error"]["hint"]
         assert await asyncio.wait_for(proc.wait(), 30) == 2
 
-    # the console's side: an answer longer than its bound resets the link, not the console
+    # the console says how long a line it reads: the agent answers a longer one in words
     host = RemoteHost(
         "web6",
         agent_argv(demo_stack),
@@ -555,8 +555,35 @@ async def test_lines_over_the_bound_or_garbage_reset_the_connection(
     )
     try:
         assert (await host.connect(60)).state == UP  # the hello and open fit
-        with pytest.raises(HostDown, match="web6 sent a line longer than 4096 bytes"):
+        with pytest.raises(OpsError, match=r"more than the 4,096 the console reads") as caught:
             await host.gunicorn()
-        assert host.link.state == STALE and "longer than 4096" in host.link.reason
+        assert not is_link_error(caught.value) and host.link.state == UP
+        assert (await host.info()).host == "web6"  # the connection goes on
+    finally:
+        await host.aclose()
+
+
+async def test_a_line_over_the_consoles_bound_resets_the_link(tmp_path: Path) -> None:
+    """A peer that breaks the bound anyway (no real agent does: a stub answers open, then
+    writes a long line) resets the link in words, not the console."""
+    stub = tmp_path / "long.py"
+    hello = {"hello": "opsconsole-agent", "protocol": PROTOCOL, "version": "x"}
+    stub.write_text(
+        "import json, sys\n"
+        f"print({json.dumps(json.dumps(hello))}, flush=True)\n"
+        "request = json.loads(sys.stdin.readline())\n"
+        'print(json.dumps({"id": request["id"], "ok": True, "result": {}}), flush=True)\n'
+        'print("x" * 10000, flush=True)\n'
+        "sys.stdin.read()\n"
+    )
+    host = RemoteHost("web6", [sys.executable, str(stub)], max_line=4096, backoff=(5.0, 5.0))
+    seen: list[Link] = []
+    host.listeners.append(seen.append)
+    try:
+        await host.connect(30)
+        await until(lambda: host.link.state != UP, what="the reset")
+        assert host.link.state == STALE and host.link.connects == 1
+        assert host.link.reason == "the agent on web6 sent a line longer than 4096 bytes"
+        assert UP in [link.state for link in seen]
     finally:
         await host.aclose()

@@ -151,7 +151,10 @@ class AgentConnection:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
         for listener in list(self.listeners):
-            listener(self._link)
+            try:
+                listener(self._link)
+            except Exception:  # a view's bug must not stop the link
+                continue
 
     def _lost(self, error: OpsError, *, was_up: bool, for_good: bool = False) -> None:
         """Stale when a link that was up is lost (what it answered is old now, and it is
@@ -301,6 +304,7 @@ class AgentConnection:
             "name": self.name,
             "console": f"{user}@{socket.gethostname()}",
             "read_only": self.read_only,
+            "max_line": self.max_line,
         }
         if self._password:
             params["password"] = self._password

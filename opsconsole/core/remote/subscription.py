@@ -64,7 +64,10 @@ class Subscription:
         event, self._event = self._event, asyncio.Event()
         event.set()
         for listener in list(self.listeners):
-            listener(self)
+            try:
+                listener(self)
+            except Exception:  # a view's bug must not stop the link
+                continue
 
     async def close(self) -> None:
         await self.host._unsubscribe(self)
