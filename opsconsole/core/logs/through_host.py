@@ -19,10 +19,14 @@ from opsconsole.core.logs.parse import LogLine
 
 class HostLogSource:
     """The log ``ref`` names, read through ``host``; ``key`` and ``label`` are the source's
-    name in the stream and its column (known before the log is opened)."""
+    name in the stream and its column (known before the log is opened). With ``since`` (epoch
+    seconds) it opens with every line since then (bounded by the host) instead of the last."""
 
-    def __init__(self, host: Host, ref: LogRef, *, key: str, label: str) -> None:
+    def __init__(
+        self, host: Host, ref: LogRef, *, key: str, label: str, since: float | None = None
+    ) -> None:
         self.host = host
+        self.since = since
         self.ref = ref
         self.key = key
         self.label = label
@@ -36,7 +40,10 @@ class HostLogSource:
         source, unreadable file) as the host words it."""
         self._tail = n
         await self.aclose()
-        chunk = await self.host.log(self.ref, lines=n)
+        if self.since is not None:
+            chunk = await self.host.log(self.ref, since=self.since)
+        else:
+            chunk = await self.host.log(self.ref, lines=n)
         self._cursor = chunk.cursor
         return self._lines(chunk)
 
