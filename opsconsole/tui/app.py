@@ -36,16 +36,19 @@ from opsconsole.tui.screens.audit import AuditScreen
 from opsconsole.tui.screens.confirm import ConfirmScreen
 from opsconsole.tui.screens.help import HelpScreen
 from opsconsole.tui.screens.pick import SIGNALS, PickScreen
-from opsconsole.tui.screens.rolling import RollingScreen, RollRequested
+from opsconsole.tui.screens.rolling import RollingScreen
 from opsconsole.tui.session import (
     ROUTED,
     CommandRouted,
     ProbeHistory,
     ProbesChanged,
+    RollRequested,
     Session,
     SessionRefreshed,
+    UpdateReread,
 )
 from opsconsole.tui.themes import MONO_THEME, load_themes, resolve_theme_name
+from opsconsole.tui.update_groups import confirm_by_group
 from opsconsole.tui.widgets.commandbar import CommandBar, CommandSuggester
 from opsconsole.tui.widgets.events import EventsView
 from opsconsole.tui.widgets.footer import Footer
@@ -263,6 +266,10 @@ class OpsConsoleApp(App[None]):
     def on_roll_requested(self, message: RollRequested) -> None:
         """A rolling restart the session let through the gate: plan, ask, run, show."""
         self.push_screen(RollingScreen(self.session, message.server, message.specs, message.label))
+
+    def on_update_reread(self, message: UpdateReread) -> None:
+        """What the update of each changed group stops and starts, asked group by group."""
+        confirm_by_group(self.session, message.server, message.reread)
 
     # -- command mode ------------------------------------------------------------
 

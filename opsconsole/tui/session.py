@@ -55,8 +55,6 @@ from opsconsole.core.logs import HostLogSource, LogSource, SourceSpec
 from opsconsole.core.probes import Probe, ProbeResult, ProbeState
 from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
-from opsconsole.tui.screens.rolling import RollRequested
-from opsconsole.tui.update_groups import confirm_by_group
 
 VERB_OP = {
     "start": "supervisor.start",
@@ -157,6 +155,26 @@ class CommandRouted(Message):
     def __init__(self, command: Command) -> None:
         super().__init__()
         self.command = command
+
+
+class RollRequested(Message):
+    """A rolling restart the gate let through: the app opens its screen (plan, ask, run)."""
+
+    def __init__(self, server: str, specs: list[str], label: str) -> None:
+        super().__init__()
+        self.server = server
+        self.specs = specs
+        self.label = label
+
+
+class UpdateReread(Message):
+    """``reread`` (a ``supervisor.reread`` result) on ``server``: the app says what each
+    group's update will stop and start and asks group by group (tui.update_groups)."""
+
+    def __init__(self, server: str, reread: OperationResult) -> None:
+        super().__init__()
+        self.server = server
+        self.reread = reread
 
 
 class ProbeHistory:
@@ -608,7 +626,7 @@ class Session:
 
         def diff_ready(reread: OperationResult) -> None:
             # which processes each group's update stops and starts; one group at a time
-            confirm_by_group(self, server, reread)
+            self.ui.post_message(UpdateReread(server, reread))
 
         self.send(
             OperationRequest("supervisor.reread", server, {"server": server}),

@@ -19,7 +19,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
@@ -36,17 +35,6 @@ from opsconsole.tui.tcss import load_tcss
 
 if TYPE_CHECKING:
     from opsconsole.tui.session import Session
-
-
-class RollRequested(Message):
-    """The operator asked for a rolling restart of ``specs`` on ``server`` (the app opens
-    :class:`RollingScreen`; the session has checked the gate already)."""
-
-    def __init__(self, server: str, specs: list[str], label: str) -> None:
-        super().__init__()
-        self.server = server
-        self.specs = specs
-        self.label = label
 
 
 _MARKS = {
