@@ -1,11 +1,12 @@
 """``update`` in the console: say what supervisord will really do, then apply group by group.
 
-After the reread (``u`` or ``:update``) the session hands the diff here. For each group it
-touches, the operator is asked on its own: the question names every running process that
-supervisord will stop (and, for a changed group, start again: the whole group restarts, not
-only the changed program, supervisor issues #1154, #591), ``y`` applies that group alone (a
-``supervisor.update`` request naming only it: gated and audited per group), ``n`` leaves it for
-a later update; then the next group is asked.
+After the reread (``u`` or ``:update``) the session posts the diff (``UpdateReread``) and
+the app hands it here. For each group it touches, the operator is asked on its own: the
+question names every running process that supervisord will stop (and, for a changed group,
+start again: the whole group restarts, not only the changed program, supervisor issues
+#1154, #591), ``y`` applies that group alone (a ``supervisor.update`` request naming only
+it: gated and audited per group), ``n`` leaves it for a later update; then the next group
+is asked.
 """
 
 from __future__ import annotations
