@@ -179,3 +179,14 @@ def test_a_command_that_does_not_work_over_hosts_is_refused_not_run_here(
     assert "'nginx config' does not work over hosts" in capsys.readouterr().err
     assert main(["--host", "web 1", "status"]) == 2
     assert "contains a space" in capsys.readouterr().err
+
+
+def test_every_ssh_failure_has_its_own_words_in_a_table_cell() -> None:
+    """A hosts table or `status` row names the kind of ssh failure, never just "error"."""
+    from opsconsole.core import ssh as ssh_module
+    from opsconsole.core.host import HostError
+
+    kinds = [ssh_module.SshError, *ssh_module.SshError.__subclasses__()]
+    for cls in kinds[1:]:
+        words = HostError.of(cls("what happened", "what to do")).words
+        assert words != "error", f"{cls.__name__} has no words"

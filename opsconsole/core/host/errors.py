@@ -23,6 +23,17 @@ ERROR_WORDS: dict[str, str] = {
     "ProtocolMismatch": "version skew",
     "HostDown": "unreachable",
     "HostNotResponding": "not responding",
+    # the ssh transport's failures (opsconsole.core.ssh), in a word or two for a table cell
+    "BadDestination": "bad host",
+    "SshHostUnknown": "host unknown",
+    "SshConnectionRefused": "refused",
+    "SshTimeout": "timed out",
+    "SshHostKeyChanged": "host key changed",
+    "SshHostKeyUnknown": "host key unknown",
+    "SshAuthFailed": "auth failed",
+    "AgentNotInstalled": "not installed",
+    "AgentTooOld": "version skew",
+    "SshConnectionLost": "connection lost",
 }
 
 
