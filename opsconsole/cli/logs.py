@@ -22,7 +22,8 @@ from opsconsole.cli.common import open_host
 from opsconsole.core.config import AppConfig
 from opsconsole.core.host import Host, LogChunk, LogRef
 from opsconsole.core.logs import LogError, SourceSpec
-from opsconsole.core.logs.parse import parse_since
+from opsconsole.core.logs.merge import MARK, MergedSource, is_mark
+from opsconsole.core.logs.parse import LogLine, parse_since
 
 
 def parse_source_arg(text: str, *, stderr: bool = False, server: str = "") -> SourceSpec:
@@ -109,15 +110,49 @@ async def _fleet_tail(
     pattern: re.Pattern[str] | None,
     out: TextIO,
 ) -> int:
-    """The same log on every host at once, each line prefixed ``[host]`` when there are
-    several; a host that fails is said on stderr and the others go on."""
-    prefix = len(config.hosts) > 1
+    """The same log on every host, merged by time (:class:`MergedSource`), each line
+    prefixed ``[host]`` when there are several; a host that fails or stops answering is said
+    on stderr and the others go on (exit 2 when a host could not be read)."""
+    if len(config.hosts) == 1:
 
-    async def tail(host: Host) -> None:
-        label = f"[{host.name}] " if prefix else ""
-        await _tail_host(host, ref, args, since, pattern, out, label)
+        async def tail(host: Host) -> None:
+            await _tail_host(host, ref, args, since, pattern, out)
 
-    return hosts.say_failed(await hosts.read_all(config, tail))
+        return hosts.say_failed(await hosts.read_all(config, tail))
+
+    def show(lines: list[LogLine]) -> None:
+        """Lines on ``out``; what the merge says of a host (no answer, an error) on stderr."""
+        for line in lines:
+            if is_mark(line):
+                head, _, words = line.text.partition(f" {MARK} ")
+                print(f"opsconsole: {head} {words}", file=sys.stderr, flush=True)
+                continue
+            if since is not None and line.ts is not None and line.ts < since:
+                continue
+            if pattern is not None and (pattern.search(line.text) is None) != args.invert:
+                continue
+            out.write(line.text + "\n")
+        out.flush()
+
+    async with hosts.opened(config) as opened:
+        merged = MergedSource.over_hosts(
+            [host for _, host in opened],
+            ref,
+            key=f"tail:{ref.kind}:{ref.name or ref.path}",
+            label=ref.name or ref.path or ref.kind,
+            since=since if args.lines is None else None,
+            # without -f: every host's answer (or its error); with -f a first answer
+            # within the hosts' own timeout, then a host is not waited for past 2 s
+            open_timeout=None if not args.follow else max(config.timeout * 2, 10.0),
+        )
+        try:
+            show(await merged.open_tail(10 if args.lines is None else args.lines))
+            while args.follow:
+                await asyncio.sleep(max(0.05, args.interval))
+                show(await merged.poll())
+        finally:
+            await merged.aclose()
+        return 2 if merged.failing else 0
 
 
 async def _tail_host(

@@ -35,10 +35,19 @@ from opsconsole.core.logs.through_host import HostLogSource
 
 #: How long a poll waits for the hosts before giving what the others sent (seconds).
 DEFAULT_HOST_TIMEOUT = 2.0
+#: How long opening waits for the hosts (a first read may connect: ssh, the agent's start).
+DEFAULT_OPEN_TIMEOUT = 10.0
 #: At most this many lines of one host per poll (the newest; the rest are counted).
 DEFAULT_HOST_BUDGET = 2000
 #: What starts a marker line (after the host's prefix).
 MARK = "\u22ef"
+#: The ``gen`` of a marker line: the merge wrote it (about a host); no log has it.
+MARK_GEN = -1
+
+
+def is_mark(line: LogLine) -> bool:
+    """Is this a line the merge wrote about a host (no answer, an error, lines cut)?"""
+    return line.gen == MARK_GEN and line.ts is None
 
 
 class StaleHosts(LogError):
@@ -73,6 +82,7 @@ class MergedSource:
         key: str,
         label: str,
         timeout: float = DEFAULT_HOST_TIMEOUT,
+        open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         budget: int = DEFAULT_HOST_BUDGET,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -84,6 +94,8 @@ class MergedSource:
         self.key = key
         self.label = label
         self.timeout = max(0.0, timeout)
+        #: how long :meth:`open_tail` waits (None: until every host answered or failed)
+        self.open_timeout = open_timeout
         self.budget = max(1, budget)
         self.clock = clock
         self._hosts = [_Host(name, source, f"[{name}] ") for name, source in sources]
@@ -101,6 +113,7 @@ class MergedSource:
         label: str,
         since: float | None = None,
         timeout: float = DEFAULT_HOST_TIMEOUT,
+        open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         budget: int = DEFAULT_HOST_BUDGET,
     ) -> MergedSource:
         """The log ``ref`` names, on every host (each read through ``host.log``; ``since``:
@@ -109,7 +122,14 @@ class MergedSource:
             (h.name, HostLogSource(h, ref, key=f"{h.name}:{key}", label=label, since=since))
             for h in hosts
         ]
-        return cls(sources, key=key, label=label, timeout=timeout, budget=budget)
+        return cls(
+            sources,
+            key=key,
+            label=label,
+            timeout=timeout,
+            open_timeout=open_timeout,
+            budget=budget,
+        )
 
     # -- what the views and the CLI read -------------------------------------------------
 
@@ -134,15 +154,16 @@ class MergedSource:
         return {h.name: h.skipped for h in self._hosts if h.skipped}
 
     async def open_tail(self, n: int) -> list[LogLine]:
-        """The last ``n`` lines of every host, merged. Raises nothing: a host that fails or
-        does not answer in time is a marker line and in ``notice``."""
+        """The last ``n`` lines of every host, merged, waiting at most ``open_timeout`` for
+        them. Raises nothing: a host that fails or does not answer in time is a marker line
+        and in ``notice``."""
         self._tail = n
         for h in self._hosts:
             if h.task is not None and not h.task.done():
                 h.task.cancel()
             h.task = asyncio.ensure_future(h.source.open_tail(n))
             h.opened = True
-        return await self._collect()
+        return await self._collect(self.open_timeout)
 
     async def poll(self) -> list[LogLine]:
         """Lines written on every host since the last call, merged (at most ``budget`` per
@@ -154,7 +175,7 @@ class MergedSource:
                     h.source.poll() if h.opened else h.source.open_tail(self._tail)
                 )
                 h.opened = True
-        return await self._collect()
+        return await self._collect(self.timeout)
 
     async def before(self, offset: int, n: int, gen: int | None = None) -> list[LogLine]:
         """Merged views start where they were opened: nothing before it."""
@@ -177,10 +198,11 @@ class MergedSource:
 
     # -- merging -------------------------------------------------------------------------
 
-    async def _collect(self) -> list[LogLine]:
+    async def _collect(self, timeout: float | None) -> list[LogLine]:
         waiting = {h.task for h in self._hosts if h.task is not None}
+        started = self.clock()
         if waiting:
-            await asyncio.wait(waiting, timeout=self.timeout)
+            await asyncio.wait(waiting, timeout=timeout)
         now = self.clock()
         batches: list[list[LogLine]] = []
         first: list[LogLine] = []  # said before the merged lines (a host back, lines cut)
@@ -191,21 +213,17 @@ class MergedSource:
                 continue
             if not task.done():
                 if h.stale_since is None:
-                    h.stale_since = now - self.timeout
-                    marks.append(
-                        self._mark(
-                            h,
-                            f"no answer for {self.timeout:.1f} s: its lines follow when it answers",
-                            now,
+                    h.stale_since = started
+                    if h.error is None:  # a failing host was said already
+                        late = f"no answer for {now - started:.1f} s"
+                        marks.append(
+                            self._mark(h, f"{late}: its lines follow when it answers", now)
                         )
-                    )
                 continue
             h.task = None
-            if h.stale_since is not None:
-                first.append(
-                    self._mark(h, f"answering again after {now - h.stale_since:.1f} s", now)
-                )
-                h.stale_since = None
+            waited, h.stale_since = h.stale_since, None
+            if h.error is not None:
+                waited = None  # "read again" says it
             try:
                 lines = task.result()
             except asyncio.CancelledError:
@@ -216,6 +234,8 @@ class MergedSource:
             except Exception as exc:  # one host's surprise is said, never raised
                 self._failed(h, LogError(f"{h.name}: {exc}"), now, marks)
                 continue
+            if waited is not None:
+                first.append(self._mark(h, f"answering again after {now - waited:.1f} s", now))
             if h.error is not None:
                 h.error = None
                 h.said.clear()
@@ -263,7 +283,9 @@ class MergedSource:
         ]
 
     def _mark(self, h: _Host, words: str, now: float, level: str = "WARNING") -> LogLine:
-        return LogLine(f"{h.prefix}{MARK} {words}", self.label, level, None, False, -1, 0, now)
+        return LogLine(
+            f"{h.prefix}{MARK} {words}", self.label, level, None, False, -1, MARK_GEN, now
+        )
 
     def _notice(self, now: float) -> OpsError | None:
         parts = [
