@@ -30,7 +30,12 @@ TARGET = 1.5
 
 
 def _psutil_pass(pids: list[int]) -> Callable[[], None]:
-    cache = {pid: psutil.Process(pid) for pid in pids}
+    cache = {}
+    for pid in pids:
+        try:
+            cache[pid] = psutil.Process(pid)
+        except psutil.Error:
+            continue  # gone since the scan (another master on this shared machine)
 
     def one_pass() -> None:
         for p in cache.values():

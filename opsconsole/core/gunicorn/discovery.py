@@ -108,7 +108,7 @@ class GunicornScanner:
         self._known: dict[tuple[int, float], _Known] = {}
         self._worker_procs: dict[int, ProcRow] = {}
         self._discovered_at = 0.0
-        self._programs_seen: frozenset[tuple[str | None, str, int]] | None = None
+        self._programs_seen: frozenset[tuple[str | None, str, str, int]] | None = None
         self.discoveries = 0
         #: master key → (when read, TCP listen addresses, unix socket paths)
         self._listen_cache: dict[Any, tuple[float, list[str], list[str]]] = {}
@@ -160,10 +160,11 @@ class GunicornScanner:
         Raises nothing for a process that vanishes or belongs to another user: what cannot
         be read is left out or shown as unknown.
         """
+        live = (ProcessState.RUNNING, ProcessState.STARTING)
         running = frozenset(
-            (info.server, info.fullname, info.pid)
+            (info.server, info.group, info.name, info.pid)
             for info in programs
-            if info.pid > 0 and info.state in (ProcessState.RUNNING, ProcessState.STARTING)
+            if info.pid > 0 and info.state in live
         )
         due = time.monotonic() - self._discovered_at >= DISCOVERY_SECONDS
         if not (full or due or running != self._programs_seen):
