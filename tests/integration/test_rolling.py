@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from opsconsole.cli import main
 from opsconsole.core.actions import ActionGate
 from opsconsole.core.config import AppConfig, SupervisorTarget
 from opsconsole.core.errors import ReadOnlyError
@@ -316,27 +317,38 @@ async def test_update_preview_lists_every_process_supervisord_restarts(
         sup.rpc().supervisor.reloadConfig()
 
 
-def _cli(sup: Sup, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "opsconsole", "-c", str(sup.conf), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
-    )
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def test_cli_rolling_restart_asks_refuses_and_stops_at_a_failure(sup: Sup) -> None:
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Any:
+    """``opsconsole -c CONF ARGS…`` in this process (what ``python -m opsconsole`` runs,
+    without an interpreter start per call): its exit code and output."""
+
+    def run(sup: Sup, *args: str) -> Ran:
+        capsys.readouterr()
+        code = main(["-c", str(sup.conf), *args])
+        out = capsys.readouterr()
+        return Ran(code, out.out, out.err)
+
+    return run
+
+
+def test_cli_rolling_restart_asks_refuses_and_stops_at_a_failure(sup: Sup, cli: Any) -> None:
     before = sup.pids()
-    asked = _cli(sup, "restart", "grp:*", "--rolling")
+    asked = cli(sup, "restart", "grp:*", "--rolling")
     assert asked.returncode == 2 and "add --yes" in asked.stderr
     assert "grp:p1 (RUNNING" in asked.stdout  # the plan, before anything runs
-    ro = _cli(sup, "restart", "grp:*", "--rolling", "--yes", "--read-only")
+    ro = cli(sup, "restart", "grp:*", "--rolling", "--yes", "--read-only")
     assert ro.returncode == 2 and "read-only" in ro.stderr
     assert sup.pids() == before
     (sup.dir / "fail-p1").touch()
     try:
-        out = _cli(sup, "restart", "grp:*", "--rolling", "--yes", "--json")
+        out = cli(sup, "restart", "grp:*", "--rolling", "--yes", "--json")
         assert out.returncode == 1, out.stdout + out.stderr
         events = [json.loads(line) for line in out.stdout.splitlines()]
         last = events[-1]
@@ -346,7 +358,7 @@ def test_cli_rolling_restart_asks_refuses_and_stops_at_a_failure(sup: Sup) -> No
         assert after["grp:p2"] == before["grp:p2"] and after["grp:p3"] == before["grp:p3"]
     finally:
         _recover(sup, "grp:p1")
-    text = _cli(sup, "restart", "grp:p3", "--rolling", "--yes")
+    text = cli(sup, "restart", "grp:p3", "--rolling", "--yes")
     assert text.returncode == 0, text.stdout + text.stderr
     assert "grp:p3: healthy (RUNNING 2 s)" in text.stdout
     assert sup.pids()["grp:p3"] != before["grp:p3"]
@@ -366,19 +378,19 @@ async def test_the_demo_topology_gates_web_on_its_probes(demo_stack: DemoStack) 
     assert [s.probes for s in queue] == [(), (), ()]
 
 
-def test_cli_update_previews_restarts_and_applies_one_group(sup: Sup) -> None:
+def test_cli_update_previews_restarts_and_applies_one_group(sup: Sup, cli: Any) -> None:
     _upd_conf(sup, 602)
     try:
-        dry = _cli(sup, "update", "--dry-run", "--json")
+        dry = cli(sup, "update", "--dry-run", "--json")
         assert dry.returncode == 0, dry.stderr
         (group,) = json.loads(dry.stdout)["preview"]
         assert (group["group"], group["restarts"]) == ("upd", ["upd:u1", "upd:u2"])
-        assert _cli(sup, "update", "--group", "grp", "--yes").returncode == 2  # grp: no change
+        assert cli(sup, "update", "--group", "grp", "--yes").returncode == 2  # grp: no change
         before = sup.pids()
-        asked = _cli(sup, "update", "--group", "upd")
+        asked = cli(sup, "update", "--group", "upd")
         assert asked.returncode == 2 and "restarts (new pids): upd:u1, upd:u2" in asked.stdout
         assert sup.pids() == before
-        applied = _cli(sup, "update", "--group", "upd", "--yes")
+        applied = cli(sup, "update", "--group", "upd", "--yes")
         assert applied.returncode == 0 and "upd: updated" in applied.stdout
 
         def restarted() -> set[str] | None:
