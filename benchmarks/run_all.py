@@ -19,6 +19,7 @@ from types import ModuleType
 
 from benchmarks import (
     bench_first_frame,
+    bench_fleet,
     bench_follow,
     bench_idle,
     bench_open_big,
@@ -48,6 +49,8 @@ BENCHES: list[tuple[ModuleType, list[tuple[int, str]]]] = [
     (bench_idle, [(2, bench_idle.FIGURE_CPU), (4, bench_idle.FIGURE_RSS)]),
     (bench_follow, [(5, bench_follow.FIGURE)]),
     (bench_open_big, [(6, bench_open_big.FIGURE)]),
+    # its own hosts (11 supervisords x 300 programs behind a local sshd), not the stack
+    (bench_fleet, [(11, bench_fleet.FIGURE_CPU), (12, bench_fleet.FIGURE_KEY)]),
 ]
 
 
