@@ -508,12 +508,14 @@ class GunicornScanner:
         key: tuple[int, float],
     ) -> None:
         """Workers, their flags, the live and target counts, and the notes that follow."""
-        facts = [self._worker(p, master.timeout, now, ctl_workers.get(p.pid)) for p in workers]
-        # Connections: a worker's sockets that its master does not hold too (the listening
-        # sockets are inherited) and that the kernel's TCP table lists as not listening.
         inherited = self._inherited.get(key)
         if inherited is None:
             inherited = self._inherited[key] = fd_facts(master.pid)[1] or set()
+        facts = [
+            self._worker(p, master.timeout, now, ctl_workers.get(p.pid), inherited) for p in workers
+        ]
+        # Connections: a worker's sockets that its master does not hold too (the listening
+        # sockets are inherited) and that the kernel's TCP table lists as not listening.
         for worker, sockets in facts:
             own = sockets - inherited if sockets is not None else None
             worker.connections = None if own is None else self._count_tcp(own)
@@ -609,7 +611,7 @@ class GunicornScanner:
         return sum(1 for i in inodes if i in known and known[i][0])
 
     def _worker(
-        self, proc: ProcRow, timeout: int, now: float, ctl: Any
+        self, proc: ProcRow, timeout: int, now: float, ctl: Any, inherited: set[int]
     ) -> tuple[Worker, set[int] | None]:
         identity = ProcIdentity(proc.pid, proc.create_time, proc.argv)
         worker = Worker(
@@ -634,7 +636,7 @@ class GunicornScanner:
             worker.rss = facts.rss
             worker.threads = facts.threads
             worker.status = facts.status
-        beat, sockets = fd_facts(proc.pid, self._fds.setdefault(key, {}))
+        beat, sockets = fd_facts(proc.pid, self._fds.setdefault(key, {}), inherited)
         if beat is not None:
             worker.heartbeat_age = max(0.0, time.time() - beat)
         elif ctl is not None and ctl.last_heartbeat is not None:

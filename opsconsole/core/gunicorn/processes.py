@@ -153,7 +153,9 @@ def read_pidfile(path: str) -> int | None:
         return None
 
 
-def fd_facts(pid: int, known: dict[str, str] | None = None) -> tuple[float | None, set[int] | None]:
+def fd_facts(
+    pid: int, known: dict[str, str] | None = None, inherited: set[int] | None = None
+) -> tuple[float | None, set[int] | None]:
     """One pass over a process's open files: (heartbeat change time, socket inodes).
 
     The heartbeat is the unlinked temp file gunicorn's worker touches. Either is None when it
@@ -164,7 +166,9 @@ def fd_facts(pid: int, known: dict[str, str] | None = None) -> tuple[float | Non
     open for its whole life): only sockets and new fds are read again. The heartbeat's
     change time is read every time (a ``stat`` of its fd). The caller drops ``known`` at
     every full discovery, so an fd that was closed and reused by a socket between two
-    refreshes is seen at the latest then.
+    refreshes is seen at the latest then. A socket in ``inherited`` (its master's listening
+    sockets, which a worker keeps) is left out of the sockets returned and, with ``known``,
+    not read again either.
     """
     best: float | None = None
     base = f"/proc/{pid}/fd"
@@ -191,7 +195,10 @@ def fd_facts(pid: int, known: dict[str, str] | None = None) -> tuple[float | Non
                 continue
             if target.startswith("socket:["):
                 inode = to_int(target[8:-1])
-                if inode:
+                if inode and inherited is not None and inode in inherited:
+                    if known is not None:
+                        known[fd] = ""
+                elif inode:
                     sockets.add(inode)
                 continue
             if not is_heartbeat_link(target):
