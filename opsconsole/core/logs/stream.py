@@ -47,9 +47,10 @@ class RingBuffer:
             self._lines.append(line)
 
     def skip(self, count: int) -> None:
-        """``count`` lines came and went: each was appended and then pushed out by the lines
-        that follow it (a full ring of them, which the caller appends next), so everything
-        held now goes too. Counted in ``appended`` and ``dropped`` like any line."""
+        """``count`` lines came before the lines the caller appends next and were pushed out
+        by newer ones, so everything held now goes too. Counted in ``appended`` and
+        ``dropped`` like any line. (When the batch that follows is shorter than the ring,
+        :meth:`LogStream.fill` reads the lines just before it back.)"""
         if count <= 0:
             return
         self.appended += count
