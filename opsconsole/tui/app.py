@@ -89,6 +89,7 @@ class OpsConsoleApp(App[None]):
         self.config = config
         #: the monitor, gate, timeline, probes, loops and operations; the views are given it
         self.session = Session(config, self, monitor=monitor, gate=gate, audit=audit, host=host)
+        self.session.will_start = True  # on_mount starts its loops
         #: the view shown (the app's own routing state, kept here rather than read back)
         self.current_view = VIEWS[0][0]
         #: whether the ``:`` bar is open (set as the app opens it, cleared by its Closed)
@@ -162,23 +163,29 @@ class OpsConsoleApp(App[None]):
         yield CommandBar(CommandSuggester(session.program_names, self._theme_names))
         yield Footer(compact=True, show_command_palette=False)
 
-    def on_mount(self) -> None:
+    def on_load(self) -> None:
+        """Before the screen is composed: ask supervisord at once (its answer comes while the
+        screen is composed and drawn; the first rows are shown when both are done) and pick
+        the theme (set later, it would restyle every widget once more)."""
         # Textual's thread workers run in the loop's executor: keep them under the gate.
         actions.govern_threads(asyncio.get_running_loop())
+        self.session.usage_wanted = lambda: self.current_view == "programs"
+        self.session.start()
         themes = load_themes()
         for theme in themes.values():
             self.register_theme(theme)
         available = set(themes) | set(self.available_themes)
         self.theme = resolve_theme_name(self.config.theme, available, dict(os.environ))
+
+    def on_mount(self) -> None:
         self.sub_title = f"v{__version__}"
         self.session.timeline.listeners.append(self._on_event)
+        for event in list(self.session.timeline.events):  # any from before the screen
+            self._on_event(event)
         self.main.query_one(CommandBar).display = False
         self.main.query_one(ProgramsView).focus()
         self.refresh_header()
         self.main.query_one(ProbeStrip).display = False
-        # CPU and memory of the programs only while the programs view shows them
-        self.session.usage_wanted = lambda: self.current_view == "programs"
-        self.session.start()
 
     # -- what the session reports -------------------------------------------------------
 

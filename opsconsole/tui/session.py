@@ -254,6 +254,9 @@ class Session:
         self.first_poll = asyncio.Event()
         self._polled_once: set[str] = set()
         self._started = False
+        #: the app starts the loops once it is mounted: the views (mounted before it) wait
+        #: for the first refresh from the start
+        self.will_start = False
         self._latencies: dict[str, deque[float]] = {}
         #: the gunicorn masters and nginx log files the views found last (for log sources)
         self.gunicorn_masters: list[GunicornMaster] = []
@@ -299,6 +302,8 @@ class Session:
         while True:
             delay = refresh  # a supervisord that did not answer is asked again soon
             try:
+                # the first rows without waiting for the exit codes (read by the next poll)
+                self.machine.exit_codes_later = server not in self._polled_once
                 snap = await self.machine.supervisord(server)
                 raw = self.monitor.snapshots.get(server)
                 changed = not (raw is not None and raw.unchanged and server in self._last)
@@ -340,7 +345,7 @@ class Session:
     def first_refresh_pending(self) -> bool:
         """True from :meth:`start` until every supervisord was polled once: the views' own
         scans wait (the program list is drawn first; they read the programs it found)."""
-        return self._started and not self.first_poll.is_set()
+        return (self._started or self.will_start) and not self.first_poll.is_set()
 
     def _usage_due(self, server: str) -> bool:
         """CPU and memory are sampled from the second refresh on (the first rows are drawn
@@ -373,6 +378,7 @@ class Session:
         waits for the first refresh (it reads the programs that poll found)."""
         try:
             await asyncio.wait_for(self.first_poll.wait(), timeout=max(5.0, self.config.timeout))
+            await asyncio.sleep(min(0.5, self.probe_interval))  # the first frame is drawn
         except asyncio.TimeoutError:
             pass
         while True:

@@ -67,6 +67,9 @@ class LocalReads:
     #: nginx, probes) to use it instead of polling again; None: one refresh. A console whose
     #: refresh loop polls every supervisord sets it to its interval (never two polls a refresh)
     poll_max_age: float | None = None
+    #: when True, supervisord() does not wait for the expected exit codes it has not read yet
+    #: (getAllConfigInfo, as long to decode as the poll): a console's first rows come first
+    exit_codes_later = False
 
     def __init__(
         self,
@@ -124,6 +127,8 @@ class LocalReads:
         snap = await self.monitor.poll(name)
         # gunicorn() and nginx() match pids against the latest poll of each supervisord
         self._polled = (time.monotonic(), list(self.monitor.snapshots.values()))
+        if self.exit_codes_later and snap.name not in self._exitcodes:
+            return self._supervisord(snap, {})  # the rows first; the next poll reads them
         return self._supervisord(snap, await self._expected_exits(snap))
 
     async def _expected_exits(self, snap: ServerSnapshot) -> dict[str, tuple[int, ...]]:
