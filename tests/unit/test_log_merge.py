@@ -147,10 +147,10 @@ def test_a_host_that_does_not_answer_is_marked_and_does_not_hold_up_the_others()
         for i in range(3):
             quick.put(f"{ts(20 + i)} quick {i}")
             slow.put(f"{ts(20 + i)} slow {i}")
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            rounds.append(texts(await merged.poll()))
-            assert loop.time() - started < 30  # bounded by the timeout, not the slow host
+            # once it is stale it is not waited for again: with a timeout of an hour, later
+            # polls still come back (the guard only fails a poll that waits for it)
+            rounds.append(texts(await asyncio.wait_for(merged.poll(), 60)))
+            merged.timeout = 3600.0
         assert "slow" in merged.stale and merged.notice is not None
         assert "slow no answer" in merged.notice.message
         slow.gate.set()  # it answers: its lines come, after a marker

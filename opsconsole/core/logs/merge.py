@@ -199,7 +199,9 @@ class MergedSource:
     # -- merging -------------------------------------------------------------------------
 
     async def _collect(self, timeout: float | None) -> list[LogLine]:
-        waiting = {h.task for h in self._hosts if h.task is not None}
+        # a host already stale is not waited for again (its read is only looked at): one hung
+        # host costs the others one timeout, not one per poll
+        waiting = {h.task for h in self._hosts if h.task is not None and h.stale_since is None}
         started = self.clock()
         if waiting:
             await asyncio.wait(waiting, timeout=timeout)
