@@ -127,10 +127,11 @@ def _run_demo_in_pty(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int, Path
     return proc, master, stack_dir
 
 
-def _drain(fd: int, seconds: float) -> bytes:
+def _drain(fd: int, seconds: float, until: bytes | None = None) -> bytes:
+    """What the terminal got within ``seconds``; as soon as ``until`` shows, if given."""
     out = b""
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while time.monotonic() < end and (until is None or until not in out):
         try:
             os.set_blocking(fd, False)
             out += os.read(fd, 65536)
@@ -153,8 +154,8 @@ def _nothing_left(stack_dir: Path) -> bool:
 def test_demo_tears_down_on_quit_and_signals(tmp_path: Path, how: str) -> None:
     proc, master, stack_dir = _run_demo_in_pty(tmp_path)
     try:
-        screen = _drain(master, 2.5)
-        assert b"RUNNING" in screen  # the console is up on the stack
+        screen = _drain(master, 30, until=b"RUNNING")
+        assert b"RUNNING" in screen, f"the console never showed the stack: {screen[-2000:]!r}"
         if how == "q":
             os.write(master, b"q")
         elif how == "SIGKILL":

@@ -147,7 +147,7 @@ async def test_supervisord_stopped_and_killed_then_back() -> None:
             os.kill(stack.supervisord.pid, signal.SIGSTOP)
             try:
                 await until(
-                    pilot, lambda: "not responding" in screen_text(pilot).splitlines()[0], 5
+                    pilot, lambda: "not responding" in screen_text(pilot).splitlines()[0], 15
                 )
                 await pilot.press("5")
                 await pilot.pause(0.05)
@@ -155,10 +155,10 @@ async def test_supervisord_stopped_and_killed_then_back() -> None:
                 await pilot.press("1")
             finally:
                 os.kill(stack.supervisord.pid, signal.SIGCONT)
-            await until(pilot, lambda: app.monitor.snapshots["demo"].ok, 5)
+            await until(pilot, lambda: app.monitor.snapshots["demo"].ok, 15)
             stack.supervisord.kill()
             stack.supervisord.wait()
-            await until(pilot, lambda: "unreachable" in screen_text(pilot).splitlines()[0], 5)
+            await until(pilot, lambda: "unreachable" in screen_text(pilot).splitlines()[0], 15)
             stack.launch_supervisord()
             await until(pilot, lambda: stack.socket_path.exists(), 10)
             # supervisord answers as soon as its socket is up; the console must follow within 2 s

@@ -94,7 +94,7 @@ async def test_tree_fits_80x24_and_shows_both_masters(demo_stack: DemoStack) -> 
     web, api = pid_of(demo_stack, "web"), pid_of(demo_stack, "api")
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(GunicornView)
-        await until(pilot, lambda: master(app, web) and master(app, api), timeout=5)
+        await until(pilot, lambda: master(app, web) and master(app, api), timeout=20)
         assert view.select(f"m:{web}")
         text = await shows(pilot, "web [demo] master")
         lines = text.splitlines()
@@ -123,7 +123,7 @@ async def test_scale_up_exact_and_refuse_below_one(
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             view = app.query_one(GunicornView)
-            await until(pilot, lambda: master(app, api), timeout=5)
+            await until(pilot, lambda: master(app, api), timeout=20)
             view.select(f"m:{api}")
             await pilot.press("plus")
             await shows(pilot, f"Send TTIN to gunicorn master {api} (api): 2 -> 3 workers?")
@@ -163,7 +163,7 @@ async def test_reload_and_worker_term_from_the_keyboard(
     api = pid_of(demo_stack, "api")
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(GunicornView)
-        m = await until(pilot, lambda: master(app, api), timeout=5)
+        m = await until(pilot, lambda: master(app, api), timeout=20)
         old = {w.pid for w in m.workers}
         view.select(f"m:{api}")
         await pilot.press("R")
@@ -203,7 +203,7 @@ async def test_read_only_refuses_keys_without_sending(
     web = pid_of(demo_stack, "web")
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(GunicornView)
-        m = await until(pilot, lambda: master(app, web), timeout=5)
+        m = await until(pilot, lambda: master(app, web), timeout=20)
         view.select(f"m:{web}")
         for key in ("plus", "R", "y"):
             await pilot.press(key)
