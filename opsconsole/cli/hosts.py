@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+from opsconsole.core.actions import ActionGate
 from opsconsole.core.config import (
     AppConfig,
     HostSettings,
@@ -131,15 +132,18 @@ def local_config(config: AppConfig, settings: HostSettings) -> AppConfig:
     return replace(config, supervisors=supervisors, nginx=nginx, hosts=[])
 
 
-def open_one(config: AppConfig, settings: HostSettings) -> Host:
+def open_one(config: AppConfig, settings: HostSettings, *, gate: ActionGate | None = None) -> Host:
     """The host a ``[[host]]`` / ``--host`` names (not connected yet: the first call
-    connects, and a failure to connect is raised there as an SshError in words)."""
+    connects, and a failure to connect is raised there as an SshError in words). ``gate``:
+    the console's gate (its audit trail and timeline), else the host's own."""
     if settings.ssh == LOCAL:
-        return LocalHost(local_config(config, settings), name=settings.name)
-    return remote_host(config, settings)
+        return LocalHost(local_config(config, settings), name=settings.name, gate=gate)
+    return remote_host(config, settings, gate=gate)
 
 
-def remote_host(config: AppConfig, settings: HostSettings) -> Host:
+def remote_host(
+    config: AppConfig, settings: HostSettings, *, gate: ActionGate | None = None
+) -> Host:
     """A RemoteHost speaking to ``opsconsole agent`` over the operator's ssh."""
     from opsconsole.core.remote import RemoteHost
 
@@ -147,6 +151,7 @@ def remote_host(config: AppConfig, settings: HostSettings) -> Host:
     host: Host = RemoteHost(
         settings.name,
         argv,
+        gate=gate,
         read_only=config.read_only,
         password=settings.password,
         timeout=max(config.timeout * 2, 10.0),

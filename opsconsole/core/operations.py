@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 #: Where a key applies: the app everywhere, or one view's widget. ``logs`` is the source
 #: list of the logs view, ``log`` an open log.
-SCOPES = ("programs", "gunicorn", "nginx", "logs", "log", "app")
+SCOPES = ("programs", "gunicorn", "nginx", "logs", "log", "hosts", "app")
 
 
 @dataclass(frozen=True)
@@ -330,6 +330,8 @@ _op("ui.view", "Show a view", help="show a view")
 _op("ui.theme", "Theme", help="switch the theme")
 _op("ui.export", "Export", help="write a markdown incident note")
 _op("ui.audit", "Audit trail", help="show the audit trail")
+_op("ui.hosts", "Hosts", help="the hosts: link, round trip, agent, programs, workers, nginx")
+_op("ui.host", "Only this host", help="narrow every view to one host (:host all: every host)")
 _op("ui.logs", "Logs", help="open the logs")
 _op("ui.filter", "Filter", help="filter the list")
 _op("ui.back", "Clear", help="back, clear")
@@ -400,6 +402,8 @@ bind("ui.move", "log", "g", "top", "Top", show=False)
 bind("ui.move", "log", "j", "down", "Down", show=False)
 bind("ui.move", "log", "k", "up", "Up", show=False)
 bind("ui.back", "log", "escape", "close_prompt", "Close", show=False)
+# Hosts (6): on a console of several hosts
+bind("ui.host", "hosts", "enter", "narrow", "Only this host")
 # Everywhere
 bind("ui.quit", "app", "q", "quit")
 bind("ui.quit", "app", "ctrl+c", "quit", show=False, priority=True)
@@ -412,6 +416,7 @@ bind("ui.view", "app", "2", "view('gunicorn')", "Gunicorn", show=False)
 bind("ui.view", "app", "3", "view('nginx')", "Nginx", show=False)
 bind("ui.view", "app", "4", "view('logs')", "Logs", show=False)
 bind("ui.view", "app", "5", "view('events')", "Events", show=False)
+bind("ui.hosts", "app", "6", "view('hosts')", "Hosts", show=False)
 # priority: the screen's own tab (focus the next widget) would take it first
 bind("ui.view", "app", "tab", "next_view", "Next view", show=False, priority=True)
 
@@ -478,6 +483,8 @@ verb("ui.theme", "theme", "NAME", "switch the theme", 1, 1, "theme")
 verb("ui.view", "view", "NAME", "show a view", 1, 1, "view")
 verb("ui.export", "export", "[PATH]", "write a markdown incident note", 0, 1)
 verb("ui.audit", "audit", "", "show the audit trail", 0, 0)
+verb("ui.hosts", "hosts", "", "show the hosts (a console of several hosts)", 0, 0)
+verb("ui.host", "host", "[NAME|all]", "show only host NAME in every view (all: every host)", 0, 1)
 verb("ui.help", "help", "", "keys and commands", 0, 0)
 verb("ui.quit", "q", "", "quit", 0, 0)
 verb("ui.quit", "quit", "", "quit", 0, 0)

@@ -9,7 +9,8 @@ alias, the agent command of this installation, that stack's supervisord.conf). S
     opsconsole --config FLEET/fleet.toml status
 
 reads every host over ssh, as it would a real fleet, and ``--host host2`` picks one. The
-machine's own ssh setup is never read or changed.
+console opens on every host (its hosts view, key 6). The machine's own ssh setup is never read
+or changed.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def teardown_fleet(directory: Path) -> None:
 def run_fleet_demo(args: argparse.Namespace) -> int:
     """``opsconsole demo --hosts N``: start the fleet, print how to use it, open the console."""
     from opsconsole.cli.tui import _say, run_tui
-    from opsconsole.core.config import build_config, load_supervisor_config
+    from opsconsole.core.config import build_config
 
     fleet = DemoFleet(count=args.hosts, with_nginx=not args.no_nginx)
     print(f"starting {args.hosts} demo stacks behind a local sshd ...", flush=True)
@@ -184,8 +185,7 @@ def run_fleet_demo(args: argparse.Namespace) -> int:
         start_new_session=True,
     )
     try:
-        # The console's TUI shows one host today: host1's stack, read directly; the fleet's
-        # hosts ride along in the config for a console that shows several.
+        # The console on every host of the fleet, each reached over ssh like a real one.
         config = build_config(
             config_file=str(fleet.config_path),
             read_only=args.read_only,
@@ -193,9 +193,8 @@ def run_fleet_demo(args: argparse.Namespace) -> int:
             refresh=args.refresh,
             timeout=args.timeout,
         )
-        config.supervisors = [load_supervisor_config(fleet.stacks[0].conf_path)]
-        config.supervisors[0].name = "host1"
-        print("\nopening the console on host1 (q quits and stops the fleet) ...", flush=True)
+        hosts = ", ".join(fleet.aliases)
+        print(f"\nopening the console on {hosts} (q quits and stops the fleet) ...", flush=True)
         return run_tui(config)
     finally:
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):

@@ -30,6 +30,7 @@ from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Event, Timeline
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
+from opsconsole.tui.fleet import HOSTS_VIEW, Fleet, host_command, on_several, shown_servers
 from opsconsole.tui.keys import bindings, help_sections, key_label
 from opsconsole.tui.palette import OpsCommands
 from opsconsole.tui.screens.audit import AuditScreen
@@ -53,6 +54,7 @@ from opsconsole.tui.widgets.commandbar import CommandBar, CommandSuggester
 from opsconsole.tui.widgets.events import EventsView
 from opsconsole.tui.widgets.footer import Footer
 from opsconsole.tui.widgets.gunicorn import GunicornView
+from opsconsole.tui.widgets.hosts import HostsView
 from opsconsole.tui.widgets.logs import LogsView
 from opsconsole.tui.widgets.logview import LogView
 from opsconsole.tui.widgets.nginx import NginxView
@@ -92,6 +94,8 @@ class OpsConsoleApp(App[None]):
         self.session.will_start = True  # on_mount starts its loops
         #: the view shown (the app's own routing state, kept here rather than read back)
         self.current_view = VIEWS[0][0]
+        #: the views (a hosts view on a console of several hosts: tui.fleet)
+        self.views = VIEWS + (on_several(self.session, lambda fleet: [HOSTS_VIEW]) or [])
         #: whether the ``:`` bar is open (set as the app opens it, cleared by its Closed)
         self.command_open = False
         self._mono_filter = Monochrome()
@@ -151,15 +155,17 @@ class OpsConsoleApp(App[None]):
 
     def compose(self) -> ComposeResult:
         session = self.session
-        yield StatusBar(session.host, session.read_only)
+        yield StatusBar(on_several(session, Fleet.title) or session.host, session.read_only)
         yield ProbeStrip("", id="probes")
-        yield Tabs(*[Tab(label, id=f"tab-{vid}") for vid, label in VIEWS], id="view-tabs")
+        yield Tabs(*[Tab(label, id=f"tab-{vid}") for vid, label in self.views], id="view-tabs")
         with ContentSwitcher(initial="programs", id="views"):
             yield ProgramsView(session=session, id="programs")
             yield GunicornView(session=session, id="gunicorn")
             yield NginxView(session=session, id="nginx")
             yield LogsView(session=session, id="logs")
             yield EventsView(id="events")
+            if session.fleet is not None and session.fleet.several:
+                yield HostsView(session.fleet, id="hosts")
         yield CommandBar(CommandSuggester(session.program_names, self._theme_names))
         yield Footer(compact=True, show_command_palette=False)
 
@@ -211,7 +217,7 @@ class OpsConsoleApp(App[None]):
 
     def refresh_header(self) -> None:
         """Show the session's latest snapshots in the status bar and the programs view."""
-        snaps = list(self.session.servers.values())
+        snaps = shown_servers(self.session)  # a console narrowed to one host: its own
         notes = self.session.refresh_notes()  # a slow supervisord stretched its interval
         self._showing(lambda: self.main.query_one(StatusBar).show(snaps, notes))
         self._showing(lambda: self.main.query_one(ProgramsView).show(snaps, self.session.usage))
@@ -222,10 +228,13 @@ class OpsConsoleApp(App[None]):
     # -- views -----------------------------------------------------------------
 
     def action_view(self, view: str) -> None:
+        if view not in dict(self.views):
+            self.notify(f"no {view} view here (it shows several hosts)", severity="warning")
+            return
         self.main.query_one(Tabs).active = f"tab-{view}"
 
     def action_next_view(self) -> None:
-        ids = [v for v, _ in VIEWS]
+        ids = [v for v, _ in self.views]
         self.action_view(ids[(ids.index(self.current_view) + 1) % len(ids)])
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -269,6 +278,10 @@ class OpsConsoleApp(App[None]):
 
     def on_programs_view_update_requested(self, message: ProgramsView.UpdateRequested) -> None:
         self.session.update(message.server)
+
+    def on_hosts_view_narrow(self, message: HostsView.Narrow) -> None:
+        host_command(self, "host", [message.host or "all"])
+        self.action_view("programs")
 
     def on_roll_requested(self, message: RollRequested) -> None:
         """A rolling restart the session let through the gate: plan, ask, run, show."""
@@ -383,6 +396,8 @@ class OpsConsoleApp(App[None]):
                 nginx_view.action_rollback()
         elif name == "logs":
             self.open_logs(args)
+        elif name in ("hosts", "host"):
+            host_command(self, name, args)  # the hosts view; narrow to one host, or widen
         elif name == "audit":
             gate = self.session.gate
             self.push_screen(AuditScreen(list(gate.history), gate.audit_path))

@@ -55,6 +55,8 @@ from opsconsole.core.logs import HostLogSource, LogSource, SourceSpec
 from opsconsole.core.probes import Probe, ProbeResult, ProbeState
 from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
+from opsconsole.tui.fleet import open_fleet
+from opsconsole.tui.fleet_ops import run_across, specs_across
 
 VERB_OP = {
     "start": "supervisor.start",
@@ -104,6 +106,7 @@ def refresh_note(refresh: float, interval: float, latency: float) -> str:
 #: ``:`` commands about what is shown (views, theme, help, screens): the app routes these
 ROUTED = frozenset(
     {"q", "quit", "help", "view", "theme", "filter", "scale", "reload", "nginx", "logs", "audit"}
+    | {"hosts", "host"}
 )
 
 
@@ -229,13 +232,20 @@ class Session:
             read_only=config.read_only,
         )
         self.gate = gate or make_gate(config.read_only, audit=audit)
-        #: the host the views read and act through (this machine; the fleet adds others)
-        self.machine = LocalHost(config, gate=self.gate, monitor=self.monitor, name=self.host)
+        #: several hosts (``--host``, ``[[host]]``): their refresh loops, narrowing (tui.fleet)
+        self.fleet = open_fleet(config, self.gate) if config.hosts else None
+        #: the host the views read and act through (this machine, or the fleet's hosts)
+        self.machine: Any = (
+            LocalHost(config, gate=self.gate, monitor=self.monitor, name=self.host)
+            if self.fleet is None
+            else self.fleet.machine
+        )
         # the views close each log they stop showing; a merged view may show every program's
         self.machine.max_open_logs = VIEW_OPEN_LOGS
         #: the latest snapshot of each configured supervisord (the programs view renders them)
         self.servers: dict[str, Supervisord] = {
-            t.name: Supervisord(t.name, t.url, status="connecting") for t in config.supervisors
+            t.name: Supervisord(t.name, t.url, status="connecting")
+            for t in (config.supervisors if self.fleet is None else [])
         }
         self.timeline = Timeline()
         self.sampler = UsageSampler()
@@ -273,7 +283,9 @@ class Session:
         """Start one refresh loop per supervisord and the probe loop (as the app's workers,
         so they end with it)."""
         self._started = True
-        for name in self.servers:
+        if self.fleet is not None:  # one refresh loop per host (tui.fleet)
+            self.fleet.start(self)
+        for name in self.servers if self.fleet is None else ():
             self._wake[name] = asyncio.Event()
             self.ui.run_worker(self._poll_loop(name), group="poll", name=f"poll-{name}")
         self.ui.run_worker(self._probe_loop(), group="probes", name="probes")
@@ -407,6 +419,8 @@ class Session:
         for name, event in self._wake.items():
             if server is None or name == server:
                 event.set()
+        if self.fleet is not None:
+            self.fleet.poll_now()
 
     def _observe(self, snap: Supervisord) -> None:
         """Keep ``snap`` and put what changed since the last one on the timeline."""
@@ -584,6 +598,9 @@ class Session:
     ) -> None:
         """Start, stop, restart, signal or clear the logs of programs on ``server`` (a signal
         with no ``signame`` asks which; ``rolling``: a rolling restart, :meth:`roll`)."""
+        if not server:  # programs marked on several supervisords (hosts): one at a time
+            run_across(self, "restart" if verb == "rolling" else verb, specs, signame)
+            return
         if verb == "rolling":
             self.roll(server, specs, label)
             return
@@ -665,10 +682,11 @@ class Session:
             self.roll(self.server_of(names[0]), names, " ".join(names))
         elif name in ("start", "stop", "restart", "signal"):
             signame = args.pop(0).upper().removeprefix("SIG") if name == "signal" else "HUP"
+            across = specs_across(self, args)  # several hosts: each host that runs them
             self.program_op(
                 name,
-                self.server_of(args[0]),
-                args,
+                "" if across else self.server_of(args[0]),
+                across or args,
                 " ".join(args),
                 signame if name == "signal" else "",
             )

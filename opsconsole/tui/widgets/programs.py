@@ -23,6 +23,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from opsconsole.core.format import format_bytes, format_duration, short_duration
 from opsconsole.core.host import Program, Supervisord
 from opsconsole.core.procs import TreeUsage
+from opsconsole.tui.fleet import columns, host_rows
 from opsconsole.tui.keys import bindings
 from opsconsole.tui.styles import app_theme, role_style, state_role
 from opsconsole.tui.widgets.logview import LogView
@@ -179,7 +180,7 @@ class ProgramsView(Vertical):
         with Horizontal(id="programs-body"):
             with Vertical(id="programs-main"):
                 table = ProgramTable(id="program-table", cursor_type="row", zebra_stripes=False)
-                for key, label, width in COLUMNS:
+                for key, label, width in columns(self.session):  # a HOST column for a fleet
                     table.add_column(label, key=key, width=width)
                 yield table
                 yield Input(
@@ -401,7 +402,7 @@ class ProgramsView(Vertical):
                         rows.append(
                             Row(self._key(p), self._proc_cells(p, True), p, group, snap.name)
                         )
-        return rows
+        return host_rows(self.session, rows)  # several hosts: HOST cells, stale rows marked
 
     def _render_rows(self) -> None:
         table = self.table
@@ -409,7 +410,7 @@ class ProgramsView(Vertical):
         old_keys = [r.key for r in self.rows]
         new_keys = [r.key for r in new_rows]
         if old_keys == new_keys:
-            column_keys = [c[0] for c in COLUMNS]
+            column_keys = [c[0] for c in columns(self.session)]
             changes = [
                 (new.key, column_keys[i], b)
                 for old, new in zip(self.rows, new_rows)
@@ -451,6 +452,9 @@ class ProgramsView(Vertical):
         """(server, specs, label) for an action: marked programs, else the group, else the row."""
         if self.marked:
             servers = {k.split("/", 1)[0] for k in self.marked}
+            if len(servers) > 1:  # on several supervisords (hosts): the session goes in turn
+                keys = sorted(self.marked)
+                return "", keys, f"{len(keys)} marked program(s) on {len(servers)} supervisords"
             server = sorted(servers)[0]
             specs = sorted(k.split("/", 1)[1] for k in self.marked if k.startswith(server + "/"))
             return server, specs, f"{len(specs)} marked program(s): {', '.join(specs)}"

@@ -1,0 +1,668 @@
+"""Several hosts in one console (``--host A --host B``, ``[[host]]`` entries, ``demo --hosts``).
+
+The session of a fleet (:class:`Fleet`) holds one :class:`HostState` per host: its latest
+programs, probes, gunicorn and nginx, and when it last answered with current data. Each host
+has its own refresh tasks with their own timeouts, so one slow, hung or unreachable host never
+delays another host or a key press; a host that has not answered for a while is **stale**: its
+rows stay on screen, dimmed and marked with the age of their data, never shown as current.
+A remote host's reconnection and backoff are its RemoteHost's own (core.remote).
+
+The views keep reading one host, ``session.machine``: for a fleet that is a :class:`FleetHost`
+(the Host protocol over the hosts). It names each supervisord after its host (``host1``, or
+``host1:NAME`` when a host has several), so that the program list, the timeline and the
+operations of the session need not know about hosts: a request for ``host2``'s supervisord
+goes to host2. What has no supervisord in it (gunicorn, nginx, topology) goes to the host
+the console is narrowed to (``enter`` in the hosts view, ``:host NAME``), else the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.message import Message
+
+from opsconsole.core.actions import ActionGate
+from opsconsole.core.config import AppConfig
+from opsconsole.core.errors import OpsError
+from opsconsole.core.host import (
+    GunicornSnapshot,
+    Host,
+    HostError,
+    HostInfo,
+    HostNotResponding,
+    LogChunk,
+    LogCursor,
+    LogRef,
+    NginxConfigDump,
+    NginxSnapshot,
+    OperationRequest,
+    OperationResult,
+    ProbeOutcome,
+    ProbesSnapshot,
+    ProgramsSnapshot,
+    Supervisord,
+    TopologySnapshot,
+)
+
+if TYPE_CHECKING:
+    from opsconsole.tui.session import Session
+
+#: the hosts view's tab (shown only on a console of several hosts)
+HOSTS_VIEW = ("hosts", "6 Hosts")
+
+#: the program list's CPU% and RSS columns: a console of several hosts leaves them out (only
+#: this machine's pids are sampled)
+USAGE_COLUMNS = ("cpu", "rss")
+
+#: probes, gunicorn and nginx of each host are read this often (seconds)
+EXTRAS_EVERY = 5.0
+PROBES_EVERY = 2.0
+
+
+def stale_after(refresh: float) -> float:
+    """Data older than this (seconds) is stale: a host missed about two refreshes."""
+    return max(3.0, 2 * refresh + 1.0)
+
+
+class HostsRefreshed(Message):
+    """A host's state changed (the hosts view redraws; it also ticks on its own)."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, HostsRefreshed)
+
+
+@dataclass
+class HostState:
+    """What the console knows of one host, and how old it is."""
+
+    name: str
+    host: Host
+    programs: ProgramsSnapshot | None = None
+    #: when the host last answered with current programs (epoch seconds)
+    fresh_at: float | None = None
+    #: why the last read failed or came back stale, in words ("" when it did not)
+    error: str = ""
+    probes: ProbesSnapshot | None = None
+    gunicorn: GunicornSnapshot | None = None
+    gunicorn_error: str = ""
+    nginx: NginxSnapshot | None = None
+    nginx_error: str = ""
+    #: composite supervisord name (as the views show it) -> the host's own name for it
+    servers: dict[str, str] = field(default_factory=dict)
+    polled: bool = False
+    link_seen: str = ""
+
+    def age(self) -> float | None:
+        return None if self.fresh_at is None else max(0.0, time.time() - self.fresh_at)
+
+    def link(self) -> Any:
+        """The RemoteHost's link (None for this machine)."""
+        return getattr(self.host, "link", None)
+
+    def stale(self, refresh: float) -> bool:
+        """True when what is shown of this host is not current (old, or the link says so)."""
+        link = self.link()
+        if link is not None and link.state in ("stale", "down") and self.programs is not None:
+            return True
+        age = self.age()
+        if self.programs is not None and age is None:
+            return True
+        return age is not None and age > stale_after(refresh)
+
+    def state_word(self, refresh: float) -> str:
+        """``up``, ``connecting``, ``stale 12s`` or ``down`` (the short form for a column)."""
+        link = self.link()
+        if link is not None and link.state == "down":
+            return "down"
+        if self.stale(refresh):
+            age = self.age()
+            return f"stale {age:.0f}s" if age is not None else "stale"
+        if self.programs is None:
+            return "down" if self.error else "connecting"
+        return "up"
+
+    def words(self, refresh: float) -> str:
+        """The link in full words, with the reason when it is not up."""
+        word = self.state_word(refresh)
+        link = self.link()
+        reason = link.reason if link is not None and link.reason else self.error
+        if word == "up":
+            if link is not None and link.rtt is not None:
+                return f"up, round trip {link.rtt * 1000:.0f} ms"
+            return "up (this machine)" if link is None else "up"
+        if word.startswith("stale"):
+            why = reason or "no answer"
+            return f"{word}: {why}; the programs shown are from {self.age() or 0:.0f}s ago"
+        return f"{word}: {reason}" if reason else word
+
+    def rtt(self) -> str:
+        link = self.link()
+        if link is None:
+            return "local"
+        return f"{link.rtt * 1000:.0f}ms" if link.rtt is not None else "-"
+
+    def agent(self) -> str:
+        link = self.link()
+        if link is None:
+            return "local"
+        return link.agent_version or "-"
+
+    def program_counts(self) -> str:
+        """``5/6 run 1 FATAL``: running of all, and the worst other state."""
+        if self.programs is None:
+            return "-"
+        procs = self.programs.programs
+        counts = Counter(p.statename for p in procs)
+        text = f"{counts.pop('RUNNING', 0)}/{len(procs)} run"
+        for state in ("FATAL", "BACKOFF", "EXITED", "STOPPED", "STARTING", "STOPPING"):
+            if counts.get(state):
+                text += f" {counts[state]} {state}"
+                break
+        return text
+
+    def workers(self) -> str:
+        """Gunicorn workers live/target over every master (``-`` when none)."""
+        if self.gunicorn is None:
+            return "?" if self.gunicorn_error else "-"
+        masters = self.gunicorn.masters
+        if not masters:
+            return "-"
+        live = sum(m.live for m in masters)
+        target = sum(m.target if m.target is not None else m.live for m in masters)
+        return f"{live}/{target}"
+
+    def nginx_word(self) -> str:
+        if self.nginx_error:
+            return "failing"
+        if self.nginx is None:
+            return "-"
+        if not self.nginx.running:
+            return "off"
+        failing = [
+            o for o in (self.probes.results if self.probes else ()) if _nginx_probe(o) and not o.ok
+        ]
+        return "failing" if failing else "ok"
+
+    def probe_counts(self) -> str:
+        if self.probes is None:
+            return "-"
+        results = self.probes.results
+        return f"{sum(1 for o in results if o.ok)}/{len(results)}"
+
+
+def _nginx_probe(outcome: ProbeOutcome) -> bool:
+    return outcome.name.split(":")[0] == "nginx"
+
+
+def server_name(host: str, raw: str, count: int) -> str:
+    """How a host's supervisord is named in the console: the host's name when it has one,
+    ``host:NAME`` when it has several."""
+    return host if count == 1 else f"{host}:{raw}"
+
+
+class Fleet:
+    """The hosts of one console, their refresh tasks and the narrowing (see the module)."""
+
+    def __init__(self, hosts: Sequence[tuple[str, Host]], refresh: float, timeout: float) -> None:
+        self.states: dict[str, HostState] = {name: HostState(name, host) for name, host in hosts}
+        self.refresh = refresh
+        self.timeout = timeout
+        #: the host every view is narrowed to (None: every host)
+        self.narrowed: str | None = None
+        #: the last step of an action across hosts (tui.fleet_ops), for the hosts view
+        self.progress = ""
+        self.machine = FleetHost(self)
+        self._wake: dict[str, asyncio.Event] = {}
+        self._session: Session | None = None
+        #: row key -> (the view's cells, what was added, the cells shown)
+        self._cells: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]] = {}
+
+    @property
+    def several(self) -> bool:
+        return len(self.states) > 1
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.states)
+
+    def focus(self) -> HostState:
+        """The host the views without supervisords read: the narrowed one, else the first."""
+        name = self.narrowed or next(iter(self.states))
+        return self.states[name]
+
+    def route(self, server: str) -> tuple[HostState, str]:
+        """The host of a supervisord as the console names it, and the host's own name for it."""
+        for state in self.states.values():
+            if server in state.servers:
+                return state, state.servers[server]
+        host, _, raw = server.partition(":")
+        found = self.states.get(host)
+        if found is None:
+            raise OpsError(
+                f"no host runs a supervisord named {server!r}", "hosts: " + ", ".join(self.states)
+            )
+        return found, raw or next(iter(found.servers.values()), raw)
+
+    def host_of(self, server: str) -> str:
+        for state in self.states.values():
+            if server in state.servers:
+                return state.name
+        return server.partition(":")[0]
+
+    def shown(self, servers: Sequence[Supervisord]) -> list[Supervisord]:
+        """The supervisords the views show: those of the narrowed host, or all."""
+        if self.narrowed is None:
+            return list(servers)
+        return [s for s in servers if self.host_of(s.name) == self.narrowed]
+
+    def narrow(self, name: str | None) -> str:
+        """Narrow every view to host ``name`` (None, ``all`` or "": every host again); the
+        words to say. Raises OpsError for a host that is not in the console."""
+        if name in (None, "", "all"):
+            self.narrowed = None
+            return f"every host ({len(self.states)})"
+        if name not in self.states:
+            raise OpsError(f"no host {name!r} in this console", "hosts: " + ", ".join(self.states))
+        self.narrowed = name
+        return f"host {name} only (:host all shows every host)"
+
+    def title(self) -> str:
+        """What the status line calls the console's hosts."""
+        if self.narrowed is not None:
+            return f"{self.narrowed} (1 of {len(self.states)} hosts)"
+        return f"{len(self.states)} hosts"
+
+    # -- refresh -----------------------------------------------------------------------
+
+    def start(self, session: Session) -> None:
+        """One programs loop and one loop for the rest per host, as the app's workers."""
+        self._session = session
+        for state in self.states.values():
+            self._wake[state.name] = asyncio.Event()
+            session.ui.run_worker(
+                self._programs_loop(state), group="poll", name=f"host-{state.name}"
+            )
+            session.ui.run_worker(
+                self._extras_loop(state), group="poll", name=f"extras-{state.name}"
+            )
+        session.ui.run_worker(self._tick(), group="poll", name="fleet-tick")
+
+    def poll_now(self) -> None:
+        for event in self._wake.values():
+            event.set()
+
+    def _budget(self, state: HostState) -> float:
+        """At most how long one read of this host may take before it is given up (the host's
+        own timeout, when it has one, and a little more)."""
+        own = getattr(state.host, "timeout", None)
+        return (float(own) if isinstance(own, int | float) else self.timeout) + 2.0
+
+    async def _programs_loop(self, state: HostState) -> None:
+        session = self._session
+        assert session is not None
+        while True:
+            try:
+                snap = await asyncio.wait_for(state.host.programs(), self._budget(state))
+            except asyncio.TimeoutError:
+                self._not_answered(
+                    state, f"{state.name} did not answer within {self._budget(state):g} s"
+                )
+            except OpsError as exc:
+                self._not_answered(state, exc.message)
+            except Exception as exc:  # keep watching: an incident console must not go blind
+                session.timeline.add("host", "error", state.name, f"refresh failed: {exc!r}")
+            else:
+                self._take(state, snap)
+            state.polled = True
+            if all(s.polled for s in self.states.values()):
+                session.first_poll.set()
+            self._say_link(state)
+            session.ui.post_message(_refreshed())
+            session.ui.post_message(HostsRefreshed())
+            wake = self._wake[state.name]
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=self.refresh)
+            except asyncio.TimeoutError:
+                pass
+            wake.clear()
+
+    def _take(self, state: HostState, snap: ProgramsSnapshot) -> None:
+        """Keep a host's programs: each supervisord renamed after the host, fresh or stale."""
+        session = self._session
+        assert session is not None
+        stale = [s for s in snap.servers if s.stale or (not s.reachable and s.error is not None)]
+        if any(s.stale for s in snap.servers):
+            first = next(s for s in snap.servers if s.stale)
+            state.error = first.error.message if first.error is not None else first.status
+        else:
+            state.fresh_at = time.time()
+            state.error = stale[0].error.message if stale and stale[0].error else ""
+        state.programs = snap
+        remote = state.link() is not None
+        count = len(snap.servers)
+        names: dict[str, str] = {}
+        for server in snap.servers:
+            name = server_name(state.name, server.name, count)
+            names[name] = server.name
+            shown = replace(
+                server,
+                name=name,
+                local=server.local and not remote,
+                programs=tuple(replace(p, server=name) for p in server.programs),
+            )
+            session._observe(shown)
+        for gone in set(state.servers) - set(names):
+            session.servers.pop(gone, None)
+        state.servers = names
+
+    def _not_answered(self, state: HostState, why: str) -> None:
+        """The host did not answer: its supervisords stay on screen, marked stale."""
+        session = self._session
+        assert session is not None
+        state.error = why
+        error = HostError.of(HostNotResponding(why, "it is asked again by itself"))
+        for name in state.servers:
+            snap = session.servers.get(name)
+            if snap is not None and not snap.stale:
+                session.servers[name] = replace(
+                    snap, stale=True, status="not responding", error=error
+                )
+
+    def _say_link(self, state: HostState) -> None:
+        """Put a change of the host's link (up, stale, down) on the timeline."""
+        session = self._session
+        assert session is not None
+        word = state.state_word(self.refresh).split(" ")[0]
+        if word == state.link_seen or word == "connecting":
+            return
+        before, state.link_seen = state.link_seen, word
+        if word == "up":
+            if before:
+                session.timeline.add("host", "info", state.name, "host answers again")
+            return
+        level = "error" if word == "down" else "warning"
+        session.timeline.add("host", level, state.name, state.words(self.refresh))
+
+    async def _extras_loop(self, state: HostState) -> None:
+        """Probes every PROBES_EVERY seconds, gunicorn and nginx every EXTRAS_EVERY, each
+        read with the host's budget (a hung host holds only this loop)."""
+        session = self._session
+        assert session is not None
+        try:
+            await asyncio.wait_for(session.first_poll.wait(), timeout=self.timeout + 5)
+        except asyncio.TimeoutError:
+            pass
+        extras_at = 0.0
+        while True:
+            budget = self._budget(state)
+            try:
+                state.probes = await asyncio.wait_for(state.host.probes(), budget)
+            except (OpsError, asyncio.TimeoutError):
+                pass
+            except Exception as exc:
+                session.timeline.add("host", "error", state.name, f"probes failed: {exc!r}")
+            if time.monotonic() - extras_at >= EXTRAS_EVERY:
+                extras_at = time.monotonic()
+                try:
+                    state.gunicorn = await asyncio.wait_for(state.host.gunicorn(), budget)
+                    state.gunicorn_error = ""
+                except OpsError as exc:
+                    state.gunicorn_error = exc.message
+                except asyncio.TimeoutError:
+                    pass
+                except Exception as exc:
+                    state.gunicorn_error = repr(exc)
+                try:
+                    state.nginx = await asyncio.wait_for(state.host.nginx(), budget)
+                    state.nginx_error = ""
+                except OpsError as exc:
+                    state.nginx, state.nginx_error = None, exc.message
+                except asyncio.TimeoutError:
+                    pass
+                except Exception as exc:
+                    state.nginx_error = repr(exc)
+            session.ui.post_message(HostsRefreshed())
+            await asyncio.sleep(PROBES_EVERY)
+
+    async def _tick(self) -> None:
+        """While a host is stale its age moves on screen (once a second), and its link's
+        changes reach the timeline even while its read is still pending."""
+        session = self._session
+        assert session is not None
+        while True:
+            await asyncio.sleep(1.0)
+            stale = [s for s in self.states.values() if s.stale(self.refresh)]
+            for state in self.states.values():
+                self._say_link(state)
+            for state in stale:
+                self._not_answered(state, state.error or f"no answer for {state.age() or 0:.0f}s")
+            if stale:
+                session.ui.post_message(_refreshed())
+
+    # -- the program list ---------------------------------------------------------------
+
+    def columns(
+        self, columns: list[tuple[str, str, int | None]]
+    ) -> list[tuple[str, str, int | None]]:
+        """The program list's columns: a HOST column first when there are several hosts."""
+        if not self.several:
+            return columns
+        # CPU and memory are sampled only for this machine's pids: not for a fleet's
+        return [("host", "Host", 7), *(c for c in columns if c[0] not in USAGE_COLUMNS)]
+
+    def decorate(self, rows: list[Any], theme_dim: str = "dim") -> list[Any]:
+        """The program list's rows with the HOST cell, and a stale host's rows dimmed with
+        ``stale 12s`` in their info cell (never shown as current)."""
+        if not self.several:
+            return rows
+        from opsconsole.tui.widgets.programs import COLUMNS
+
+        usage = {i for i, c in enumerate(COLUMNS) if c[0] in USAGE_COLUMNS}
+        out = []
+        for row in rows:
+            host = self.host_of(row.server) if row.server else ""
+            state = self.states.get(host)
+            stale = state is not None and state.stale(self.refresh)
+            word = state.state_word(self.refresh) if stale and state is not None else ""
+            extra = (host, word)
+            cached = self._cells.get(row.key)
+            if cached is not None and cached[0] is row.cells and cached[1] == extra:
+                cells = cached[2]
+            else:
+                inner = tuple(c for i, c in enumerate(row.cells) if i not in usage)
+                if stale:
+                    inner = (*tuple(_dim(c) for c in inner[:-1]), Text(word, style="bold dim"))
+                cells = (Text(host, style="dim" if stale else ""), *inner)
+                self._cells[row.key] = (row.cells, extra, cells)
+            out.append(replace(row, cells=cells))
+        if len(self._cells) > 2 * len(out) + 64:
+            keys = {r.key for r in out}
+            self._cells = {k: v for k, v in self._cells.items() if k in keys}
+        return out
+
+
+def columns(session: Session | None) -> list[tuple[str, str, int | None]]:
+    """The program list's columns (a HOST column first on a console of several hosts)."""
+    from opsconsole.tui.widgets.programs import COLUMNS
+
+    fleet = getattr(session, "fleet", None)
+    return fleet.columns(COLUMNS) if fleet is not None else COLUMNS
+
+
+def host_rows(session: Session | None, rows: list[Any]) -> list[Any]:
+    """The program list's rows as shown (see :meth:`Fleet.decorate`)."""
+    fleet = getattr(session, "fleet", None)
+    return fleet.decorate(rows) if fleet is not None else rows
+
+
+def _dim(cell: Any) -> Any:
+    text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+    text.stylize("dim")
+    return text
+
+
+def _refreshed() -> Message:
+    from opsconsole.tui.session import SessionRefreshed
+
+    return SessionRefreshed()
+
+
+# --------------------------------------------------------------------------- FleetHost
+
+
+class FleetHost:
+    """The Host protocol over the fleet's hosts (see the module's doc)."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.name = "fleet"
+        self.max_open_logs = 1024
+        self.poll_max_age = 0.0
+
+    @property
+    def _focus(self) -> Host:
+        return self.fleet.focus().host
+
+    async def info(self) -> HostInfo:
+        return await self._focus.info()
+
+    async def programs(self) -> ProgramsSnapshot:
+        """What the console shows (never waits for a host: the latest of each)."""
+        session = self.fleet._session
+        servers = tuple(session.servers.values()) if session is not None else ()
+        return ProgramsSnapshot(self.name, time.time(), servers)
+
+    async def supervisord(self, name: str) -> Supervisord:
+        state, raw = self.fleet.route(name)
+        snap = await state.host.supervisord(raw)
+        return replace(
+            snap,
+            name=name,
+            local=snap.local and state.link() is None,
+            programs=tuple(replace(p, server=name) for p in snap.programs),
+        )
+
+    async def gunicorn(self) -> GunicornSnapshot:
+        return await self._focus.gunicorn()
+
+    async def nginx(self) -> NginxSnapshot:
+        return await self._focus.nginx()
+
+    async def nginx_config(self) -> NginxConfigDump:
+        return await self._focus.nginx_config()
+
+    async def topology(self) -> TopologySnapshot:
+        return await self._focus.topology()
+
+    async def probes(self) -> ProbesSnapshot:
+        """Narrowed: that host's probes, read now. Else the latest round of every host, each
+        probe named after its host (``host1 web``)."""
+        fleet = self.fleet
+        if fleet.narrowed is not None:
+            return await self._focus.probes()
+        results: list[ProbeOutcome] = []
+        for state in fleet.states.values():
+            if state.probes is not None:
+                results += [replace(o, name=f"{state.name} {o.name}") for o in state.probes.results]
+        return ProbesSnapshot(self.name, time.time(), tuple(results))
+
+    def _log_host(self, source: LogRef) -> tuple[Host, LogRef]:
+        if source.server:
+            state, raw = self.fleet.route(source.server)
+            return state.host, replace(source, server=raw)
+        return self._focus, source
+
+    async def log(
+        self,
+        source: LogRef,
+        *,
+        lines: int | None = None,
+        since: float | None = None,
+        after: LogCursor | None = None,
+        before: LogCursor | None = None,
+    ) -> LogChunk:
+        host, ref = self._log_host(source)
+        return await host.log(ref, lines=lines, since=since, after=after, before=before)
+
+    async def close_log(self, cursor: LogCursor) -> None:
+        for state in self.fleet.states.values():  # a cursor does not say its host
+            try:
+                await asyncio.wait_for(state.host.close_log(cursor), self.fleet._budget(state))
+            except (OpsError, asyncio.TimeoutError):
+                continue
+
+    async def perform(self, request: OperationRequest) -> OperationResult:
+        """A supervisord's request goes to its host (under the host's own name for it); any
+        other to the focused host."""
+        server = request.parameters.get("server")
+        if isinstance(server, str) and server:
+            state, raw = self.fleet.route(server)
+            parameters = {**request.parameters, "server": raw}
+            return await state.host.perform(replace(request, parameters=parameters))
+        return await self._focus.perform(request)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(
+            *(_close(s.host) for s in self.fleet.states.values()), return_exceptions=True
+        )
+
+
+async def _close(host: Host) -> None:
+    try:
+        await asyncio.wait_for(host.aclose(), 10)
+    except (OpsError, OSError, asyncio.TimeoutError):
+        pass
+
+
+def open_fleet(config: AppConfig, gate: ActionGate) -> Fleet:
+    """The fleet of ``config.hosts``, each host opened as the CLI opens it (cli.hosts),
+    acting through the console's gate (its audit trail and timeline name the host)."""
+    from opsconsole.cli.hosts import open_one
+
+    hosts = [(s.name, open_one(config, s, gate=gate)) for s in config.hosts]
+    return Fleet(hosts, config.refresh, config.timeout)
+
+
+def shown_servers(session: Session) -> list[Supervisord]:
+    """The supervisords the views show (those of the host the console is narrowed to)."""
+    servers = list(session.servers.values())
+    fleet = session.fleet
+    return fleet.shown(servers) if fleet is not None else servers
+
+
+def host_command(app: Any, name: str, args: Sequence[str]) -> None:
+    """``:hosts`` (the hosts view) and ``:host [NAME|all]`` (narrow every view to one host,
+    or widen again); the status line says what is shown."""
+    from opsconsole.tui.widgets.statusbar import StatusBar
+
+    fleet = app.session.fleet
+    if fleet is None or not fleet.several:
+        app.notify("this console shows one host (open it with --host A --host B)")
+        return
+    if name == "hosts":
+        app.action_view("hosts")
+        return
+    try:
+        words = fleet.narrow(args[0] if args else None)
+    except OpsError as exc:
+        app.notify(f"{exc.message}\n{exc.hint}", title="Host", severity="error")
+        return
+    app.notify(f"showing {words}", title="Host", timeout=3)
+    try:
+        app.main.query_one(StatusBar).host = fleet.title()
+    except Exception:  # the console is shutting down
+        return
+    app.session.poll_now()
+    app.refresh_header()
+
+
+def on_several(session: Session, fn: Callable[[Fleet], Any]) -> Any:
+    """``fn(fleet)`` when the session has several hosts, else None."""
+    fleet = getattr(session, "fleet", None)
+    return fn(fleet) if fleet is not None and fleet.several else None
