@@ -278,21 +278,30 @@ def plan_roll(
 
 
 async def make_plan(host: Host, server: str, specs: list[str], target: str = "") -> RollPlan:
-    """Read the supervisord, the topology and the probes through ``host`` and plan the roll.
-    A topology that cannot be read leaves only the probes named after the programs (said in
-    the plan's notes). Raises RollError, or the host's OpsError for an unknown server."""
-    snap = await host.supervisord(server)
+    """Read the supervisord, the topology and the probes (at once) through ``host`` and plan
+    the roll. A topology that cannot be read leaves only the probes named after the programs
+    (said in the plan's notes). Raises RollError, or the host's OpsError for an unknown
+    server."""
+    snap, topo_read, probes_read = await asyncio.gather(
+        host.supervisord(server), host.topology(), host.probes(), return_exceptions=True
+    )
+    if isinstance(snap, BaseException):
+        raise snap
     notes: list[str] = []
     topology: TopologySnapshot | None = None
-    try:
-        topology = await host.topology()
-    except OpsError as exc:
-        notes.append(f"no topology ({exc.message}): only probes named after a program apply")
-    try:
-        probes: ProbesSnapshot | None = await host.probes()
-    except OpsError as exc:
-        probes = None
-        notes.append(f"probes could not be run ({exc.message}): no probe gates a step")
+    if isinstance(topo_read, TopologySnapshot):
+        topology = topo_read
+    elif isinstance(topo_read, OpsError):
+        notes.append(f"no topology ({topo_read.message}): only probes named after a program apply")
+    else:
+        raise topo_read
+    probes: ProbesSnapshot | None = None
+    if isinstance(probes_read, ProbesSnapshot):
+        probes = probes_read
+    elif isinstance(probes_read, OpsError):
+        notes.append(f"probes could not be run ({probes_read.message}): no probe gates a step")
+    else:
+        raise probes_read
     return plan_roll(
         host.name, target or " ".join(specs), snap, specs, topology, probes, tuple(notes)
     )

@@ -5,6 +5,7 @@ between steps saying what was left undone; read-only refuses it before anything 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,13 +42,15 @@ async def on_queue_group(pilot: Any, app: OpsConsoleApp) -> None:
     await until(pilot, lambda: view.current_key() == "demo/queue:*")
 
 
-async def test_roll_a_group_then_esc_stops_it_between_steps(demo_stack: DemoStack) -> None:
+async def test_roll_a_group_then_esc_stops_it_between_steps(
+    demo_stack: DemoStack, tmp_path: Path
+) -> None:
     before = pids(demo_stack)
     app = OpsConsoleApp(stack_config(demo_stack), audit=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await on_queue_group(pilot, app)
         await pilot.press("W")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 15)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 40)
         await shows(pilot, "Restart group queue (3 programs) one at a time?")
         await shows(pilot, "1. queue:queue_00 (RUNNING pid", "must stay RUNNING 2 s")
         await pilot.press("y")
@@ -73,6 +76,11 @@ async def test_roll_a_group_then_esc_stops_it_between_steps(demo_stack: DemoStac
         assert "cancelled" in app.gate.history[-1].detail
         texts = [e.text for e in app.timeline.events if e.source == "queue:queue_00"]
         assert "rolling restart: healthy (RUNNING 2 s)" in texts
+        note = tmp_path / "incident.md"
+        app.session.export_note(str(note))  # :export
+        text = note.read_text()
+        assert "rolling restart: healthy (RUNNING 2 s)" in text
+        assert "| supervisor.rolling_restart | group queue | error |" in text  # actions table
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, RollingScreen))
 
@@ -108,7 +116,7 @@ async def test_update_asks_group_by_group_naming_every_restart(demo_stack: DemoS
         async with app.run_test(size=(80, 24)) as pilot:
             await on_queue_group(pilot, app)
             await pilot.press("u")
-            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 15)
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 40)
             await shows(
                 pilot,
                 "Update group queue: stop and start its 3 running processes?",
