@@ -719,11 +719,20 @@ class Session:
 
     # -- log sources ---------------------------------------------------------------------
 
-    def log_specs(self, names: list[str], server: str | None = None) -> list[SourceSpec | str]:
+    def log_specs(
+        self, names: list[str], server: str | None = None
+    ) -> list[SourceSpec | str] | list[LogSource]:
         """The logs of programs (stdout and stderr, and a gunicorn master's log files),
-        ``supervisord``'s own, or every program of a ``group:*``."""
+        ``supervisord``'s own, or every program of a ``group:*``. On several hosts without a
+        server named: each stream merged over the hosts that run it (tui.fleet_logs)."""
         if not names:
             return []
+        if server is None and self.fleet is not None:
+            from opsconsole.tui.fleet_logs import merged_logs
+
+            merged = merged_logs(self, names)
+            if merged is not None:
+                return merged
         server = server or self.server_of(names[0])
         sources: list[SourceSpec | str] = []
         for name in names:

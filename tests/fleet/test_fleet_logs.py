@@ -9,6 +9,7 @@ matches across both; a stopped host does not stop the other's lines and is marke
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import subprocess
@@ -226,3 +227,68 @@ def test_cli_tail_over_two_hosts_prints_one_log_merged_by_time(
     assert lines and {host_of(x) for x in lines} == {"web1", "web3"}
     assert all(" ERROR " in x.text for x in lines)
     in_time_order(lines)
+
+
+def fleet_config(
+    tmp_path: Path, fleet_sshd: LocalSshd, own_sshd: LocalSshd, confs: dict[str, Path]
+) -> Path:
+    """A config with a [[host]] per supervisord (web1 on the session's sshd, web3 on the
+    module's own) and one ssh_config with both sshds' aliases."""
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text(
+        fleet_sshd.ssh_config.read_text() + "\n" + own_sshd.ssh_config.read_text()
+    )
+    config = tmp_path / "fleet.toml"
+    config.write_text(
+        f"ssh_config = {json.dumps(str(ssh_config))}\n\n"
+        + "".join(
+            f'[[host]]\nname = "{alias}"\nssh = "{alias}"\nagent = {json.dumps(AGENT)}\n'
+            f"supervisor_config = {json.dumps(str(conf))}\n\n"
+            for alias, conf in confs.items()
+        )
+    )
+    return config
+
+
+async def test_console_logs_verb_merges_the_hosts_and_filter_and_search_span_them(
+    fleet_sshd: LocalSshd,
+    own_sshd: LocalSshd,
+    two_supervisords: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    from opsconsole.core.config import build_config
+    from opsconsole.tui.app import OpsConsoleApp
+    from opsconsole.tui.widgets.logs import LogsView
+    from tests.tui.helpers import until
+
+    config = build_config(
+        config_file=str(fleet_config(tmp_path, fleet_sshd, own_sshd, two_supervisords))
+    )
+    app = OpsConsoleApp(config, audit=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(app.session.servers) == 2, timeout=60)
+        await pilot.press("colon", *"logs web", "enter")
+        body = app.main.query_one(LogsView).log_view.lines_widget
+
+        def lines() -> list[LogLine]:
+            return [x for x in body.store if not is_mark(x)]
+
+        await until(pilot, lambda: {host_of(x) for x in lines()} == {"web1", "web3"}, timeout=60)
+        in_time_order(lines())
+        # the filter works on the merged lines: ERROR lines of both hosts, then one host's
+        body.focus()  # at 120 columns the source list beside it may have the focus
+        await pilot.press("f", *"ERROR", "enter")
+        await pilot.pause()
+        shown = [row for row in body.get_plain().splitlines() if row.strip()]
+        assert shown and all(" ERROR " in row for row in shown)
+        assert any("[web1]" in row for row in shown) and any("[web3]" in row for row in shown)
+        await pilot.press("f", "ctrl+u", *"web3", "enter")
+        await pilot.pause()
+        shown = [row for row in body.get_plain().splitlines() if row.strip()]
+        assert shown and all("[web3]" in row and " h3 " in row for row in shown)
+        await pilot.press("f", "ctrl+u", "enter")
+        await pilot.pause()
+        # search finds a line of the other host
+        await pilot.press("slash", *"h1 request", "enter")
+        await pilot.pause()
+        assert "[web1]" in body.get_plain().splitlines()[0]
