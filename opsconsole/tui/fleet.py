@@ -524,6 +524,10 @@ class FleetHost:
         self.name = "fleet"
         self.max_open_logs = 1024
         self.poll_max_age = 0.0
+        #: the console's log handle -> (the host, its own handle), and back
+        self._handles: dict[int, tuple[Host, int]] = {}
+        self._handle_of: dict[tuple[int, int], int] = {}
+        self._next_handle = 1
 
     @property
     def _focus(self) -> Host:
@@ -588,14 +592,37 @@ class FleetHost:
         before: LogCursor | None = None,
     ) -> LogChunk:
         host, ref = self._log_host(source)
-        return await host.log(ref, lines=lines, since=since, after=after, before=before)
+        chunk = await host.log(
+            ref, lines=lines, since=since, after=self._theirs(after), before=self._theirs(before)
+        )
+        if chunk.cursor is None:
+            return chunk
+        # each host numbers its open logs from 1: the console's cursor carries a number of
+        # the fleet's own, so that after, before and close reach the host that opened it
+        mine = self._handle_of.get((id(host), chunk.cursor.handle))
+        if mine is None:
+            mine = self._next_handle
+            self._next_handle += 1
+            self._handle_of[(id(host), chunk.cursor.handle)] = mine
+            self._handles[mine] = (host, chunk.cursor.handle)
+        return replace(chunk, cursor=replace(chunk.cursor, handle=mine))
+
+    def _theirs(self, cursor: LogCursor | None) -> LogCursor | None:
+        if cursor is None or cursor.handle not in self._handles:
+            return cursor
+        return replace(cursor, handle=self._handles[cursor.handle][1])
 
     async def close_log(self, cursor: LogCursor) -> None:
-        for state in self.fleet.states.values():  # a cursor does not say its host
-            try:
-                await asyncio.wait_for(state.host.close_log(cursor), self.fleet._budget(state))
-            except (OpsError, asyncio.TimeoutError):
-                continue
+        """Close the log on the host that opened it (nothing for a cursor it does not know)."""
+        found = self._handles.pop(cursor.handle, None)
+        if found is None:
+            return
+        host, theirs = found
+        self._handle_of.pop((id(host), theirs), None)
+        try:
+            await asyncio.wait_for(host.close_log(replace(cursor, handle=theirs)), 10)
+        except (OpsError, asyncio.TimeoutError):
+            pass
 
     async def perform(self, request: OperationRequest) -> OperationResult:
         """A supervisord's request goes to its host (under the host's own name for it); any
