@@ -58,7 +58,7 @@ class RollingScreen(ModalScreen[None]):
         self.server = server
         self.specs = list(specs)
         self.label = label
-        #: planning, asking, running, cancelling, finished
+        #: planning, asking, running, cancelling, finished, closed
         self.phase = "planning"
         self.plan: RollPlan | None = None
         self.runner: RollRunner | None = None
@@ -86,6 +86,8 @@ class RollingScreen(ModalScreen[None]):
         except OpsError as exc:
             self._finish(f"cannot plan the roll: {exc.message}\n{exc.hint}".strip())
             return
+        if self.phase != "planning":  # closed with esc while planning: ask nothing
+            return
         self.plan = plan
         self.steps = [("waiting", f"must stay {s.gate_words}") for s in plan.steps]
         self.phase = "asking"
@@ -94,6 +96,8 @@ class RollingScreen(ModalScreen[None]):
         self.session.ui.confirm(plan.question, plan.detail, self._answered)
 
     def _answered(self, yes: bool | None) -> None:
+        if self.phase != "asking":
+            return
         if not yes or self.plan is None:
             self._finish("not started: nothing was restarted")
             return
@@ -158,6 +162,7 @@ class RollingScreen(ModalScreen[None]):
             self.status = f"cancelling: the roll stops {where} (that step finishes its checks)"
             self._draw()
         elif self.phase in ("planning", "asking", "finished"):
+            self.phase = "closed"
             self.dismiss(None)
 
     # -- drawing -------------------------------------------------------------------------
