@@ -30,7 +30,7 @@ from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Event, Timeline
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
-from opsconsole.tui.fleet import HOSTS_VIEW, Fleet, host_command, on_several, shown_servers
+from opsconsole.tui.fleet import Fleet, fleet_views, host_command, on_several, shown_servers
 from opsconsole.tui.keys import bindings, help_sections, key_label
 from opsconsole.tui.palette import OpsCommands
 from opsconsole.tui.screens.audit import AuditScreen
@@ -95,7 +95,7 @@ class OpsConsoleApp(App[None]):
         #: the view shown (the app's own routing state, kept here rather than read back)
         self.current_view = VIEWS[0][0]
         #: the views (a hosts view on a console of several hosts: tui.fleet)
-        self.views = VIEWS + (on_several(self.session, lambda fleet: [HOSTS_VIEW]) or [])
+        self.views = fleet_views(self.session, VIEWS)  # the host in a label, a hosts view
         #: whether the ``:`` bar is open (set as the app opens it, cleared by its Closed)
         self.command_open = False
         self._mono_filter = Monochrome()

@@ -663,9 +663,32 @@ def shown_servers(session: Session) -> list[Supervisord]:
     return fleet.shown(servers) if fleet is not None else servers
 
 
+#: the views that show one host of several (the focused one): their tab names it
+ONE_HOST_VIEWS = ("gunicorn", "nginx")
+
+
+def fleet_views(session: Session, views: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The console's tabs: on several hosts, the gunicorn and nginx tabs name the host they
+    show (the narrowed one, else the first) and a hosts view is added."""
+    fleet = session.fleet
+    if fleet is None or not fleet.several:
+        return views
+    return [(v, tab_label(fleet, v, label)) for v, label in views] + [HOSTS_VIEW]
+
+
+def tab_label(fleet: Fleet, view: str, label: str) -> str:
+    if view not in ONE_HOST_VIEWS:
+        return label
+    name = fleet.focus().name
+    return f"{label} {name if len(name) <= 10 else name[:9] + '…'}"
+
+
 def host_command(app: Any, name: str, args: Sequence[str]) -> None:
     """``:hosts`` (the hosts view) and ``:host [NAME|all]`` (narrow every view to one host,
     or widen again); the status line says what is shown."""
+    from textual.widgets import Tab
+
+    from opsconsole.tui.app import VIEWS
     from opsconsole.tui.widgets.statusbar import StatusBar
 
     fleet = app.session.fleet
@@ -683,6 +706,9 @@ def host_command(app: Any, name: str, args: Sequence[str]) -> None:
     app.notify(f"showing {words}", title="Host", timeout=3)
     try:
         app.main.query_one(StatusBar).host = fleet.title()
+        labels = dict(VIEWS)
+        for view in ONE_HOST_VIEWS:
+            app.main.query_one(f"#tab-{view}", Tab).label = tab_label(fleet, view, labels[view])
     except Exception:  # the console is shutting down
         return
     app.session.poll_now()

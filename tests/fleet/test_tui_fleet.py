@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import psutil
 import pytest
+from textual.widgets import Tab
+from textual.widgets.data_table import CellDoesNotExist
 
 from opsconsole.core.config import build_config
 from opsconsole.demo.fleet import DemoFleet
@@ -57,7 +59,10 @@ async def until(pilot: Any, check: Callable[[], T], timeout: float = 30.0) -> T:
 
 
 def cell(view: HostsView, host: str, column: str) -> str:
-    return str(view.table.get_cell(host, column))
+    try:
+        return str(view.table.get_cell(host, column))
+    except CellDoesNotExist:  # not drawn yet
+        return ""
 
 
 def agent_of(fleet: DemoFleet, index: int) -> list[psutil.Process]:
@@ -144,10 +149,14 @@ async def test_hosts_view_stale_host_and_narrowing(tui_fleet: DemoFleet) -> None
         programs = app.query_one(ProgramsView)
         await until(pilot, lambda: {r.server for r in programs.rows} == {"host2"})
         assert "host2 (1 of 2 hosts)" in str(app.query_one(StatusBar).render_text())
+        # the views of one host name it: they now show host2's gunicorn and nginx
+        assert str(app.query_one("#tab-gunicorn", Tab).label) == "2 Gunicorn host2"
+        assert fleet.machine._focus is fleet.states["host2"].host
         await pilot.press(":", *"host all", "enter")
         await until(pilot, lambda: {r.server for r in programs.rows} == {"host1", "host2"})
         assert fleet.narrowed is None
         assert "2 hosts" in str(app.query_one(StatusBar).render_text())
+        assert str(app.query_one("#tab-gunicorn", Tab).label) == "2 Gunicorn host1"
         # A host that is not in the console is said in words and changes nothing.
         await pilot.press(":", *"host nosuch", "enter")
         await pilot.pause(0.2)

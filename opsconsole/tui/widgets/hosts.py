@@ -18,6 +18,7 @@ from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
@@ -120,9 +121,10 @@ class HostsView(Vertical):
 
     def show(self) -> None:
         """Redraw the rows (cursor kept), the selected host's words and the progress line."""
-        if not self.is_mounted:
+        try:
+            table = self.table
+        except NoMatches:  # not composed yet, or the console is closing
             return
-        table = self.table
         rows = [self._cells(s) for s in self.fleet.states.values()]
         names = self.fleet.names
         if len(rows) != table.row_count:
