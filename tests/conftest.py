@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +24,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             "nginx is not installed: run `make test` as root (it installs nginx-light) "
             "or `sudo apt-get install nginx-light`"
         )
+    # A run stopped by SIGTERM (`timeout`, CI) tears its fixtures down like Ctrl-C does:
+    # without this the session's demo stack (and each xdist worker's) outlives the run.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the run at once
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
 # Fixtures that start real processes (the session's supervisord, gunicorn and nginx).
@@ -55,12 +68,26 @@ def _isolate(
 
 @pytest.fixture(scope="session")
 def demo_stack() -> Iterator[DemoStack]:
-    """The shared real stack. Tests must leave it as they found it (restart what they stop)."""
+    """The shared real stack. Tests must leave it as they found it (restart what they stop).
+
+    One per test process (each xdist worker has its own: free ports, its own temp dir). A
+    watchdog stops it if this process dies without tearing down (a killed worker, a run
+    stopped by a timeout): nothing of a run outlives it."""
     stack = DemoStack().start()
+    watchdog = subprocess.Popen(
+        [sys.executable, "-m", "opsconsole.demo.watchdog", str(os.getpid()), str(stack.dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         yield stack
     finally:
         stack.stop()
+    # only once the stack is down: if stop() was interrupted, the watchdog finishes the job
+    watchdog.kill()
+    watchdog.wait()
 
 
 @pytest.fixture

@@ -39,9 +39,20 @@ async def until(pilot: Pilot[Any], predicate: Callable[[], Any], timeout: float 
         if value:
             return value
         await pilot.pause(0.05)
-    raise AssertionError(
-        f"not within {timeout} s: {getattr(predicate, '__doc__', '') or predicate}"
-    )
+    raise AssertionError(f"not within {timeout} s: {_what(predicate)}")
+
+
+def _what(predicate: Callable[[], Any]) -> str:
+    """What a predicate waits for, in words: its docstring, else its source line."""
+    import inspect
+
+    doc = getattr(predicate, "__doc__", "")
+    if doc:
+        return str(doc)
+    try:
+        return inspect.getsource(predicate).strip()
+    except (OSError, TypeError):
+        return repr(predicate)
 
 
 def screen_text(pilot: Pilot[Any]) -> str:

@@ -32,7 +32,7 @@ from opsconsole.tui.widgets.logs import LogsView
 from opsconsole.tui.widgets.logview import LogView
 from opsconsole.tui.widgets.nginx import NginxView
 from opsconsole.tui.widgets.programs import ProgramsView
-from tests.tui.helpers import stack_config, until
+from tests.tui.helpers import burst, stack_config, until
 
 pytestmark = pytest.mark.integration  # starts the demo stack
 
@@ -157,8 +157,9 @@ async def test_nothing_changes_in_read_only_mode(demo_stack: DemoStack, spies: S
         await until(pilot, lambda: monitor.snapshots["demo"].ok)
         gv = app.main.query_one(GunicornView)
         nv = app.main.query_one(NginxView)
-        await until(pilot, lambda: any(m.program == "web" for m in gv.masters), 10)
-        await until(pilot, lambda: nv.instance is not None, 10)
+        # discovery walks every process of this machine: slow while it is loaded
+        await until(pilot, lambda: any(m.program == "web" for m in gv.masters), 30)
+        await until(pilot, lambda: nv.instance is not None, 30)
         pressed = 0
         plan = [
             ("1", ProgramsView.BINDINGS, ["G"]),
@@ -176,7 +177,13 @@ async def test_nothing_changes_in_read_only_mode(demo_stack: DemoStack, spies: S
                 pressed += 1
         for lines in COMMAND_LINES.values():
             for line in [lines] if isinstance(lines, str) else lines or []:
-                await pilot.press("colon", *[c if c != " " else "space" for c in line], "enter")
+                # typed as one burst (proven to reach the command bar whole in
+                # test_new_user_bugs): a wait for the app to go idle after each character
+                # made this walk take minutes
+                await burst(pilot, "colon", *[c if c != " " else "space" for c in line])
+                typed = getattr(app.focused, "value", None)
+                assert typed == line, f"the command bar holds {typed!r}, not {line!r}"
+                await pilot.press("enter")
                 await answer_everything(pilot)
                 pressed += 1
         await pilot.pause(1.0)  # let any background work that was started finish
