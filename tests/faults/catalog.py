@@ -44,6 +44,14 @@ CFG = "tests/integration/test_real_configs.py"
 GCF = "tests/integration/test_gunicorn_configs.py"
 HOST = "tests/integration/test_local_host.py"
 NEW = "tests/tui/test_new_user_bugs.py"
+AGT = "tests/integration/test_agent.py"
+FLT = "tests/fleet/test_fleet_faults.py"
+FCLI = "tests/fleet/test_fleet_cli.py"
+FDEMO = "tests/fleet/test_demo_fleet.py"
+ROLL = "tests/integration/test_rolling.py"
+NHIST = "tests/integration/test_nginx_history.py"
+SPY = "tests/integration/test_pyspy.py"
+ALR = "tests/integration/test_alerts.py"
 
 CATALOG: list[Fault] = [
     Fault(
@@ -576,6 +584,160 @@ CATALOG: list[Fault] = [
             "tests/unit/test_gunicorn_parse.py::test_config_parser_never_raises",
             "tests/faults/test_parser_fuzz.py::test_nginx_config_of_any_text_is_reported_not_raised",
         ),
+    ),
+    Fault(
+        "supervisor",
+        "a program fails to start during a rolling restart",
+        "The roll stops there: *stopped at grp:p2: … ; not restarted: grp:p3*; the programs "
+        "after it keep running untouched (same pids); one audit record says why (CLI: exit 1).",
+        (
+            f"{ROLL}::test_a_failing_member_stops_the_roll_and_the_rest_keep_running",
+            f"{ROLL}::test_cli_rolling_restart_asks_refuses_and_stops_at_a_failure",
+        ),
+    ),
+    Fault(
+        "supervisor",
+        "one program of a [group:] changed in the config (supervisor #1154, #591)",
+        "`update` says before `y` that supervisord stops and starts every running process of "
+        "the group, not only the changed program, and applies one group at a time; the pids "
+        "that change are exactly the ones listed.",
+        (
+            f"{ROLL}::test_update_preview_lists_every_process_supervisord_restarts",
+            "tests/tui/test_rolling.py::test_update_asks_group_by_group_naming_every_restart",
+        ),
+    ),
+    Fault(
+        "nginx",
+        "a config change that fails `nginx -t` or is rejected",
+        "The old config keeps serving and the console offers *d: what changed since the last "
+        "good config; U: roll back to it*; `U` shows the diff, asks once listing the files, "
+        "writes back only those (the current ones kept as `.rejected`, added files left and "
+        "listed), tests, reloads, verifies.",
+        (
+            f"{NHIST}::test_good_reload_then_bad_change_diff_and_rollback",
+            "tests/tui/test_diff_viewer.py::test_after_a_failed_reload_u_shows_the_diff_then_rolls_back",
+        ),
+    ),
+    Fault(
+        "nginx",
+        "the last good config fails too (something outside the config changed)",
+        "*the rolled-back config fails too: …*; the good files stay written back, the "
+        "`.rejected` files stay, nothing is reloaded, the old config serves.",
+        (f"{NHIST}::test_rollback_of_a_config_that_fails_too_leaves_the_rejected_files",),
+    ),
+    Fault(
+        "gunicorn",
+        "a worker stuck in a request",
+        "`S` shows its Python stack via py-spy and the worker keeps running. Without py-spy or "
+        "ptrace rights it says why and asks about ABRT (which kills it) instead.",
+        (
+            f"{SPY}::test_dump_shows_the_function_the_worker_is_stuck_in",
+            f"{SPY}::test_s_in_the_gunicorn_view_shows_the_stack_and_offers_abrt_without_py_spy",
+        ),
+    ),
+    Fault(
+        "exporter",
+        "supervisord does not answer within the scrape timeout",
+        "The scrape returns in time with the last values and `opsconsole_scrape_stale 1`, "
+        '`opsconsole_collect_ok{part="programs"} 0`; it never hangs.',
+        (
+            "tests/unit/test_metrics_alerts.py::"
+            "test_a_scrape_never_waits_past_its_timeout_and_serves_the_last_values_stale",
+        ),
+    ),
+    Fault(
+        "alerts",
+        "a webhook or alert command fails (refused, exit status, timeout, missing)",
+        "Said in words on the timeline or stderr (*alert NAME (webhook http://host) failed: "
+        "connect error*, *exited with status 3: …*, *killed after N s*); nothing raises, the "
+        "other destinations still get it; a webhook's token is never shown.",
+        (f"{ALR}::test_failing_destinations_are_reported_in_words_and_never_raise",),
+    ),
+    Fault(
+        "ssh",
+        "sshd killed mid-session, then started again",
+        "The host's programs are shown stale with ssh's words; it reconnects by itself once "
+        "sshd is back.",
+        (f"{FLT}::test_sshd_killed_mid_session_then_restarted_reconnects",),
+    ),
+    Fault(
+        "ssh",
+        "the agent on a host killed (SIGKILL)",
+        "The link turns stale with *the agent on web3 was killed by SIGKILL*; it comes back by "
+        "itself.",
+        (
+            f"{FLT}::test_agent_killed_is_said_and_the_link_comes_back",
+            f"{AGT}::test_killed_agent_is_said_in_words_and_reconnected",
+        ),
+    ),
+    Fault(
+        "ssh",
+        "a host (or its agent) SIGSTOPped",
+        "That host times out (*web3 did not answer … within 2s (last answer Ns ago)*), is "
+        "marked stale with its age; the other hosts answer without waiting for it.",
+        (
+            f"{FLT}::test_a_stopped_host_does_not_hold_up_another",
+            f"{AGT}::test_stopped_agent_times_out_stale_and_other_host_answers",
+        ),
+    ),
+    Fault(
+        "ssh",
+        "host key changed",
+        "Refused, never overridden; ssh's fingerprint and the offending known_hosts line are "
+        "quoted; nothing runs there.",
+        (f"{FLT}::test_a_changed_host_key_is_refused_quoting_ssh",),
+    ),
+    Fault(
+        "ssh",
+        "host unknown, connection refused, host key unknown, key refused",
+        "Each in words with a hint (the alias, sshd and its port, connect once and check the "
+        "fingerprint, `ssh-add` or a master connection); the good hosts still answer.",
+        (f"{FCLI}::test_each_ssh_failure_is_said_in_words_and_the_good_host_still_answers",),
+    ),
+    Fault(
+        "ssh",
+        "opsconsole not installed on the host",
+        "*not installed on HOST*: install it with pip there, or set `--agent` / `agent =` in "
+        "`[[host]]`.",
+        (f"{FCLI}::test_agent_not_installed_says_how_to_install_it",),
+    ),
+    Fault(
+        "ssh",
+        "an agent of another protocol version",
+        "Down, not retried; says which side to upgrade.",
+        (
+            f"{FLT}::test_an_agent_of_another_protocol_says_which_side_to_upgrade",
+            f"{AGT}::test_version_skew_says_which_side_to_upgrade",
+        ),
+    ),
+    Fault(
+        "agent",
+        "a login script prints a banner on stdout",
+        "Down: *did not start with a hello: it wrote '…'*, with a hint about login scripts.",
+        (f"{AGT}::test_a_login_banner_on_stdout_is_said_in_words",),
+    ),
+    Fault(
+        "agent",
+        "an oversize or garbage line, either way",
+        "An error in words; that connection is reset (the agent exits 2, or the console's link "
+        "resets and reconnects), never the console.",
+        (
+            f"{AGT}::test_lines_over_the_bound_or_garbage_reset_the_connection",
+            f"{AGT}::test_a_line_over_the_consoles_bound_resets_the_link",
+        ),
+    ),
+    Fault(
+        "agent",
+        "a mutating request sent raw to a `--read-only` agent (past the console's gate)",
+        "Refused by the agent itself and audited with the ssh user; the program keeps running.",
+        (f"{AGT}::test_read_only_agent_refuses_a_raw_mutating_request",),
+    ),
+    Fault(
+        "fleet",
+        "a change fails on one host",
+        "Stops there: *stopped at HOST; not run on: …*; the next host only after the changed "
+        "one is RUNNING with green probes for 3 s.",
+        (f"{FDEMO}::test_a_restart_goes_one_host_at_a_time_and_stops_at_the_first_failure",),
     ),
     Fault(
         "soak",
