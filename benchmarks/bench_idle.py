@@ -87,7 +87,9 @@ async def _rss_child(conf: str, expected: int, files: list[str]) -> dict[str, An
     app = OpsConsoleApp(config, audit=False)
     async with app.run_test(size=TERM_SIZE) as pilot:
         programs = app.query_one(ProgramsView)
-        while sum(1 for r in programs.rows if r.proc is not None) < expected or not app.usage:
+        while (
+            sum(1 for r in programs.rows if r.proc is not None) < expected or not app.session.usage
+        ):
             await pilot.pause(0.05)
         how = "a LogView mounted into the console (the app has no logs view yet)"
         try:
@@ -104,7 +106,7 @@ async def _rss_child(conf: str, expected: int, files: list[str]) -> dict[str, An
         else:
             view = LogView([FileSource(f) for f in files])
             await app.screen.mount(view)
-        while view.stream is None or not all(s.file.state.exists for s in view.stream.sources):
+        while view.stream is None or not len(view.lines_widget.store):  # the logs are open
             await pilot.pause(0.05)
         body = view.lines_widget
         ring = body.store.maxlen or 0
@@ -203,6 +205,7 @@ def run(ctx: BenchContext) -> list[Row]:
         main_cpu = th1.get(console, 0.0) - th0.get(console, 0.0)
         other_cpu = sum(v - th0.get(k, 0.0) for k, v in th1.items() if k != console)
         still = "extra0" in tmux.screen("console")
+        top = tmux.screen("console").splitlines()[0].strip()  # says so if it slowed down
         window = t1 - t0
         ours, base = c1 - c0, w1 - w0
         ratio = ours / base if base > 0 else float("inf")
@@ -219,6 +222,7 @@ def run(ctx: BenchContext) -> list[Row]:
                 f"{window:.0f} s window"
                 + (" (30 s instead of 60 s to save time)" if window < 55 else ""),
                 f"TUI in tmux {TERM_SIZE[0]}x{TERM_SIZE[1]}, refresh 1 s, programs view",
+                f"the console's top line at the end: {top[:110]!r}",
                 "watch's CPU includes the sh and supervisorctl it runs",
                 f"console's main (UI) thread {main_cpu:.2f} s, its other threads "
                 f"(workers) {other_cpu:.2f} s",

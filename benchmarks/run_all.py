@@ -22,10 +22,12 @@ from benchmarks import (
     bench_fleet,
     bench_follow,
     bench_idle,
+    bench_keys,
     bench_open_big,
     bench_refresh,
     bench_scale,
     bench_scrape,
+    bench_supervisord_load,
     bench_tree,
 )
 from benchmarks.common import (
@@ -47,6 +49,8 @@ BENCHES: list[tuple[ModuleType, list[tuple[int, str]]]] = [
     (bench_scale, [(7, bench_scale.FIGURE)]),
     (bench_first_frame, [(3, bench_first_frame.FIGURE)]),
     (bench_idle, [(2, bench_idle.FIGURE_CPU), (4, bench_idle.FIGURE_RSS)]),
+    (bench_keys, [(13, bench_keys.FIGURE)]),
+    (bench_supervisord_load, [(14, bench_supervisord_load.FIGURE)]),
     (bench_follow, [(5, bench_follow.FIGURE)]),
     (bench_open_big, [(6, bench_open_big.FIGURE)]),
     # its own hosts (11 supervisords x 300 programs behind a local sshd), not the stack
