@@ -30,7 +30,15 @@ from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import Event, Timeline
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
-from opsconsole.tui.fleet import Fleet, fleet_views, host_command, on_several, shown_servers
+from opsconsole.tui.fleet import (
+    Fleet,
+    attach_fleet,
+    fleet_views,
+    host_command,
+    on_several,
+    shown_servers,
+)
+from opsconsole.tui.fleet_ops import run_across
 from opsconsole.tui.keys import bindings, help_sections, key_label
 from opsconsole.tui.palette import OpsCommands
 from opsconsole.tui.screens.audit import AuditScreen
@@ -40,6 +48,7 @@ from opsconsole.tui.screens.pick import SIGNALS, PickScreen
 from opsconsole.tui.screens.rolling import RollingScreen
 from opsconsole.tui.session import (
     ROUTED,
+    AcrossRequested,
     CommandRouted,
     ProbeHistory,
     ProbesChanged,
@@ -91,6 +100,7 @@ class OpsConsoleApp(App[None]):
         self.config = config
         #: the monitor, gate, timeline, probes, loops and operations; the views are given it
         self.session = Session(config, self, monitor=monitor, gate=gate, audit=audit, host=host)
+        attach_fleet(self.session)  # several hosts (--host, [[host]]): tui.fleet
         self.session.will_start = True  # on_mount starts its loops
         #: the view shown (the app's own routing state, kept here rather than read back)
         self.current_view = VIEWS[0][0]
@@ -282,6 +292,10 @@ class OpsConsoleApp(App[None]):
     def on_hosts_view_narrow(self, message: HostsView.Narrow) -> None:
         host_command(self, "host", [message.host or "all"])
         self.action_view("programs")
+
+    def on_across_requested(self, message: AcrossRequested) -> None:
+        """Programs marked on several hosts: one host at a time (tui.fleet_ops)."""
+        run_across(self.session, message.verb, message.keys, message.signame)
 
     def on_roll_requested(self, message: RollRequested) -> None:
         """A rolling restart the session let through the gate: plan, ask, run, show."""

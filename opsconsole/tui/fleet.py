@@ -49,6 +49,7 @@ from opsconsole.core.host import (
     Supervisord,
     TopologySnapshot,
 )
+from opsconsole.core.logs import LogSource
 
 if TYPE_CHECKING:
     from opsconsole.tui.session import Session
@@ -256,10 +257,16 @@ class Fleet:
         return server.partition(":")[0]
 
     def shown(self, servers: Sequence[Supervisord]) -> list[Supervisord]:
-        """The supervisords the views show: those of the narrowed host, or all."""
-        if self.narrowed is None:
-            return list(servers)
-        return [s for s in servers if self.host_of(s.name) == self.narrowed]
+        """The supervisords the views show: those of the narrowed host, or all, in the
+        order of the hosts (as configured: not the order they first answered in)."""
+        names = self.names
+        hosts = [(self.host_of(s.name), s) for s in servers]
+        if self.narrowed is not None:
+            hosts = [(h, s) for h, s in hosts if h == self.narrowed]
+        ordered = sorted(
+            enumerate(hosts), key=lambda x: (names.index(x[1][0]) if x[1][0] in names else 0, x[0])
+        )
+        return [s for _, (_, s) in ordered]
 
     def narrow(self, name: str | None) -> str:
         """Narrow every view to host ``name`` (None, ``all`` or "": every host again); the
@@ -444,6 +451,31 @@ class Fleet:
                 self._not_answered(state, state.error or f"no answer for {state.age() or 0:.0f}s")
             if stale:
                 session.ui.post_message(_refreshed())
+
+    # -- for the session (it imports nothing of the TUI's) --------------------------------
+
+    def keys_for(self, specs: list[str], servers: dict[str, Supervisord]) -> list[str] | None:
+        """``:restart NAME…`` on several hosts: the ``server/spec`` keys of every host (the
+        narrowed one only when narrowed) that runs them; None on one host."""
+        if not self.several:
+            return None
+        keys = []
+        for server in self.shown(list(servers.values())):
+            for spec in specs:
+                group = spec.removesuffix(":*")
+                runs = spec == "all" or any(
+                    p.fullname == spec or p.name == spec or p.group == group
+                    for p in server.programs
+                )
+                if runs:
+                    keys.append(f"{server.name}/{spec}")
+        return keys or None
+
+    def merged_logs(self, session: Session, names: list[str]) -> list[LogSource] | None:
+        """``:logs NAME`` on several hosts: each stream merged over the hosts (tui.fleet_logs)."""
+        from opsconsole.tui.fleet_logs import merged_logs
+
+        return merged_logs(session, names)
 
     # -- the program list ---------------------------------------------------------------
 
@@ -645,6 +677,17 @@ async def _close(host: Host) -> None:
         await asyncio.wait_for(host.aclose(), 10)
     except (OpsError, OSError, asyncio.TimeoutError):
         pass
+
+
+def attach_fleet(session: Session) -> None:
+    """Give the session its fleet when its config names hosts: the views then read and act
+    through the fleet's host, and the session's supervisords are the hosts'."""
+    if not session.config.hosts:
+        return
+    fleet = open_fleet(session.config, session.gate)
+    session.fleet = fleet
+    session.machine = fleet.machine
+    session.servers.clear()
 
 
 def open_fleet(config: AppConfig, gate: ActionGate) -> Fleet:

@@ -42,35 +42,27 @@ def steps_for(session: Session, keys: list[str]) -> list[Step]:
     for key in keys:
         server, _, name = key.partition("/")
         by_server.setdefault(server, []).append(name)
+    fleet = session.fleet
+    # the hosts in the console's order (as configured), then each host's supervisords
     order = list(session.servers)
+    hosts = fleet.names if fleet is not None else []
+
+    def place(server: str) -> tuple[int, int]:
+        host = fleet.host_of(server) if fleet is not None else ""
+        return (
+            hosts.index(host) if host in hosts else len(hosts),
+            order.index(server) if server in order else len(order),
+        )
+
     steps = []
-    for server in sorted(by_server, key=lambda s: order.index(s) if s in order else len(order)):
+    for server in sorted(by_server, key=place):
         names = tuple(by_server[server])
-        fleet = session.fleet
         if fleet is not None:
             state, raw = fleet.route(server)
             steps.append(Step(server, state.host, raw, names))
         else:
             steps.append(Step(server, session.machine, server, names))
     return steps
-
-
-def specs_across(session: Session, specs: list[str]) -> list[str] | None:
-    """On a console of several hosts, ``:restart NAME…`` means every host (the narrowed one
-    only when narrowed) that runs them: their row keys; None otherwise."""
-    fleet = session.fleet
-    if fleet is None or not fleet.several:
-        return None
-    keys = []
-    for server in fleet.shown(list(session.servers.values())):
-        for spec in specs:
-            group = spec.removesuffix(":*")
-            runs = spec == "all" or any(
-                p.fullname == spec or p.name == spec or p.group == group for p in server.programs
-            )
-            if runs:
-                keys.append(f"{server.name}/{spec}")
-    return keys or None
 
 
 def run_across(session: Session, verb: str, keys: list[str], signame: str = "") -> None:

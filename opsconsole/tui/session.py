@@ -55,8 +55,6 @@ from opsconsole.core.logs import HostLogSource, LogSource, SourceSpec
 from opsconsole.core.probes import Probe, ProbeResult, ProbeState
 from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
-from opsconsole.tui.fleet import open_fleet
-from opsconsole.tui.fleet_ops import run_across, specs_across
 
 VERB_OP = {
     "start": "supervisor.start",
@@ -170,6 +168,17 @@ class RollRequested(Message):
         self.label = label
 
 
+class AcrossRequested(Message):
+    """A program action on several supervisords (hosts): the app runs it one host at a
+    time behind the health gate (tui.fleet_ops). ``keys`` are ``server/program``."""
+
+    def __init__(self, verb: str, keys: list[str], signame: str = "") -> None:
+        super().__init__()
+        self.verb = verb
+        self.keys = keys
+        self.signame = signame
+
+
 class UpdateReread(Message):
     """``reread`` (a ``supervisor.reread`` result) on ``server``: the app says what each
     group's update will stop and start and asks group by group (tui.update_groups)."""
@@ -232,20 +241,17 @@ class Session:
             read_only=config.read_only,
         )
         self.gate = gate or make_gate(config.read_only, audit=audit)
-        #: several hosts (``--host``, ``[[host]]``): their refresh loops, narrowing (tui.fleet)
-        self.fleet = open_fleet(config, self.gate) if config.hosts else None
+        #: several hosts (``--host``, ``[[host]]``): their refresh loops and narrowing, a
+        #: tui.fleet.Fleet the app attaches (it also makes ``machine`` the fleet's host)
+        self.fleet: Any = None
         #: the host the views read and act through (this machine, or the fleet's hosts)
-        self.machine: Any = (
-            LocalHost(config, gate=self.gate, monitor=self.monitor, name=self.host)
-            if self.fleet is None
-            else self.fleet.machine
-        )
+        self.machine: Any = LocalHost(config, gate=self.gate, monitor=self.monitor, name=self.host)
         # the views close each log they stop showing; a merged view may show every program's
         self.machine.max_open_logs = VIEW_OPEN_LOGS
         #: the latest snapshot of each configured supervisord (the programs view renders them)
         self.servers: dict[str, Supervisord] = {
             t.name: Supervisord(t.name, t.url, status="connecting")
-            for t in (config.supervisors if self.fleet is None else [])
+            for t in (config.supervisors if not config.hosts else [])
         }
         self.timeline = Timeline()
         self.sampler = UsageSampler()
@@ -599,7 +605,8 @@ class Session:
         """Start, stop, restart, signal or clear the logs of programs on ``server`` (a signal
         with no ``signame`` asks which; ``rolling``: a rolling restart, :meth:`roll`)."""
         if not server:  # programs marked on several supervisords (hosts): one at a time
-            run_across(self, "restart" if verb == "rolling" else verb, specs, signame)
+            verb = "restart" if verb == "rolling" else verb  # across hosts: in turn anyway
+            self.ui.post_message(AcrossRequested(verb, list(specs), signame))
             return
         if verb == "rolling":
             self.roll(server, specs, label)
@@ -682,7 +689,8 @@ class Session:
             self.roll(self.server_of(names[0]), names, " ".join(names))
         elif name in ("start", "stop", "restart", "signal"):
             signame = args.pop(0).upper().removeprefix("SIG") if name == "signal" else "HUP"
-            across = specs_across(self, args)  # several hosts: each host that runs them
+            # several hosts: each host that runs them, one at a time (tui.fleet_ops)
+            across = self.fleet.keys_for(args, self.servers) if self.fleet is not None else None
             self.program_op(
                 name,
                 "" if across else self.server_of(args[0]),
@@ -728,9 +736,7 @@ class Session:
         if not names:
             return []
         if server is None and self.fleet is not None:
-            from opsconsole.tui.fleet_logs import merged_logs
-
-            merged = merged_logs(self, names)
+            merged: list[LogSource] | None = self.fleet.merged_logs(self, names)
             if merged is not None:
                 return merged
         server = server or self.server_of(names[0])

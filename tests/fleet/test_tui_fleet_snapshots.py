@@ -32,7 +32,6 @@ from opsconsole.core.host import (
 )
 from opsconsole.core.remote import Link
 from opsconsole.tui import fleet as fleet_module
-from opsconsole.tui import session as session_module
 from opsconsole.tui.app import OpsConsoleApp
 from opsconsole.tui.fleet import Fleet
 
@@ -142,7 +141,7 @@ def make_app(monkeypatch: pytest.MonkeyPatch) -> OpsConsoleApp:
         fleet.states["web2"].fresh_at = NOW - 12  # its last current answer, 12 s ago
         return fleet
 
-    monkeypatch.setattr(session_module, "open_fleet", open_fleet)
+    monkeypatch.setattr(fleet_module, "open_fleet", open_fleet)
     monkeypatch.setattr(fleet_module, "time", FrozenTime)
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
