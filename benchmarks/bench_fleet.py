@@ -101,6 +101,14 @@ def _servers(sshd: LocalSshd, confs: list[Path]) -> list[psutil.Process]:
     return found
 
 
+def _ssh_clients(pid: int) -> set[int]:
+    """The ssh clients among a console's descendants."""
+    try:
+        return {c.pid for c in psutil.Process(pid).children(recursive=True) if c.name() == "ssh"}
+    except psutil.Error:
+        return set()
+
+
 def _cpu(procs: list[psutil.Process]) -> float:
     total = 0.0
     for proc in procs:
@@ -142,7 +150,11 @@ def _idle(
             c0 = {n: process_cpu(p) for n, p in pids.items()}
             s0 = {n: _cpu(servers[n]) for n in pids}
             t0 = time.monotonic()
-            time.sleep(ctx.idle_seconds)
+            seen: dict[str, set[int]] = {n: set() for n in pids}  # ssh clients, agents
+            while time.monotonic() - t0 < ctx.idle_seconds:
+                for n, p in pids.items():
+                    seen[n] |= _ssh_clients(p) | {a.pid for a in _servers(sshd, confs[n])}
+                time.sleep(min(2.0, max(0.0, ctx.idle_seconds - (time.monotonic() - t0))))
             c1 = {n: process_cpu(p) for n, p in pids.items()}
             s1 = {n: _cpu(servers[n]) for n in pids}
             window = time.monotonic() - t0
@@ -165,6 +177,7 @@ def _idle(
         "console": {n: c1[n] - c0[n] for n in pids},
         "servers": {n: s1[n] - s0[n] for n in pids},
         "children": children,
+        "sessions": {n: len(seen[n]) for n in pids},
         "shown": shown,
     }
 
@@ -193,7 +206,18 @@ async def _keys_child(config: str, expected: int, presses: int) -> dict[str, Any
             await pilot.press("down" if i % 2 == 0 else "up")
             times.append(time.perf_counter() - started)
         rows = sum(1 for r in programs.rows if r.proc is not None)
-    return {"median": statistics.median(times), "times": times, "rows": rows}
+        fleet = app.session.fleet
+        states = list(fleet.states.values()) if fleet is not None else []
+        connects = sum(getattr(getattr(st.host, "link", None), "connects", 0) for st in states)
+        stale = sum(1 for st in states if st.stale(fleet.refresh)) if fleet is not None else 0
+    return {
+        "median": statistics.median(times),
+        "times": times,
+        "rows": rows,
+        "connects": connects,
+        "stale": stale,
+        "hosts": len(states),
+    }
 
 
 def _keys(ctx: BenchContext, one: Path, ten: Path) -> dict[str, dict[str, Any]]:
@@ -288,7 +312,9 @@ def _cpu_row(idle: dict[str, Any], up: float) -> Row:
         notes=[
             f"both consoles at once, TUI in tmux {TERM_SIZE[0]}x{TERM_SIZE[1]}, programs view, "
             f"{window:.0f} s window; CPU includes the ssh clients each console spawned "
-            f"({idle['children']['one']} and {idle['children']['ten']} descendants)",
+            f"({idle['children']['one']} and {idle['children']['ten']} descendants at the end; "
+            f"ssh clients and agents seen in the window: {idle['sessions']['one']} and "
+            f"{idle['sessions']['ten']}, 2 a host when none was restarted)",
             _projection(
                 f"{per_host / window * 100:+.2f}% of a core", per_host, hundred / window * 100
             ),
@@ -329,6 +355,9 @@ def _key_row(keys: dict[str, dict[str, Any]]) -> Row:
             "terminal's frame",
             f"slowest press {max(keys['ten']['times']) * 1000:.0f} ms vs "
             f"{max(keys['one']['times']) * 1000:.0f} ms",
+            f"after the presses: {keys['ten']['stale']} of {keys['ten']['hosts']} hosts stale "
+            f"({keys['ten']['connects']} agent connections) vs {keys['one']['stale']} of "
+            f"{keys['one']['hosts']}",
             _projection(f"{per_host * 1000:+.2f} ms", per_host, one + 99 * per_host, ms=True),
         ],
     )
