@@ -200,33 +200,44 @@ def test_cli_tail_over_two_hosts_prints_one_log_merged_by_time(
     two_supervisords: dict[str, Path],
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "fleet.toml"
-    ssh_config = tmp_path / "ssh_config"  # both sshds' aliases in one file
-    ssh_config.write_text(
-        fleet_sshd.ssh_config.read_text() + "\n" + own_sshd.ssh_config.read_text()
-    )
-    config.write_text(
-        "".join(
-            f'[[host]]\nname = "{alias}"\nssh = "{alias}"\nagent = "{AGENT}"\n'
-            f'supervisor_config = "{conf}"\n\n'
-            for alias, conf in two_supervisords.items()
-        )
-    )
+    config = fleet_config(tmp_path, fleet_sshd, own_sshd, two_supervisords)
+    opsconsole = [sys.executable, "-m", "opsconsole", "--config", str(config), "tail", "web"]
     run = subprocess.run(
-        [
-            sys.executable, "-m", "opsconsole", "--config", str(config),
-            "--ssh-config", str(ssh_config), "tail", "web", "-n", "30", "--grep", "ERROR",
-        ],
+        [*opsconsole, "-n", "30", "--grep", "ERROR"],
         capture_output=True,
         text=True,
         timeout=120,
         stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     assert run.returncode == 0, run.stderr
     lines = [LogLine(text) for text in run.stdout.splitlines()]
     assert lines and {host_of(x) for x in lines} == {"web1", "web3"}
     assert all(" ERROR " in x.text for x in lines)
     in_time_order(lines)
+    # -f follows both, merged: every poll's lines in time order, both hosts, until stopped
+    follow = subprocess.Popen(
+        [*opsconsole, "-n", "0", "-f", "--interval", "0.3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert follow.stdout is not None
+        followed: list[LogLine] = []
+        while len(followed) < 40 or {host_of(x) for x in followed} != {"web1", "web3"}:
+            text = follow.stdout.readline()  # the writers never stop: a line always comes
+            assert text, follow.stderr.read() if follow.stderr else "ended"
+            followed.append(LogLine(text.rstrip("\n")))
+    finally:
+        follow.terminate()
+        follow.wait(timeout=30)
+    assert {host_of(x) for x in followed} == {"web1", "web3"}
+    counts = {
+        h: [int(x.text.split()[-1]) for x in followed if host_of(x) == h] for h in ("web1", "web3")
+    }
+    for numbers in counts.values():  # each host's own lines once and in order
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
 
 
 def fleet_config(
