@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from opsconsole.core.config import SupervisorTarget
+from opsconsole.core.config import AppConfig, SupervisorTarget
+from opsconsole.core.local import LocalHost
 from opsconsole.core.supervisor import SupervisorClient, decode_response
 from opsconsole.core.supervisor.fastdecode import decode_process_list
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
@@ -54,3 +55,21 @@ async def test_identical_answer_is_not_decoded_and_one_call_per_refresh(
         assert set(sent) == {"supervisor.getAllProcessInfo", "system.multicall"}
     finally:
         await monitor.aclose()
+
+
+async def test_host_hands_back_the_same_programs_for_an_identical_answer(
+    stack_target: SupervisorTarget,
+) -> None:
+    """Through the host too: a view can tell 'nothing changed' by identity."""
+    async with LocalHost(AppConfig(supervisors=[stack_target])) as host:
+        first = await host.supervisord("demo")
+        deadline = time.monotonic() + 20
+        prev = first
+        while True:
+            snap = await host.supervisord("demo")
+            if snap.programs is prev.programs:
+                break  # supervisord's answer was byte-identical: the same tuple
+            assert time.monotonic() < deadline, "no two polls got identical answers in 20 s"
+            assert snap.programs != () and snap.reachable
+            prev = snap
+        assert {p.name for p in snap.programs} >= {"web", "api"}

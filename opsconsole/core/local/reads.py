@@ -100,6 +100,8 @@ class LocalReads:
         self._exitcodes: dict[str, tuple[float, int, dict[str, tuple[int, ...]]]] = {}
         #: server → program fullname → startsecs (read with the exit codes)
         self._startsecs: dict[str, dict[str, int]] = {}
+        #: server → the last programs' inputs (processes, exit codes, startsecs) and tuple
+        self._programs_memo: dict[str, tuple[object, object, object, tuple[Any, ...]]] = {}
         #: the last programs() poll: (monotonic time, the raw snapshots)
         self._polled: tuple[float, list[ServerSnapshot]] | None = None
         self._logs: dict[int, LogSource] = {}
@@ -179,14 +181,31 @@ class LocalReads:
             state=snap.info.statename if snap.info else "",
             latency=snap.latency,
             stale=snap.stale,
-            programs=tuple(
-                program_of(
-                    p, codes.get(p.fullname), self._startsecs.get(snap.name, {}).get(p.fullname)
-                )
-                for p in snap.processes
-            ),
+            programs=self._programs_of(snap, codes),
             identification=snap.info.identification if snap.info else "",
         )
+
+    def _programs_of(
+        self, snap: ServerSnapshot, codes: dict[str, tuple[int, ...]]
+    ) -> tuple[Any, ...]:
+        """The snapshot's programs; the very same tuple as last time when supervisord's
+        answer was byte-identical (the client then hands back the same list) and the
+        config facts are the same objects, so a view can skip its redraw by identity."""
+        startsecs = self._startsecs.get(snap.name)
+        memo = self._programs_memo.get(snap.name)
+        if (
+            memo is not None
+            and memo[0] is snap.processes
+            and memo[1] is codes
+            and memo[2] is startsecs
+        ):
+            return memo[3]
+        got = startsecs or {}
+        programs = tuple(
+            program_of(p, codes.get(p.fullname), got.get(p.fullname)) for p in snap.processes
+        )
+        self._programs_memo[snap.name] = (snap.processes, codes, startsecs, programs)
+        return programs
 
     async def local_processes(self, *, fresh: bool = False) -> tuple[list[Any], list[str]]:
         """The programs of this machine's supervisords (the only ones whose pids can be
