@@ -57,6 +57,7 @@ OVER_HOSTS = frozenset(
         "scale",
         "tail",
         "topology",
+        "update",
         "nginx test",
         "nginx reload",
         "nginx status",
@@ -91,6 +92,10 @@ def agent_argv(settings: HostSettings, config: AppConfig) -> list[str]:
         words += ["--supervisor-url", url]
     if settings.user:
         words += ["--user", settings.user]
+    if settings.nginx.binary:
+        words += ["--nginx-bin", settings.nginx.binary]
+    if settings.nginx.config:
+        words += ["--nginx-conf", settings.nginx.config]
     if config.read_only:
         words.append("--read-only")
     words += ["--timeout", f"{config.timeout:g}"]
@@ -224,7 +229,7 @@ async def in_turn(
     *,
     parallel: bool = False,
     gate: bool = True,
-    gate_programs: Sequence[str] = (),
+    gate_programs: Sequence[str] | Callable[[str], Sequence[str]] = (),
     quiet: bool = False,
 ) -> int:
     """Run ``act(name, host)`` (it prints its own output and returns an exit code) on every
@@ -233,31 +238,52 @@ async def in_turn(
     answering, steadily for a few seconds, on the host just changed (``gate`` False: none,
     e.g. after a stop)."""
     async with opened(config) as hosts:
-        quiet = quiet or len(hosts) == 1
-        if parallel:
-            codes = await asyncio.gather(*(_act(name, h, act, quiet) for name, h in hosts))
-            return max(codes, default=0)
-        for index, (name, host) in enumerate(hosts):
-            code = await _act(name, host, act, quiet)
-            rest = [n for n, _ in hosts[index + 1 :]]
-            if code != 0:
-                if rest:
-                    print(
-                        f"opsconsole: stopped at {name} (exit {code}); not run on: "
-                        f"{', '.join(rest)}",
-                        file=sys.stderr,
-                    )
-                return code
-            if rest and gate:
-                try:
-                    await health_gate(host, gate_programs)
-                except OpsError as exc:
-                    print(f"opsconsole: {name}: {exc.message}", file=sys.stderr)
-                    if exc.hint:
-                        print(f"  {exc.hint}", file=sys.stderr)
-                    print(f"opsconsole: not run on: {', '.join(rest)}", file=sys.stderr)
-                    return 1
-        return 0
+        return await in_turn_over(
+            hosts, act, parallel=parallel, gate=gate, gate_programs=gate_programs, quiet=quiet
+        )
+
+
+async def in_turn_over(
+    hosts: Sequence[tuple[str, Host]],
+    act: Callable[[str, Host], Awaitable[int]],
+    *,
+    parallel: bool = False,
+    gate: bool = True,
+    gate_programs: Sequence[str] | Callable[[str], Sequence[str]] = (),
+    quiet: bool = False,
+    on_gate: Callable[[str, str], None] | None = None,
+) -> int:
+    """:func:`in_turn` over hosts already opened (a command that read them all first, e.g.
+    to ask one confirmation for every host's plan). ``gate_programs`` may be a function of
+    the host's name (what ``act`` changed there); ``on_gate(name, words)`` is told when a
+    host passed the health gate and the next one starts."""
+    quiet = quiet or len(hosts) == 1
+    if parallel:
+        codes = await asyncio.gather(*(_act(name, h, act, quiet) for name, h in hosts))
+        return max(codes, default=0)
+    for index, (name, host) in enumerate(hosts):
+        code = await _act(name, host, act, quiet)
+        rest = [n for n, _ in hosts[index + 1 :]]
+        if code != 0:
+            if rest:
+                print(
+                    f"opsconsole: stopped at {name} (exit {code}); not run on: {', '.join(rest)}",
+                    file=sys.stderr,
+                )
+            return code
+        if rest and gate:
+            programs = gate_programs(name) if callable(gate_programs) else gate_programs
+            try:
+                await health_gate(host, programs)
+            except OpsError as exc:
+                print(f"opsconsole: {name}: {exc.message}", file=sys.stderr)
+                if exc.hint:
+                    print(f"  {exc.hint}", file=sys.stderr)
+                print(f"opsconsole: not run on: {', '.join(rest)}", file=sys.stderr)
+                return 1
+            if on_gate is not None:
+                on_gate(name, f"{name} healthy for {GATE_STEADY:g} s; next: {rest[0]}")
+    return 0
 
 
 async def _act(

@@ -5,7 +5,8 @@ time (its startsecs, at least 2 s) and the probes that depend on it are green
 (:mod:`opsconsole.core.rolling`). Without ``--yes`` the plan is printed and nothing runs
 (exit 2); read-only refuses it (exit 2). Each step is printed as it happens (``--json``: one
 JSON object a line, the events); a roll that stopped exits 1, saying which program failed,
-why, and what was left undone. Ctrl-C stops the roll between steps.
+why, and what was left undone. Ctrl-C stops the roll between steps. Over hosts (``--host``,
+``[[host]]``): :mod:`opsconsole.cli.fleet_rolling`.
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ def server_of(config: AppConfig, args: argparse.Namespace) -> str:
 async def cmd_rolling(config: AppConfig, args: argparse.Namespace) -> int:
     label = " ".join(args.names)
     if config.hosts:
-        raise OpsError(
-            "--rolling runs on one host for now: the roll across hosts is not built yet",
-            "run it without --host (or once per host)",
-        )
+        from opsconsole.cli.fleet_rolling import fleet_rolling
+
+        return await fleet_rolling(config, args)
     async with open_host(config) as host:
         host.gate.check(OPERATION, label)  # read-only: refused (and audited) before anything
         plan = await make_plan(host, server_of(config, args), list(args.names), label)

@@ -60,6 +60,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--server")
     p.add_argument("--yes", "-y", action="store_true")
     p.add_argument("--json", action="store_true")
+    _parallel(p)
     p.set_defaults(handler=lambda args, config: asyncio.run(cmd_update(config, args)))
 
 
@@ -229,6 +230,10 @@ async def _verb_on(host: Host, verb: str, args: argparse.Namespace) -> int:
 
 
 async def cmd_update(config: AppConfig, args: argparse.Namespace) -> int:
+    if hosts.is_fleet(config):  # each host's preview; applied one host at a time
+        from opsconsole.cli.fleet_update import fleet_update
+
+        return await fleet_update(config, args)
     async with open_host(config) as host:
         reread = await request(host, "supervisor.reread", "", _server(args))
         reread.raise_error()

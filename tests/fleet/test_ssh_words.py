@@ -169,12 +169,12 @@ def test_flags_given_with_hosts_go_to_every_host(tmp_path: object) -> None:
 def test_a_command_that_does_not_work_over_hosts_is_refused_not_run_here(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`update` with --host would otherwise act on this machine's supervisord."""
+    """`nginx rollback` with --host would otherwise act on this machine's nginx."""
     from opsconsole.cli import main
 
-    assert main(["--host", "web1", "update", "--yes"]) == 2
+    assert main(["--host", "web1", "nginx", "rollback", "--yes"]) == 2
     err = capsys.readouterr().err
-    assert "'update' does not work over hosts yet" in err and "ssh HOST opsconsole" in err
+    assert "'nginx rollback' does not work over hosts yet" in err and "ssh HOST opsconsole" in err
     assert main(["nginx", "config", "--host", "web1"]) == 2
     assert "'nginx config' does not work over hosts" in capsys.readouterr().err
     assert main(["--host", "web 1", "status"]) == 2
