@@ -232,6 +232,8 @@ def _ending(
         if not failed and done:  # a host's roll was done but it did not stay healthy
             parts.append(f"after {done[-1]}: it did not stay healthy (said above)")
         message = "rolling restart stopped " + "; ".join(parts or ["(said above)"])
+        if done:
+            message += f"; done on: {', '.join(done)}"
         if untouched:
             message += "; hosts not touched: " + ", ".join(
                 f"{n} ({', '.join(plans[n].programs)})" for n in untouched
