@@ -6,8 +6,9 @@ per line both ways (ASCII: anything else is escaped):
 
 1. The agent starts with a **hello**: ``{"hello": "opsconsole-agent", "protocol": N,
    "version", "python", "host", "user", "ssh_user", "ssh_client", "read_only",
-   "capabilities": [methods], "topics": [subscribable reads], "operations": [operation ids],
-   "max_line", "max_in_flight"}``.
+   "capabilities": [methods, then features such as "log.keep"], "topics": [subscribable
+   reads], "operations": [operation ids], "max_line", "max_in_flight"}``. A feature adds
+   optional fields within the protocol: the console uses it only with an agent that names it.
 2. The console's first request is ``open``: ``{"id": 1, "method": "open", "params":
    {"protocol": N, "name": "web2", "console": "alice@laptop", "read_only": bool,
    "max_line": bytes, "password": "..."}}``. The supervisord password travels here, never
@@ -62,6 +63,7 @@ from opsconsole.core.host import (
     ProtocolMismatch,
 )
 from opsconsole.core.host.diff import checksum, diff
+from opsconsole.core.host.logs import LOG_KEEP
 from opsconsole.core.local import LocalHost
 
 #: The version of this protocol. Bump it when a message changes shape.
@@ -93,6 +95,10 @@ METHODS = (
     "close_log",
     "perform",
 )
+#: What this agent does besides its methods, named among its hello's ``capabilities``: a
+#: console sends what a feature adds only to an agent that names it (an older agent ignores
+#: parameters it does not know, and an older console the fields of an answer it does not).
+FEATURES = (LOG_KEEP,)
 UPGRADE = "pip install -U opsconsole"
 
 
@@ -195,7 +201,7 @@ class Agent:
             "ssh_user": self.ssh_user,
             "ssh_client": self.ssh_client,
             "read_only": self.gate.read_only,
-            "capabilities": list(METHODS),
+            "capabilities": [*METHODS, *FEATURES],
             "topics": list(TOPICS),
             "operations": list(info.operations),
             "supervisors": list(info.supervisors),
@@ -418,6 +424,8 @@ class Agent:
                 since=params.get("since"),
                 after=LogCursor.from_json(after) if after is not None else None,
                 before=LogCursor.from_json(before) if before is not None else None,
+                keep=_count(params.get("keep")),
+                first=_count(params.get("first")),
             )
             return chunk.to_json()
         if method == "close_log":
@@ -473,6 +481,15 @@ class Agent:
                     )
                 last = value
             await asyncio.sleep(interval)
+
+
+def _count(value: Any) -> int | None:
+    """A count parameter: None when absent. Raises ValueError (bad parameters) otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
 
 
 class _Output(asyncio.streams.FlowControlMixin):

@@ -622,10 +622,18 @@ class FleetHost:
         since: float | None = None,
         after: LogCursor | None = None,
         before: LogCursor | None = None,
+        keep: int | None = None,
+        first: int | None = None,
     ) -> LogChunk:
         host, ref = self._log_host(source)
         chunk = await host.log(
-            ref, lines=lines, since=since, after=self._theirs(after), before=self._theirs(before)
+            ref,
+            lines=lines,
+            since=since,
+            after=self._theirs(after),
+            before=self._theirs(before),
+            keep=keep,
+            first=first,
         )
         if chunk.cursor is None:
             return chunk

@@ -52,7 +52,10 @@ class LogCursor(Snapshot):
 
 @dataclass(frozen=True)
 class LogChunk(Snapshot):
-    """Lines of one log. ``notice`` says why part of it is not shown as written."""
+    """Lines of one log. ``notice`` says why part of it is not shown as written.
+
+    ``passed``: lines written before ``lines`` that a read with ``keep`` passed over
+    (counted, not sent: a newer ``keep`` lines push them out of the reader's ring anyway)."""
 
     host: str
     at: float
@@ -61,7 +64,12 @@ class LogChunk(Snapshot):
     lines: tuple[LogEntry, ...] = ()
     cursor: LogCursor | None = None
     notice: HostError | None = None
+    passed: int = 0
 
+
+#: An agent that names this among its ``capabilities`` honours ``keep`` and ``first`` in
+#: ``log`` (an older one would ignore them and send every line, up to a batch per read).
+LOG_KEEP = "log.keep"
 
 #: ``Host.log(before=...)`` reads at most this many lines at a time.
 MAX_BEFORE_LINES = 5000

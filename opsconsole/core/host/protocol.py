@@ -65,11 +65,18 @@ class Host(Protocol):
         since: float | None = None,
         after: LogCursor | None = None,
         before: LogCursor | None = None,
+        keep: int | None = None,
+        first: int | None = None,
     ) -> LogChunk:
         """Lines of a log. Without ``after``: the last ``lines`` (default 10), or every line
         since the epoch time ``since`` (bounded). With ``after`` (a chunk's cursor): the lines
-        written since that chunk. With ``before`` (a cursor naming a line by ``offset`` and
-        ``gen``, e.g. the oldest line shown): the ``lines`` (default 10, at most
+        written since that chunk; with ``keep`` too, for a reader that keeps a ring of
+        ``keep`` lines (a log view): everything written since is read, only its last ``keep``
+        lines are sent and the chunk's ``passed`` counts the ones before them (a file; other
+        logs send a batch as without ``keep``, ``passed`` 0); with ``first`` as well, at the
+        end of a burst only the last ``first`` lines are sent (the others counted in
+        ``passed``: read them back with ``before``). With ``before`` (a cursor naming a line
+        by ``offset`` and ``gen``, e.g. the oldest line shown): the ``lines`` (default 10, at most
         :data:`MAX_BEFORE_LINES`) lines above it, oldest first, the chunk's cursor naming
         its first line (offset 0 and no lines at the top, or when the log was rotated since).
         Raises LogError (unknown source, unreadable file, a log no longer open, bad counts)."""

@@ -65,7 +65,7 @@ class LocalReads:
     max_open_logs = MAX_OPEN_LOGS
     #: how old the last poll may be for the reads that match programs to processes (gunicorn,
     #: nginx, probes) to use it instead of polling again; None: one refresh. A console whose
-    #: refresh loop polls every supervisord sets it to its interval (never two polls a refresh)
+    #: refresh loop polls every supervisord sets it to infinity (never two polls a refresh)
     poll_max_age: float | None = None
     #: when True, supervisord() does not wait for the expected exit codes it has not read yet
     #: (getAllConfigInfo, as long to decode as the poll): a console's first rows come first
@@ -353,11 +353,17 @@ class LocalReads:
         since: float | None = None,
         after: LogCursor | None = None,
         before: LogCursor | None = None,
+        keep: int | None = None,
+        first: int | None = None,
     ) -> LogChunk:
         if after is not None and before is not None:
             raise LogError("a log is read either after a cursor or before one, not both")
         if after is not None:
-            return self._chunk(source, (src := self._open_log(after)), await src.poll(), after)
+            src = self._open_log(after)
+            if keep is None:
+                return self._chunk(source, src, await src.poll(), after)
+            passed, got = await _follow(src, keep, first)
+            return replace(self._chunk(source, src, got, after), passed=passed)
         if before is not None:
             return await self._log_before(source, before, 10 if lines is None else lines)
         if lines is not None and lines < 0:
@@ -442,6 +448,19 @@ class LocalReads:
         if self._probe_runner is not None:
             await self._probe_runner.aclose()
         await self.monitor.aclose()
+
+
+async def _follow(source: LogSource, keep: int, first: int | None) -> tuple[int, list[LogLine]]:
+    """What was written since the last read, of which only the last ``keep`` lines are made
+    (``first`` at the end of a burst): ``(passed, lines)``. A log that cannot pass over lines
+    (supervisord over XML-RPC) gives one batch, ``passed`` 0. Raises LogError for bad counts."""
+    if keep < 1 or (first is not None and first < 1):
+        raise LogError("keep and first must be 1 or more", "ask for the size of the ring shown")
+    follow = getattr(source, "follow", None)
+    if follow is None:
+        return 0, await source.poll()
+    passed, lines = await follow(keep, first)
+    return int(passed), list(lines)
 
 
 async def _initial(source: LogSource, n: int | None, since: float | None) -> list[LogLine]:

@@ -232,6 +232,7 @@ class LogFile:
         self._annotator = Annotator(self.source)
         self._switch_seen = False
         self._shown_at = 0.0  # when follow() last made lines
+        self._burst = False  # the last follow() passed over lines: a burst goes on
 
     # -- state -----------------------------------------------------------------
 
@@ -410,9 +411,11 @@ class LogFile:
         ends when a short pause brings nothing new. ``passed`` is 0 unless ``len(lines)``
         is ``keep``, so a ring of ``keep`` lines that takes ``passed`` then ``lines`` holds
         what it would hold had it taken every line one by one; except that with ``first``,
-        at the end of a burst only the last ``first`` lines are made (the newest line shows
-        at once) and the others are counted in ``passed`` too: the caller reads them back
-        with :meth:`before` (the ring's room, from its oldest line). Rotation and truncation
+        at the end of a burst, and in every call of a burst after its first, only the last
+        ``first`` lines are made (the newest line shows at once, and making a ring-full on a
+        loaded machine takes longer than the writer's next second) and the others are
+        counted in ``passed`` too: the caller reads them back with :meth:`before` (the
+        ring's room, from its oldest line) once the burst is over. Rotation and truncation
         are followed as by :meth:`poll` (used when the file is not open yet or was
         truncated). At most ``max_bytes`` are read per call.
         """
@@ -431,13 +434,14 @@ class LogFile:
             if len(out) > keep:
                 passed += len(out) - keep
                 del out[: len(out) - keep]
-            if first is not None and quiet and passed and len(out) > first:
+            if first is not None and (quiet or self._burst) and passed and len(out) > first:
                 passed += len(out) - first
                 del out[: len(out) - first]
             # (with the byte budget spent, what is left unread waits for the next call)
             made = self._make(out, shown + 2 * max_seconds if total < max_bytes else 0.0)
             if made is not None:
                 self._shown_at = time.monotonic()
+                self._burst = passed > 0
                 return passed, made
             # The lines being made would be pushed out by what was written meanwhile.
 

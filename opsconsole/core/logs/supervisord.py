@@ -539,6 +539,18 @@ class ProgramLogSource(_RemoteLog):
         self._drop_fragment(out, first)
         return self._lines(out)
 
+    async def follow(self, keep: int, first: int | None = None) -> tuple[int, list[LogLine]]:
+        """Read from its file: everything appended, of which only the last ``keep`` lines are
+        made (:meth:`LogFile.follow <opsconsole.core.logs.file.LogFile.follow>`). Over
+        XML-RPC: one :meth:`poll` (its budget per read), nothing passed over."""
+        file = self.file
+        if file is None:
+            return 0, await self.poll()
+        try:
+            return await asyncio.to_thread(file.follow, keep, first=first)
+        except OSError as exc:
+            raise file_error(file.path, exc) from exc
+
     async def aclose(self) -> None:
         if self.file is not None:
             self.file.close()

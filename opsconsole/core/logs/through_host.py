@@ -5,7 +5,10 @@ It is a :class:`~opsconsole.core.logs.model.LogSource` like the others, so
 and the views (search, filter, pause/follow, scroll-back) use it unchanged, whatever machine
 the log is on. Every read is one :meth:`Host.log <opsconsole.core.host.Host.log>` call: the
 last lines to open, ``after`` the cursor to follow, ``before`` a line to scroll back. The
-bounds are the host's (a batch per poll, a fixed XML-RPC budget per read).
+bounds are the host's (a batch per poll, a fixed XML-RPC budget per read). A view's stream
+(``pass_over``) follows with ``keep``: the host reads a file to its end and sends only the
+ring-full of lines the view keeps, counting the rest (a log written at a million lines a
+second is followed to its end, every line counted).
 """
 
 from __future__ import annotations
@@ -53,6 +56,16 @@ class HostLogSource:
         if self._cursor is None:
             return await self.open_tail(self._tail)
         return self._lines(await self.host.log(self.ref, after=self._cursor))
+
+    async def follow(self, keep: int, first: int | None = None) -> tuple[int, list[LogLine]]:
+        """For a ring of ``keep`` lines (``LogStream(pass_over=True)``): what was written since
+        the last call, the host sending only the last ``keep`` lines (``first`` at the end of
+        a burst) and counting the ones before them: ``(passed, lines)``. A host that cannot
+        pass over lines sends a batch with ``passed`` 0. Raises LogError."""
+        if self._cursor is None:
+            return 0, await self.open_tail(self._tail)
+        chunk = await self.host.log(self.ref, after=self._cursor, keep=keep, first=first)
+        return chunk.passed, self._lines(chunk)
 
     async def before(self, offset: int, n: int, gen: int | None = None) -> list[LogLine]:
         """The ``n`` lines (at most :data:`~opsconsole.core.host.MAX_BEFORE_LINES`) above the

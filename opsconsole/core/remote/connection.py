@@ -96,6 +96,8 @@ class AgentConnection:
         self._runner: asyncio.Task[None] | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._open = False  # an agent is connected and opened now
+        #: what the agent of the current session named in its hello (methods and features)
+        self.capabilities: frozenset[str] = frozenset()
         self._was_up = False  # the current session was opened
         self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -211,6 +213,8 @@ class AgentConnection:
             hello = await self._hello(proc)
             if hello is None:
                 raise _Ended()
+            caps = hello.get("capabilities")
+            self.capabilities = frozenset(str(c) for c in (caps if isinstance(caps, list) else ()))
             reader = asyncio.create_task(self._read_loop(proc))
             opened = await self._request(
                 "open", self._open_params(), self.connect_timeout, ready=False

@@ -26,6 +26,7 @@ from opsconsole.core.host import (
     Supervisord,
     TopologySnapshot,
 )
+from opsconsole.core.host.logs import LOG_KEEP
 from opsconsole.core.operations import OPERATIONS
 from opsconsole.core.remote.connection import AgentConnection
 from opsconsole.core.remote.link import is_link_error
@@ -115,10 +116,15 @@ class RemoteHost(AgentConnection):
         since: float | None = None,
         after: LogCursor | None = None,
         before: LogCursor | None = None,
+        keep: int | None = None,
+        first: int | None = None,
     ) -> LogChunk:
         params: dict[str, Any] = {"source": source.to_json(), "lines": lines, "since": since}
         if after is not None:
             params["after"] = after.to_json()
+            if keep is not None and LOG_KEEP in self.capabilities:
+                # an agent without the feature sends a batch, ``passed`` 0: slower, still right
+                params["keep"], params["first"] = keep, first
         if before is not None:
             params["before"] = before.to_json()
         return LogChunk.from_json(await self._get("log", params))
