@@ -323,7 +323,11 @@ def _cpu_row(idle: dict[str, Any], up: float) -> Row:
             f"{HOSTS + 1} real supervisords x {PROGRAMS} /bin/sleep programs behind one local "
             f"sshd (up in {up:.0f} s)",
         ]
-        + ([] if all(idle["shown"].values()) else ["a console lost its program list"]),
+        + [
+            f"the {n}-host console's screen did not show p000 at the end of the window"
+            for n, shown in idle["shown"].items()
+            if not shown
+        ],
     )
 
 
