@@ -587,3 +587,49 @@ async def test_a_line_over_the_consoles_bound_resets_the_link(tmp_path: Path) ->
         assert UP in [link.state for link in seen]
     finally:
         await host.aclose()
+
+
+async def test_a_log_burst_read_with_keep_comes_back_counted_through_the_agent(
+    remote: RemoteHost, tmp_path: Path
+) -> None:
+    """The agent names ``log.keep`` in its hello; a burst of five ring-fulls read after a
+    cursor with ``keep`` comes back as the file's last ring-full, ``passed`` counting the
+    rest (the fast path the Logs view follows with). A console that does not see the feature
+    (as with an older agent) sends no ``keep`` and gets one batch, ``passed`` 0."""
+    from opsconsole.core.host.logs import LOG_KEEP
+    from opsconsole.core.logs.file import LogFile
+
+    def last(n: int) -> list[str]:
+        with LogFile(path) as log:
+            return [line.text for line in log.open_tail(n)]
+
+    def append(start: int, count: int) -> None:
+        with path.open("a") as fh:
+            fh.writelines(f"request {i} done\n" for i in range(start, start + count))
+
+    assert LOG_KEEP in remote.capabilities
+    path = tmp_path / "burst.log"
+    path.write_text("first line\n")
+    ref = LogRef("file", path=str(path))
+    opened = await remote.log(ref, lines=1)
+    assert opened.cursor is not None and [e.text for e in opened.lines] == ["first line"]
+    try:
+        append(0, 5000)
+        chunk = await remote.log(ref, after=opened.cursor, keep=1000)
+        assert (chunk.passed, len(chunk.lines)) == (4000, 1000)
+        assert [e.text for e in chunk.lines] == last(1000)
+        append(5000, 3000)  # the burst goes on: the newest `first` lines only
+        chunk = await remote.log(ref, after=opened.cursor, keep=1000, first=100)
+        assert chunk.passed + len(chunk.lines) == 3000
+        assert [e.text for e in chunk.lines] == last(100)
+        saved = remote.capabilities
+        remote.capabilities = saved - {LOG_KEEP}
+        try:
+            append(8000, 7000)
+            chunk = await remote.log(ref, after=opened.cursor, keep=1000)
+        finally:
+            remote.capabilities = saved
+        assert chunk.passed == 0 and len(chunk.lines) == 5000  # a batch, as before
+        assert chunk.lines[0].text == "request 8000 done"
+    finally:
+        await remote.close_log(opened.cursor)
