@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -38,6 +38,7 @@ from opsconsole.tui.fleet import (
     on_several,
     shown_servers,
 )
+from opsconsole.tui.fleet_host import for_server
 from opsconsole.tui.fleet_ops import run_across
 from opsconsole.tui.keys import bindings, help_sections, key_label
 from opsconsole.tui.palette import OpsCommands
@@ -299,7 +300,9 @@ class OpsConsoleApp(App[None]):
 
     def on_roll_requested(self, message: RollRequested) -> None:
         """A rolling restart the session let through the gate: plan, ask, run, show."""
-        self.push_screen(RollingScreen(self.session, message.server, message.specs, message.label))
+        # several hosts: the roll reads the topology and probes of the program's own host
+        session = cast(Session, for_server(self.session, message.server))
+        self.push_screen(RollingScreen(session, message.server, message.specs, message.label))
 
     def on_update_reread(self, message: UpdateReread) -> None:
         """What the update of each changed group stops and starts, asked group by group."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opsconsole.core.errors import OpsError
 from opsconsole.core.host import (
@@ -176,3 +176,72 @@ async def close_host(host: Host) -> None:
         await asyncio.wait_for(host.aclose(), 10)
     except (OpsError, OSError, asyncio.TimeoutError):
         pass
+
+
+class ServerHost:
+    """One host of the fleet as a Host whose supervisords keep the console's names: what a
+    rolling restart of programs on that host plans and runs through (its topology and probes
+    are that host's own, never the focused host's)."""
+
+    def __init__(self, fleet: Fleet, server: str) -> None:
+        state, _ = fleet.route(server)
+        self.fleet = fleet
+        self.host = state.host
+        self.name = state.name
+
+    async def info(self) -> HostInfo:
+        return await self.host.info()
+
+    async def programs(self) -> ProgramsSnapshot:
+        return await self.host.programs()
+
+    async def supervisord(self, name: str) -> Supervisord:
+        return await self.fleet.machine.supervisord(name)
+
+    async def gunicorn(self) -> GunicornSnapshot:
+        return await self.host.gunicorn()
+
+    async def nginx(self) -> NginxSnapshot:
+        return await self.host.nginx()
+
+    async def nginx_config(self) -> NginxConfigDump:
+        return await self.host.nginx_config()
+
+    async def topology(self) -> TopologySnapshot:
+        return await self.host.topology()
+
+    async def probes(self) -> ProbesSnapshot:
+        return await self.host.probes()
+
+    async def log(self, source: LogRef, **kw: Any) -> LogChunk:
+        return await self.fleet.machine.log(source, **kw)
+
+    async def close_log(self, cursor: LogCursor) -> None:
+        await self.fleet.machine.close_log(cursor)
+
+    async def perform(self, request: OperationRequest) -> OperationResult:
+        return await self.fleet.machine.perform(request)
+
+    async def aclose(self) -> None:
+        return None  # the fleet closes its hosts
+
+
+class HostSession:
+    """The session as one host of the fleet sees it (its ``machine`` a :class:`ServerHost`);
+    everything else is the session's own."""
+
+    def __init__(self, session: Any, machine: ServerHost) -> None:
+        self._session = session
+        self.machine = machine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+
+def for_server(session: Any, server: str) -> Any:
+    """The session, or on several hosts the session as ``server``'s host sees it (a rolling
+    restart there reads that host's topology and probes)."""
+    fleet = session.fleet
+    if fleet is None or not fleet.several:
+        return session
+    return HostSession(session, ServerHost(fleet, server))

@@ -7,6 +7,7 @@ same paths on real hosts through a real sshd are tests/fleet/test_tui_fleet.py).
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from opsconsole.core.host import (
     Supervisord,
 )
 from opsconsole.tui.fleet import Fleet, HostState, server_name
+from opsconsole.tui.fleet_host import for_server
 
 
 class Recorder:
@@ -37,6 +39,14 @@ class Recorder:
 
     async def close_log(self, cursor: LogCursor) -> None:
         self.asked.append(("close", cursor.handle))
+
+    async def topology(self) -> str:
+        self.asked.append(("topology", None))
+        return f"topology of {self.name}"
+
+    async def probes(self) -> str:
+        self.asked.append(("probes", None))
+        return f"probes of {self.name}"
 
     async def perform(self, request: OperationRequest) -> OperationResult:
         self.asked.append(("perform", request.parameters))
@@ -112,3 +122,20 @@ def test_old_data_is_stale_with_its_age_never_current() -> None:
 def test_a_hosts_supervisords_are_named_after_it() -> None:
     assert server_name("web1", "demo", 1) == "web1"
     assert server_name("web1", "queue", 2) == "web1:queue"
+
+
+async def test_a_roll_on_one_host_reads_that_hosts_topology_and_probes() -> None:
+    """W on host2's program (not narrowed: the focused host is web1) plans with web2's own
+    topology and probes, and restarts through web2."""
+    fleet, (one, _) = fleet_of("web1", "web2")
+    session = SimpleNamespace(fleet=fleet, machine=fleet.machine, timeline="the session's")
+    seen = for_server(session, "web2")
+    assert seen.timeline == "the session's" and seen.machine.name == "web2"
+    assert await seen.machine.topology() == "topology of web2"
+    assert await seen.machine.probes() == "probes of web2"
+    request = OperationRequest("supervisor.restart", "web", {"server": "web2", "names": ["web"]})
+    assert (await seen.machine.perform(request)).host == "web2"
+    assert one.asked == []
+    alone, _ = fleet_of("web1")
+    single = SimpleNamespace(fleet=alone, machine=alone.machine)
+    assert for_server(single, "web1") is single  # one host: the session itself
