@@ -740,6 +740,14 @@ CATALOG: list[Fault] = [
         (f"{FDEMO}::test_a_restart_goes_one_host_at_a_time_and_stops_at_the_first_failure",),
     ),
     Fault(
+        "fleet",
+        "a host hangs (SIGSTOP) while the console shows several",
+        "Its rows and its hosts-view entry turn `stale Ns` (never shown as current); the other "
+        "host keeps refreshing and keys are answered; after SIGCONT it is up again, and both "
+        "changes are on the timeline.",
+        ("tests/fleet/test_tui_fleet.py::test_hosts_view_stale_host_and_narrowing",),
+    ),
+    Fault(
         "soak",
         "30 minutes of programs flapping every few seconds and a log growing fast",
         "RSS and open file descriptors are sampled; `make soak` fails when either grows (not in "
