@@ -339,7 +339,9 @@ class Session:
                 changed = changed or delay != self.intervals.get(server)
                 self.intervals[server] = delay
                 # the other readers (probes, gunicorn, nginx) use this poll, never their own
-                self.machine.poll_max_age = max(self.intervals.values()) + refresh
+                # (the session's loop polls every supervisord as long as it runs: however late
+                # it is on a loaded machine, a reader uses its last poll rather than polls)
+                self.machine.poll_max_age = math.inf
                 if snap.reachable and snap.local and self._usage_due(server):
                     # this machine's pids (a remote supervisord's are not), every server's
                     local = [s for s in self.servers.values() if s.local and s.reachable]

@@ -87,12 +87,13 @@ class ProgramTable(DataTable[Any]):
     ]
 
     def update_cells(self, changes: list[tuple[str, str, Any]]) -> None:
-        """Update cells (row key, column key, value) and repaint only their rows.
+        """Update cells (row key, column key, value), rendering only those cells again.
 
-        ``update_cell`` makes the table forget every rendered cell and repaint all the rows
-        on screen (a third of the console's CPU at 300 programs when one cell per row changed
-        every second); here only the changed cells are rendered again. Falls back to
-        ``update_cell`` if this Textual keeps its render caches differently.
+        ``update_cell`` makes the table forget every rendered cell and render all the cells
+        on screen again (a third of the console's CPU at 300 programs when one cell per row
+        changed every second); here only the changed cells are rendered again, the others
+        come from the table's cache. Falls back to ``update_cell`` if this Textual keeps its
+        render caches differently.
         """
         try:
             cells: set[tuple[RowKey, ColumnKey]] = set()
@@ -103,8 +104,11 @@ class ProgramTable(DataTable[Any]):
                 rows.add(row_key)
                 cells.add((row_key, column_key))
             cell_cache, row_cache = self._cell_render_cache, self._row_render_cache
+            values_cache = self._row_renderable_cache  # (update count, row index): the values
+            indexes = {self._row_locations.get(row_key) for row_key in rows}
             stale_cells = [k for k in cell_cache.keys() if (k[0], k[1]) in cells]  # noqa: SIM118
             stale_rows = [k for k in row_cache.keys() if k[0] in rows]  # noqa: SIM118
+            stale_values = [k for k in values_cache.keys() if k[1] in indexes]  # noqa: SIM118
         except (AttributeError, TypeError, IndexError, KeyError):  # pragma: no cover
             for row, column, value in changes:
                 self.update_cell(row, column, value)
@@ -113,11 +117,14 @@ class ProgramTable(DataTable[Any]):
             cell_cache.discard(cell)
         for line in stale_rows:
             row_cache.discard(line)
-        self._line_cache.clear()  # keyed by screen line: cheap to rebuild from the rows
-        for row_key in rows:
-            index = self._row_locations.get(row_key)
-            if index is not None:
-                self.refresh_row(index)
+        for values in stale_values:
+            values_cache.discard(values)
+        # Lines are cheap to put together again from the rows' cached cells. The whole table
+        # is repainted, as update_cell does: refreshing only the changed rows' regions left
+        # the screen stale when a layout change (the probe line appearing) came in the same
+        # frame, in a real terminal (the tab row vanished, the header was drawn twice).
+        self._line_cache.clear()
+        self.refresh()
 
     def action_select_cursor(self) -> None:
         """``enter`` belongs to the view (fold, from the registry of operations): the table's
