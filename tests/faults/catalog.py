@@ -748,6 +748,17 @@ CATALOG: list[Fault] = [
         ("tests/fleet/test_tui_fleet.py::test_hosts_view_stale_host_and_narrowing",),
     ),
     Fault(
+        "fleet",
+        "a program fails to start during a rolling restart over hosts",
+        "The roll stops on that host: *rolling restart stopped on web1 at svc:a: …; not "
+        "restarted on web1: svc:b; hosts not touched: web2 (svc:a, svc:b)* (exit 1); the later "
+        "programs and hosts keep their pids.",
+        (
+            "tests/fleet/test_fleet_rolling.py::"
+            "test_the_roll_stops_at_the_first_failure_naming_host_program_reason_and_what_is_left",
+        ),
+    ),
+    Fault(
         "soak",
         "30 minutes of programs flapping every few seconds and a log growing fast",
         "RSS and open file descriptors are sampled; `make soak` fails when either grows (not in "
