@@ -749,7 +749,7 @@ CATALOG: list[Fault] = [
     ),
     Fault(
         "fleet",
-        "a program fails to start during a rolling restart over hosts",
+        "over hosts, a rolling restart meets a program that fails to start",
         "The roll stops on that host: *rolling restart stopped on web1 at svc:a: …; not "
         "restarted on web1: svc:b; hosts not touched: web2 (svc:a, svc:b)* (exit 1); the later "
         "programs and hosts keep their pids.",
