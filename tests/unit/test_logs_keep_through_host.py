@@ -72,7 +72,7 @@ async def test_the_views_stream_through_the_host_ends_with_the_files_last_ring_f
     first, the rest is read back with ``before``), and ``appended`` is every line written."""
     path = tmp_path / "view.log"
     path.write_bytes(b"first line\n")
-    ring = 500
+    ring = 1000  # more than the newest lines a burst makes first (500)
     async with LocalHost(AppConfig(), name="h") as host:
         source = HostLogSource(host, LogRef("file", path=str(path)), key="k", label="view.log")
         stream = LogStream([source], ring, pass_over=True)
@@ -91,6 +91,7 @@ async def test_the_views_stream_through_the_host_ends_with_the_files_last_ring_f
                 if stream.ring.appended == written:
                     break
                 await stream.poll()
+            assert stream.short  # the newest lines first
             while stream.short:
                 assert await stream.fill()
             assert stream.ring.appended == written
@@ -98,5 +99,51 @@ async def test_the_views_stream_through_the_host_ends_with_the_files_last_ring_f
             assert len(stream.ring) == ring
             seqs = [line.seq for line in stream.ring]
             assert seqs == list(range(written - ring + 1, written + 1))  # numbered in order
+        finally:
+            await stream.aclose()
+
+
+async def test_a_merged_view_through_the_host_fills_back_the_log_that_burst(
+    tmp_path: Path,
+) -> None:
+    """Two logs merged (what ``l`` on a program opens): one grows by eight ring-fulls in two
+    reads, the other by a line. The newest lines come first, then the ring is filled back
+    from the log that burst: it ends full, that log's lines its last ones in order, the
+    other's line kept, every line counted."""
+    busy, quiet = tmp_path / "busy.log", tmp_path / "quiet.log"
+    busy.write_bytes(b"2026-11-25 11:00:00,000 INFO busy opened\n")
+    quiet.write_bytes(b"2026-11-25 11:00:00,000 INFO quiet opened\n")
+    ring = 1000  # more than the newest lines a burst makes first (500)
+    async with LocalHost(AppConfig(), name="h") as host:
+        sources = [
+            HostLogSource(host, LogRef("file", path=str(p)), key=p.name, label=p.name)
+            for p in (busy, quiet)
+        ]
+        stream = LogStream(list(sources), ring, pass_over=True)
+        try:
+            await stream.open(10)
+            with busy.open("ab") as fh:
+                fh.write(numbered(0, 4 * ring))
+            await stream.poll()
+            with busy.open("ab") as fh:  # the burst goes on
+                fh.write(numbered(4 * ring, 4 * ring))
+            with quiet.open("ab") as fh:
+                fh.write(b"2026-11-25 12:00:00,000 WARNING quiet said one thing\n")
+            written = 2 + 8 * ring + 1
+            for _ in range(50):
+                if stream.ring.appended == written:
+                    break
+                await stream.poll()
+            assert stream.short and len(stream.ring) < ring  # the newest lines first
+            while stream.short:
+                await stream.fill(200)
+            assert stream.ring.appended == written and len(stream.ring) == ring
+            texts = [line.text for line in stream.ring]
+            from_busy = [t for t in texts if "request" in t]
+            assert from_busy == last_lines(busy, len(from_busy))
+            assert len(from_busy) == ring - 1
+            assert "2026-11-25 12:00:00,000 WARNING quiet said one thing" in texts
+            seqs = [line.seq for line in stream.ring]
+            assert seqs == sorted(seqs) and seqs[-1] == written
         finally:
             await stream.aclose()

@@ -105,6 +105,8 @@ class LogStream:
 
     def __post_init__(self) -> None:
         self.ring = RingBuffer(self.ring_size)
+        #: merged: the sources whose lines passed over in a burst :meth:`fill` reads back
+        self._refill: list[LogSource] = []
 
     @property
     def merged(self) -> bool:
@@ -149,29 +151,35 @@ class LogStream:
         (they would have been pushed out of the ring by those). So a log written faster
         than lines can be made is still followed to its end, every line through the ring."""
         self.passed = 0
+        passed: dict[int, int] = {}
         if self.pass_over and all(hasattr(s, "follow") for s in self.sources):
-            passed: list[int] = []
             size = self.ring.size
-            # one source: at the end of a burst its newest lines first, the rest by fill()
-            first = None if self.merged else min(size, FIRST_LINES)
-            batches = await self._each([self._follow(s, size, first, passed) for s in self.sources])
-            self.passed = sum(passed)
+            # in a burst the newest lines first, the rest by fill() (merged: each source's
+            # lines are told by their label, so only when the labels differ)
+            labels = {s.label for s in self.sources}
+            first = min(size, FIRST_LINES) if len(labels) == len(self.sources) else None
+            batches = await self._each(
+                [self._follow(s, size, first, passed, i) for i, s in enumerate(self.sources)]
+            )
+            self.passed = sum(passed.values())
         else:
             batches = await self._each([s.poll() for s in self.sources])
         lines = merge_streams(batches)
         self.ring.skip(self.passed)
         self.ring.extend(lines)
         if self.passed:
-            self.short = not self.merged and len(self.ring) < self.ring.size
+            self._refill = [s for i, s in enumerate(self.sources) if passed.get(i)]
+            self.short = len(self.ring) < self.ring.size
         return lines
 
     @staticmethod
     async def _follow(
-        source: Any, keep: int, first: int | None, passed: list[int]
+        source: Any, keep: int, first: int | None, passed: dict[int, int], index: int
     ) -> list[LogLine]:
-        """``source.follow(keep, first)``: its lines; how many it passed over to ``passed``."""
+        """``source.follow(keep, first)``: its lines; how many it passed over to
+        ``passed[index]``."""
         count, lines = await source.follow(keep, first)
-        passed.append(count)
+        passed[index] = count
         return list(lines)
 
     async def fill(self, n: int = FILL_SLICE) -> list[LogLine]:
@@ -183,7 +191,10 @@ class LogStream:
         if not self.short or room <= 0:
             self.short = False
             return []
-        added = await self.before(min(n, room))
+        if self.merged:
+            added = await self._fill_merged(min(n, room))
+        else:
+            added = await self.before(min(n, room))
         if not added:
             self.short = False
             return []
@@ -194,6 +205,27 @@ class LogStream:
         ring.dropped = max(0, ring.dropped - len(added))
         self.short = len(ring) < ring.size
         return added
+
+    async def _fill_merged(self, n: int) -> list[LogLine]:
+        """Merged: of each source that passed over lines in the burst, up to ``n`` lines
+        before its oldest line held, merged by time; the newest ``n`` of them go to the front
+        of the ring. A source at its top (or rotated since) is not read again."""
+        batches: list[list[LogLine]] = []
+        for source in list(self._refill):
+            oldest = next((x for x in self.ring if x.source == source.label), None)
+            older: list[LogLine] = []
+            if oldest is not None and oldest.offset > 0:
+                try:
+                    older = await source.before(oldest.offset, n, oldest.gen)
+                except OpsError as exc:
+                    self.errors[source.key] = exc
+            if older:
+                batches.append(older)
+            else:
+                self._refill.remove(source)
+        take = merge_streams(batches)[-n:] if batches else []
+        added = self.ring.prepend(take)
+        return take[len(take) - added :] if added else []
 
     async def before(self, n: int) -> list[LogLine]:
         """Older lines before the oldest held (single source only; merged views start at
