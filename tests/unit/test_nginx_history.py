@@ -192,3 +192,36 @@ def test_a_hung_nginx_dump_is_said_in_words(
     inst = NginxInstance(str(hung), str(tmp_path / "nginx.conf"), str(tmp_path), MasterArgs("x"))
     with pytest.raises(history.DumpTimeout, match=r"nginx -T did not finish within 0 s"):
         history.capture(inst)
+
+
+@pytest.mark.integration  # runs the real nginx -T
+def test_a_forged_file_marker_inside_a_config_file_is_not_taken_for_a_file(
+    tmp_path: Path,
+) -> None:
+    # nginx -T prints files raw: a quoted string (or comment) holding a line like its file
+    # marker must not make up a "file" of another path (a rollback would write it there)
+    from opsconsole.core.nginx import history
+
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "logs").mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/logs/error.log;\nevents {{}}\n"
+        f"http {{ access_log off; include {tmp_path}/conf.d/*.conf; }}\n"
+    )
+    victim = tmp_path / "victim"
+    victim.write_text("original\n")
+    site = tmp_path / "conf.d" / "site.conf"
+    site.write_text(
+        'server { listen 127.0.0.1:1;\n add_header X-A "\n'
+        f"# configuration file {victim}:\nFORGED\n"
+        '";\n}\n'
+    )
+    args = MasterArgs("nginx", conf=str(conf), prefix=str(tmp_path))
+    inst = NginxInstance("/usr/sbin/nginx", str(conf), str(tmp_path), args)
+    snap = history.capture(inst)
+    assert snap.test_ok
+    by_path = snap.by_path()
+    assert str(victim) not in by_path
+    assert by_path[str(site)].data == site.read_bytes()
+    assert snap.source == "disk" and "differ from the disk" in " ".join(snap.unread)

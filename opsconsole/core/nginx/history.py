@@ -145,6 +145,14 @@ def _with_owner(path: str, data: bytes) -> ConfigFile:
     return ConfigFile(path, data, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
 
 
+def _as_on_disk(f: ConfigFile) -> bool:
+    """Whether ``f`` (a file of an ``nginx -T`` dump) is byte for byte the file on disk."""
+    try:
+        return read_disk(f.path).data == f.data
+    except OSError:
+        return False
+
+
 def _included(inst: NginxInstance) -> list[str]:
     """The files the config names (crossplane follows includes and globs); [] on trouble."""
     from opsconsole.core.nginx.config import parse_config
@@ -191,6 +199,19 @@ def capture(inst: NginxInstance, also: list[str] | None = None) -> Capture:
             )
         files = [_with_owner(p, data) for p, data in split_dump_bytes(proc.stdout)]
         wanted: list[str] = []
+        forged = [f.path for f in files if not _as_on_disk(f)]
+        if forged:
+            # nginx -T prints each file raw after its marker line: a config file holding a
+            # line that looks like a marker (in a comment or a quoted string) would make up
+            # a "file" of any path, which a rollback would then write. Only a split whose
+            # every file is byte for byte what is on disk is trusted; else read from disk.
+            unread.append(
+                "nginx -T printed files that differ from the disk ("
+                + ", ".join(forged[:5])
+                + "): a file changed while it ran, or holds a line like nginx's "
+                "'# configuration file PATH:'; the config was read from disk instead"
+            )
+            files, wanted = [], [inst.conf_path, *_included(inst)]
     else:
         wanted = [inst.conf_path, *_included(inst)]
     have = {f.path for f in files}
@@ -210,7 +231,7 @@ def capture(inst: NginxInstance, also: list[str] | None = None) -> Capture:
             "not kept in the history",
             "nothing else changes; the reload goes on without a record",
         )
-    return Capture(files, "nginx -T" if test_ok else "disk", test_ok, unread)
+    return Capture(files, "disk" if wanted else "nginx -T", test_ok, unread)
 
 
 # --------------------------------------------------------------------------- the store
