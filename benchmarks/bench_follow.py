@@ -143,10 +143,13 @@ def _write_main(path: str, rate: int, seconds: float, token: str) -> None:
 # --------------------------------------------------------------------------- the viewer
 
 
-async def _viewer_run(path: Path, rate: int, seconds: float, *, console: bool) -> dict[str, Any]:
+async def _viewer_run(
+    path: Path, rate: int, seconds: float, *, console: bool, beside: Path | None = None
+) -> dict[str, Any]:
     """Follow ``path`` (holding one line, :data:`START`) while the writer writes: through the
     console's Logs view and its LocalHost (``console``), else the LogView widget over a
-    FileSource. The figures of both criteria."""
+    FileSource. With ``beside`` (a log of one line) both are opened merged, as ``l`` on a
+    program opens its stdout, stderr and gunicorn logs. The figures of both criteria."""
     from textual.app import App, ComposeResult
 
     from opsconsole.core.logs.file import LogFile
@@ -171,7 +174,8 @@ async def _viewer_run(path: Path, rate: int, seconds: float, *, console: bool) -
     async with app.run_test(size=TERM_SIZE) as pilot:
         if console:
             assert isinstance(app, OpsConsoleApp)
-            app.open_log_files([str(path)])  # what l on an nginx or gunicorn log does
+            # what l on an nginx or gunicorn log does (on a program: its logs merged)
+            app.open_log_files([str(path)] + ([str(beside)] if beside else []))
             await pilot.pause(0.05)
             view = app.query_one(LogsView).log_view
             assert type(view.stream.sources[0]).__name__ == "HostLogSource"
@@ -205,17 +209,23 @@ async def _viewer_run(path: Path, rate: int, seconds: float, *, console: bool) -
         full = time.monotonic() - writer.stopped
         held = [line.text for line in ring]
         shown = [line.text for line in body.store]
+        total = writer.lines + 1 + (1 if beside is not None else 0)  # with the lines held before
+        label = stream.sources[0].label
+        ours = [line.text for line in ring if line.source == label]
         with LogFile(path) as log:
-            expected = [line.text for line in log.open_tail(len(held))]
-        total = writer.lines + 1  # with the line it held before
+            last = [line.text for line in log.open_tail(len(ours))]
         return {
             "writer": writer,
             "lag": lag,
             "full": full,
             "total": total,
             "appended": ring.appended,
-            "ring_ok": held == expected and len(held) == ring.size,
-            "widget_ok": shown == expected and body.base + len(body.store) == total,
+            # the log's lines in the ring are its last ones, in order, and the ring is full
+            # (merged, the other log's line may be among them: alone, every line is the log's)
+            "ring_ok": (
+                ours == last and len(held) == ring.size and (beside is not None or held == ours)
+            ),
+            "widget_ok": shown == held and body.base + len(body.store) == total,
             "ring_size": ring.size,
         }
 
@@ -307,6 +317,10 @@ def run(ctx: BenchContext) -> list[Row]:
         got = asyncio.run(_viewer_run(path, RATE, seconds, console=True))
         writer: PacedWriter = got["writer"]
         capacity = _core_capacity(path, got["total"])
+        path.unlink()
+        path = _fresh(ctx, "follow-merged.log", START)
+        other = _fresh(ctx, "follow-other.log", "the other log's line")
+        merged = asyncio.run(_viewer_run(path, RATE, seconds, console=True, beside=other))
     finally:
         for leftover in ctx.workdir.glob("follow-*.log"):
             leftover.unlink()
@@ -344,6 +358,11 @@ def run(ctx: BenchContext) -> list[Row]:
                 f"({'all' if _every_line(direct) else 'NOT all'}), newest on screen "
                 f"{direct['lag']:.2f} s after the writer stopped, ring full after "
                 f"{direct['full']:.2f} s",
+                f"the Logs view with the log merged with another (as l on a program opens "
+                f"its logs): {merged['appended']:,} of {merged['total']:,} lines through the "
+                f"ring ({'all' if _every_line(merged) else 'NOT all'}), newest on screen "
+                f"{merged['lag']:.2f} s after the writer stopped "
+                f"({merged['writer'].rate:,.0f} lines/s), ring full after {merged['full']:.2f} s",
                 f"core follower alone (LogFile.follow over the whole file): "
                 f"{capacity:,.0f} lines/s",
             ],
