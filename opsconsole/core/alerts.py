@@ -153,7 +153,13 @@ def parse_rules(entries: Sequence[Any], source: str = "config") -> list[AlertRul
         url = ""
         if webhook is not None:
             url = str(webhook)
-            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            try:
+                parts = urlsplit(url)
+                usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+                usable = usable and parts.port != 0 and url.isprintable()
+            except ValueError:  # a bad port or IPv6 address (the URL is never quoted)
+                usable = False
+            if not usable:
                 raise ConfigError(
                     f"{where}: webhook must be an http:// or https:// URL",
                     'webhook = "https://hooks.example.com/..."',

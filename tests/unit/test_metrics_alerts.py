@@ -158,11 +158,17 @@ def test_alert_config_is_checked_in_words() -> None:
         ({"webhook": "ftp://h/x"}, "must be an http:// or https:// URL"),
         ({"command": []}, "command must be a list of words"),
         ({"command": ["x"], "timeout": -1}, "timeout must be a number of 0 or more"),
+        # a port or an address urlsplit cannot read: refused in words (not a ValueError
+        # at load, nor a webhook that can never be reached), the token never quoted
+        ({"webhook": "https://h:99999/T0K3N"}, "must be an http:// or https:// URL"),
+        ({"webhook": "https://[::1/T0K3N"}, "must be an http:// or https:// URL"),
+        ({"webhook": "https://h/T0K3N\n"}, "must be an http:// or https:// URL"),
     ]
     for entry, words in bad:
         with pytest.raises(ConfigError) as err:
             parse_rules([entry])
         assert words in err.value.message, entry
+        assert "T0K3N" not in str(err.value), entry
 
 
 def test_the_config_file_reads_alert_tables_and_refuses_a_typo_at_load() -> None:
