@@ -184,8 +184,9 @@ class LogStream:
 
     async def fill(self, n: int = FILL_SLICE) -> list[LogLine]:
         """After a burst left the ring short (its newest lines made first): up to ``n`` of
-        the lines before the oldest held, read back from the source, added at the front of
-        the ring (they were counted when passed over). Returns them, oldest first; [] when
+        the lines before the oldest held, read back from the source (merged: from each source
+        that passed lines over, merged by time), added at the front of the ring (they were
+        counted when passed over). Returns them, oldest first; [] when
         the ring is full, or the top of the log or a rotation was reached."""
         room = self.ring.size - len(self.ring)
         if not self.short or room <= 0:
