@@ -89,6 +89,14 @@ def agent_argv(settings: HostSettings, config: AppConfig) -> list[str]:
     if settings.supervisor_config:
         words += ["-c", settings.supervisor_config]
     for url in settings.supervisor_urls:
+        if _carries_password(url):  # the URL itself is never quoted: it holds the secret
+            raise ConfigError(
+                f"a supervisor URL of host {settings.name} carries a password: it would be "
+                "on the ssh command line (and in the agent's argv there)",
+                "drop it from the URL and give it as password = ... in the [[host]] entry "
+                "(or --password / OPSCONSOLE_SUPERVISOR_PASSWORD): it travels over the ssh "
+                "channel, never on a command line",
+            )
         words += ["--supervisor-url", url]
     if settings.user:
         words += ["--user", settings.user]
@@ -100,6 +108,16 @@ def agent_argv(settings: HostSettings, config: AppConfig) -> list[str]:
         words.append("--read-only")
     words += ["--timeout", f"{config.timeout:g}"]
     return words
+
+
+def _carries_password(url: str) -> bool:
+    """Whether ``url`` has a ``user:password@`` part."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        return ":" in url.partition("@")[0] and "@" in url
 
 
 def ssh_command(settings: HostSettings, config: AppConfig) -> list[str]:

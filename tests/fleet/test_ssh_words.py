@@ -190,3 +190,16 @@ def test_every_ssh_failure_has_its_own_words_in_a_table_cell() -> None:
     for cls in kinds[1:]:
         words = HostError.of(cls("what happened", "what to do")).words
         assert words != "error", f"{cls.__name__} has no words"
+
+
+def test_a_supervisor_url_with_a_password_never_goes_on_the_ssh_command_line() -> None:
+    from opsconsole.cli.hosts import ssh_command
+    from opsconsole.core.config import AppConfig, HostSettings
+
+    plain = HostSettings("web1", "deploy@web1", supervisor_urls=["http://127.0.0.1:9001"])
+    assert "http://127.0.0.1:9001" in ssh_command(plain, AppConfig())[-1]
+    secret = HostSettings("web1", "deploy@web1", supervisor_urls=["http://ops:S3CRET@h:9001"])
+    with pytest.raises(ConfigError) as err:
+        ssh_command(secret, AppConfig())
+    assert "carries a password" in err.value.message and "[[host]]" in err.value.hint
+    assert "S3CRET" not in str(err.value) + err.value.hint
