@@ -142,7 +142,13 @@ def parse_rules(entries: Sequence[Any], source: str = "config") -> list[AlertRul
         argv: tuple[str, ...] = ()
         if command is not None:
             if isinstance(command, str):
-                argv = tuple(shlex.split(command))
+                try:
+                    argv = tuple(shlex.split(command))
+                except ValueError as exc:  # an unbalanced quote: in words, not a traceback
+                    raise ConfigError(
+                        f"{where}: command {command!r} cannot be read: {exc}",
+                        'balance the quotes, or give a list: command = ["/path/to/notify"]',
+                    ) from None
             elif isinstance(command, list) and all(isinstance(a, str) for a in command):
                 argv = tuple(command)
             if not argv:

@@ -157,6 +157,7 @@ def test_alert_config_is_checked_in_words() -> None:
         ({"command": ["x"], "colour": "red"}, "unknown key(s) colour"),
         ({"webhook": "ftp://h/x"}, "must be an http:// or https:// URL"),
         ({"command": []}, "command must be a list of words"),
+        ({"command": '"/bin/notify --team'}, "cannot be read: No closing quotation"),
         ({"command": ["x"], "timeout": -1}, "timeout must be a number of 0 or more"),
         # a port or an address urlsplit cannot read: refused in words (not a ValueError
         # at load, nor a webhook that can never be reached), the token never quoted
