@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import shlex
 import socket
@@ -198,7 +199,12 @@ def _number(entry: dict[str, Any], key: str, default: Any, where: str, zero: boo
     if key not in entry:
         return default
     value = entry[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)  # TOML's inf and nan: no count, no timeout
+        or value < 0
+    ):
         raise ConfigError(f"{where}: {key} must be a number of 0 or more, got {value!r}")
     if value == 0 and not zero:
         raise ConfigError(f"{where}: {key} must be more than 0")

@@ -158,6 +158,8 @@ def test_alert_config_is_checked_in_words() -> None:
         ({"webhook": "ftp://h/x"}, "must be an http:// or https:// URL"),
         ({"command": []}, "command must be a list of words"),
         ({"command": '"/bin/notify --team'}, "cannot be read: No closing quotation"),
+        ({"command": ["x"], "rate_limit": float("inf")}, "rate_limit must be a number"),
+        ({"command": ["x"], "timeout": float("nan")}, "timeout must be a number"),
         ({"command": ["x"], "timeout": -1}, "timeout must be a number of 0 or more"),
         # a port or an address urlsplit cannot read: refused in words (not a ValueError
         # at load, nor a webhook that can never be reached), the token never quoted
