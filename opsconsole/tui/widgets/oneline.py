@@ -23,9 +23,20 @@ class OneLine(Static):
         resized = self._shown is None or bool(self._shown.plain) != bool(text.plain)
         self._shown = text
         self.update(text, layout=resized)
+        if resized:
+            self._repaint_screen()
 
     def set_shown(self, shown: bool) -> None:
         """Show or hide the bar; a change of height always gets a layout pass."""
         if self.display != shown:
             self.display = shown
             self.refresh(layout=True)
+            self._repaint_screen()
+
+    def _repaint_screen(self) -> None:
+        """Everything below the bar moved: repaint the whole screen after the layout pass.
+        A layout pass repaints only the widgets it moved and drops what other widgets asked
+        to repaint in the same frame (the program list's changed cells): in a real terminal
+        the tab row vanished and the table header was drawn twice."""
+        if self.is_attached and self.screen.is_attached:
+            self.screen.refresh(repaint=True, layout=True)
