@@ -759,6 +759,26 @@ CATALOG: list[Fault] = [
         ),
     ),
     Fault(
+        "fleet",
+        "a host SIGSTOPped while its log is merged with another's (`:logs web`, `tail web -f`)",
+        "The other host's lines keep coming; the stopped host is marked once (*[web3] ⋯ no "
+        "answer for 1.0 s: its lines follow when it answers*) and named in the view's status; "
+        "after SIGCONT its lines come back after *answering again after N s*.",
+        (
+            "tests/fleet/test_fleet_logs.py::test_a_stopped_host_does_not_stop_the_others_lines_and_is_marked",
+        ),
+    ),
+    Fault(
+        "fleet",
+        "one host's log flooding a merged view",
+        "At most 2000 lines of that host per read; the rest are counted in a marker line "
+        "(*⋯ N lines not shown*).",
+        (
+            "tests/unit/test_log_merge.py::"
+            "test_one_host_is_taken_at_most_budget_lines_a_poll_and_the_cut_is_said",
+        ),
+    ),
+    Fault(
         "soak",
         "30 minutes of programs flapping every few seconds and a log growing fast",
         "RSS and open file descriptors are sampled; `make soak` fails when either grows (not in "
