@@ -129,7 +129,7 @@ async def _nginx(conf: str, mode: str) -> dict[str, Any]:
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await pilot.press("3")
         view = app.query_one(NginxView)
-        await until(pilot, lambda: view.status is not None and view.status.running, 15)
+        await until(pilot, lambda: view.status is not None and view.status.running, 30)
         out["master_pid"] = view.status.instance.master_pid if view.status else None
         if mode == "unreadable":
             await pilot.press("t")

@@ -97,6 +97,8 @@ async def test_master_killed_while_a_scale_waits(
         os.kill(own.pid, signal.SIGSTOP)
         await pilot.press("y")
         await until(pilot, lambda: "⟳ scaling own: 2 live → target 3" in screen_text(pilot), 5)
+        # the line shows when the scale starts; the signal goes out from a worker after it
+        await until(pilot, lambda: sent, 10)
         assert sent == [(own.pid, "TTIN")]
         own.kill()
 

@@ -34,7 +34,8 @@ async def test_socket_replaced_by_a_file_then_restored() -> None:
             stack.socket_path.unlink()
             os.rename(moved, stack.socket_path)
             await until(pilot, lambda: app.monitor.snapshots["demo"].ok, 5)
-            assert "is not a socket" not in flat(screen_text(pilot))
+            # the screen follows the snapshot with a message: wait for the redraw
+            await until(pilot, lambda: "is not a socket" not in flat(screen_text(pilot)), 5)
     finally:
         stack.stop()
 

@@ -31,8 +31,11 @@ def stack_config(stack: DemoStack, **overrides: Any) -> AppConfig:
     return cfg
 
 
-async def until(pilot: Pilot[Any], predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Let the app run until ``predicate()`` is truthy; fail with a clear message otherwise."""
+async def until(pilot: Pilot[Any], predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Let the app run until ``predicate()`` is truthy; fail with a clear message otherwise.
+
+    It returns as soon as the predicate holds: a generous default costs nothing when the app
+    works, and two xdist workers on a loaded 2-core machine make the first scans slow."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -43,16 +46,15 @@ async def until(pilot: Pilot[Any], predicate: Callable[[], Any], timeout: float 
 
 
 def _what(predicate: Callable[[], Any]) -> str:
-    """What a predicate waits for, in words: its docstring, else its source line."""
-    import inspect
+    """What a predicate waits for, in words: its docstring, else the line that defines it."""
+    import linecache
 
     doc = getattr(predicate, "__doc__", "")
     if doc:
         return str(doc)
-    try:
-        return inspect.getsource(predicate).strip()
-    except (OSError, TypeError):
-        return repr(predicate)
+    code = getattr(predicate, "__code__", None)
+    line = linecache.getline(code.co_filename, code.co_firstlineno).strip() if code else ""
+    return f"{line} (line {code.co_firstlineno})" if code and line else repr(predicate)
 
 
 def screen_text(pilot: Pilot[Any]) -> str:

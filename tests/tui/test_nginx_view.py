@@ -35,7 +35,7 @@ async def nginx_app(
         view.refresh_interval = 0.5
         await pilot.press("3")
         assert app.query_one(ContentSwitcher).current == "nginx"
-        await until(pilot, lambda: view.status is not None and view.status.running, timeout=5)
+        await until(pilot, lambda: view.status is not None and view.status.running, timeout=20)
         yield app, pilot, view
 
 
