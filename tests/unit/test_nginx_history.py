@@ -225,3 +225,24 @@ def test_a_forged_file_marker_inside_a_config_file_is_not_taken_for_a_file(
     assert str(victim) not in by_path
     assert by_path[str(site)].data == site.read_bytes()
     assert snap.source == "disk" and "differ from the disk" in " ".join(snap.unread)
+
+
+def test_a_big_config_diff_is_bounded_by_the_part_that_differs() -> None:
+    from opsconsole.core.nginx import confdiff
+
+    # 10000 server blocks (30000 lines of which a third are "}"): one changed line is found
+    # at its line number (only the part between what the files share is compared)
+    old = "".join(f"server {{\n  listen {i};\n}}\n" for i in range(10_000)).encode()
+    new = old.replace(b"listen 5000;", b"listen 15000;")
+    d = file_diff("/big", ConfigFile("/big", old), ConfigFile("/big", new))
+    assert d is not None
+    assert [ln[:3] for ln in d.lines if ln[0] in "+-"] == [["-", 15002, None], ["+", None, 15002]]
+    assert d.lines[0][3] == "@@ -14999,7 +14999,7 @@"
+    # a middle part too big to compare (every other line changed): said, not compared
+    lines = [f"a{i};\n" for i in range(4_000)]
+    other = [ln if i % 2 else f"b{i};\n" for i, ln in enumerate(lines)]
+    assert confdiff.MAX_DIFF_CELLS < 4_000 * 4_000 and confdiff.MAX_DIFF_LINES > 8_000
+    d = file_diff(
+        "/f", ConfigFile("/f", "".join(lines).encode()), ConfigFile("/f", "".join(other).encode())
+    )
+    assert d is not None and len(d.lines) == 1 and "too long to compare" in d.lines[0][3]

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 CONTEXT = 3
 #: lines (old + new) above which a file is not compared line by line
 MAX_DIFF_LINES = 100_000
+#: difflib's work is up to (old lines x new lines) of the part that differs (the lines the
+#: two share at the start and the end are set aside first); above this it is not compared
+MAX_DIFF_CELLS = 10_000_000
 
 
 @dataclass
@@ -80,11 +83,30 @@ def file_diff(path: str, old: ConfigFile | None, new: ConfigFile | None) -> File
     a = _lines(old.text) if old is not None else []
     b = _lines(new.text) if new is not None else []
     out: list[list[Any]] = []
-    if len(a) + len(b) > MAX_DIFF_LINES:  # difflib is quadratic at worst: bounded work
+    # difflib is quadratic at worst (and with lines that repeat, such as "}", in practice):
+    # only the part between the lines both share at the start and the end is compared, and
+    # only when it is small enough: bounded work whatever the files
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    mid_a, mid_b = len(a) - head - tail, len(b) - head - tail
+    if len(a) + len(b) > MAX_DIFF_LINES or mid_a * mid_b > MAX_DIFF_CELLS:
         text = f"@@ {len(a)} -> {len(b)} lines: too long to compare line by line @@"
         return FileDiff(path, status, [["@", 1, 1, text]], *_modes(old, new))
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for group in matcher.get_grouped_opcodes(CONTEXT):
+    matcher = difflib.SequenceMatcher(
+        None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
+    )
+    codes = [("equal", 0, head, 0, head)] if head else []
+    codes += [
+        (tag, x1 + head, x2 + head, y1 + head, y2 + head)
+        for tag, x1, x2, y1, y2 in matcher.get_opcodes()
+    ]
+    if tail:
+        codes.append(("equal", len(a) - tail, len(a), len(b) - tail, len(b)))
+    for group in _grouped(codes, CONTEXT):
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
         out.append(["@", i1 + 1, j1 + 1, f"@@ -{i1 + 1},{i2 - i1} +{j1 + 1},{j2 - j1} @@"])
         for tag, x1, x2, y1, y2 in group:
@@ -99,6 +121,35 @@ def file_diff(path: str, old: ConfigFile | None, new: ConfigFile | None) -> File
         # same lines, other bytes: a newline at the end or line endings
         out.append(["@", 1, 1, "@@ the same lines; whitespace or line endings differ @@"])
     return FileDiff(path, status, out, *_modes(old, new))
+
+
+Opcode = tuple[str, int, int, int, int]
+
+
+def _grouped(codes: list[Opcode], n: int) -> list[list[Opcode]]:
+    """difflib's ``get_grouped_opcodes(n)`` of these opcodes: the changes in hunks with up
+    to ``n`` lines of context (none when everything is equal)."""
+    if not codes:
+        return []
+    codes = list(codes)
+    if codes[0][0] == "equal":
+        tag, i1, i2, j1, j2 = codes[0]
+        codes[0] = (tag, max(i1, i2 - n), i2, max(j1, j2 - n), j2)
+    if codes[-1][0] == "equal":
+        tag, i1, i2, j1, j2 = codes[-1]
+        codes[-1] = (tag, i1, min(i2, i1 + n), j1, min(j2, j1 + n))
+    groups: list[list[Opcode]] = []
+    group: list[Opcode] = []
+    for tag, i1, i2, j1, j2 in codes:
+        if tag == "equal" and i2 - i1 > 2 * n:
+            group.append((tag, i1, min(i2, i1 + n), j1, min(j2, j1 + n)))
+            groups.append(group)
+            group = []
+            i1, j1 = max(i1, i2 - n), max(j1, j2 - n)
+        group.append((tag, i1, i2, j1, j2))
+    if group and not (len(group) == 1 and group[0][0] == "equal"):
+        groups.append(group)
+    return groups
 
 
 def _modes(old: ConfigFile | None, new: ConfigFile | None) -> tuple[int, int]:
