@@ -46,6 +46,20 @@ class SupervisorTarget:
     password: str | None = field(default=None, repr=False)
     source: str = "defaults"
 
+    def __post_init__(self) -> None:
+        # The URL is shown (status, errors, the audit trail): never with a password in it.
+        try:
+            secret = urlsplit(self.url).password is not None
+        except ValueError:
+            secret = False
+        if secret:
+            raise ConfigError(
+                f"the supervisor URL from {self.source} carries a password (user:password@): "
+                "it would be shown on screen and in the audit trail",
+                "drop it from the URL and give it as password = ... in the config file, or "
+                f"in {PASSWORD_ENV}",
+            )
+
     @property
     def display_url(self) -> str:
         return self.url

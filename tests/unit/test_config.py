@@ -241,3 +241,16 @@ def test_discovers_supervisord_conf_in_cwd(tmp_path: Path, monkeypatch: pytest.M
     cfg = build_config(environ={})
     assert cfg.supervisors[0].url == f"unix://{os.getcwd()}/run/supervisor.sock"
     assert f"in {os.getcwd()}/supervisord.conf" in cfg.supervisors[0].source
+
+
+def test_a_supervisor_url_with_a_password_is_refused_without_showing_it() -> None:
+    from opsconsole.core.config import build_config, parse_toml_config
+
+    with pytest.raises(ConfigError) as err:
+        build_config(supervisor_urls=["http://ops:S3CRET@127.0.0.1:9001"], environ={})
+    assert "carries a password" in err.value.message and "S3CRET" not in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        parse_toml_config({"supervisor": [{"url": "http://ops:S3CRET@h:9001"}]}, "t.toml")
+    assert "S3CRET" not in str(err.value) + err.value.hint
+    ok = build_config(supervisor_urls=["http://ops@127.0.0.1:9001"], environ={})
+    assert ok.supervisors[0].url == "http://ops@127.0.0.1:9001"  # a user alone is fine
