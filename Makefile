@@ -43,8 +43,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy opsconsole
 
+# Two workers (pytest-xdist), whole files per worker: the suite mostly waits on real processes.
+# `make pytest PYTEST_XDIST=` runs it in one process; PYTEST_ARGS adds options (e.g. -m "not integration").
+PYTEST_XDIST ?= -n 2 --dist loadfile
 pytest: $(STAMP) nginx prometheus sshd
-	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 test: $(STAMP) nginx prometheus sshd lint typecheck pytest
 
