@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psutil
@@ -189,21 +190,55 @@ class TreeUsage:
     nprocs: int
 
 
+def child_pids(pid: int) -> list[int] | None:
+    """``pid``'s children from ``/proc/PID/task/TID/children`` (one file per thread); None
+    when the kernel has no such files (then a full /proc walk is needed)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []  # gone
+    out: list[int] = []
+    for tid in tids:
+        try:
+            fd = os.open(f"/proc/{pid}/task/{tid}/children", os.O_RDONLY)
+        except FileNotFoundError:
+            if tid == str(pid) and os.path.isdir(f"/proc/{pid}/task/{tid}"):
+                return None  # the thread is there but not the file: no CONFIG_PROC_CHILDREN
+            continue
+        except OSError:
+            continue
+        try:
+            data = b""
+            while chunk := os.read(fd, 65536):
+                data += chunk
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        out.extend(int(c) for c in data.split())
+    return out
+
+
 class UsageSampler:
     """CPU% and RSS of a process and all its descendants, sampled between calls.
 
-    One pass over /proc per sample, one read of each process's ``stat`` (parent, CPU times,
-    RSS and start time in one line; no psutil Process objects) gives the whole table; CPU%
+    Only the asked-for trees are read: each process's children come from
+    ``/proc/PID/task/TID/children`` and one read of each process's ``stat`` (parent, CPU
+    times, RSS and start time in one line; no psutil Process objects) gives its usage; CPU%
     comes from the CPU-time delta since the previous sample of the same process (same pid and
-    start time).
+    start time). Where the kernel has no ``children`` files, one pass over all of /proc.
     """
 
     def __init__(self) -> None:
         self._last: dict[tuple[int, int], float] = {}  # (pid, start ticks) → CPU seconds
         self._last_at = 0.0
+        self._children_files: bool | None = None  # None: not known yet
 
-    def _table(self) -> tuple[dict[int, list[int]], dict[int, tuple[float, int]]]:
-        """(parent → children, pid → (CPU% since last sample, RSS)) for every process."""
+    def _table(
+        self, roots: list[int] | None = None
+    ) -> tuple[dict[int, list[int]], dict[int, tuple[float, int]]]:
+        """(parent → children, pid → (CPU% since last sample, RSS)) for the trees under
+        ``roots`` (every process when None or without ``children`` files)."""
         import time
 
         now = time.monotonic()
@@ -211,26 +246,61 @@ class UsageSampler:
         kids: dict[int, list[int]] = {}
         usage: dict[int, tuple[float, int]] = {}
         seen: dict[tuple[int, int], float] = {}
-        try:
-            names = os.listdir("/proc")
-        except OSError:
-            names = []
-        for name in names:
-            if not name.isdigit():
-                continue
-            pid = int(name)
+
+        def note(pid: int) -> bool:
             facts = read_stat(pid)
             if facts is None:
-                continue  # gone since the listing
-            kids.setdefault(facts.ppid, []).append(pid)
+                return False  # gone since the listing
+            kids.setdefault(facts.ppid, [])
             key = (pid, facts.start_ticks)
             total = facts.cpu_seconds
             seen[key] = total
             before = self._last.get(key)
             cpu = (total - before) / elapsed * 100 if before is not None and elapsed > 0 else 0.0
             usage[pid] = (max(0.0, cpu), facts.rss)
+            if roots is None or self._children_files is False:
+                kids[facts.ppid].append(pid)
+            return True
+
+        walked = False
+        if roots is not None and self._children_files is not False:
+            walked = self._walk_trees(roots, note, kids)
+        if not walked:
+            usage.clear()
+            kids.clear()
+            seen.clear()
+            try:
+                names = os.listdir("/proc")
+            except OSError:
+                names = []
+            for name in names:
+                if name.isdigit():
+                    note(int(name))
         self._last, self._last_at = seen, now
         return kids, usage
+
+    def _walk_trees(
+        self, roots: list[int], note: Callable[[int], bool], kids: dict[int, list[int]]
+    ) -> bool:
+        """Read only the trees under ``roots``; False when the kernel lacks ``children``
+        files (remembered: the caller then walks all of /proc)."""
+        stack = [pid for pid in roots if pid > 0]
+        done: set[int] = set()
+        while stack:
+            pid = stack.pop()
+            if pid in done:
+                continue
+            done.add(pid)
+            if not note(pid):
+                continue
+            children = child_pids(pid)
+            if children is None:
+                self._children_files = False
+                return False
+            self._children_files = True
+            kids[pid] = children
+            stack.extend(children)
+        return True
 
     @staticmethod
     def _sum(
@@ -248,11 +318,12 @@ class UsageSampler:
 
     def tree(self, pid: int) -> TreeUsage | None:
         """Usage of ``pid`` and every descendant (CPU% since the previous sample)."""
-        kids, usage = self._table()
+        kids, usage = self._table([pid])
         return self._sum(pid, kids, usage)
 
     def sample(self, pids: list[int]) -> dict[int, TreeUsage]:
-        kids, usage = self._table()
+        """Usage of each pid's tree; only those trees are read."""
+        kids, usage = self._table([pid for pid in pids if pid > 0])
         result = {}
         for pid in pids:
             if pid > 0:

@@ -47,6 +47,22 @@ def test_usage_sampler_sums_a_tree_like_psutil() -> None:
     assert sampler.tree(2**22 + 12345) is None
 
 
+def test_usage_sampler_reading_only_the_asked_trees_counts_what_a_full_walk_counts() -> None:
+    # the trees under init's children (what is running on the machine; none started here)
+    roots = [*[p.pid for p in psutil.Process(1).children()][:30], os.getpid()]
+    walk = UsageSampler()
+    kids, usage = walk._table(None)  # every process on the machine
+    full = {pid: UsageSampler._sum(pid, kids, usage) for pid in roots}
+    trees = UsageSampler().sample(roots)
+    for pid in roots:
+        expected, got = full[pid], trees.get(pid)
+        if expected is None or got is None:
+            continue  # ended in between
+        # a process may start or end between the two reads: a small difference only
+        assert abs(got.nprocs - expected.nprocs) <= 2, (pid, got, expected)
+    assert trees[os.getpid()].nprocs >= 1
+
+
 def test_cached_fd_pass_sees_new_sockets_and_drops_closed_ones() -> None:
     known: dict[str, str] = {}
     with tempfile.TemporaryFile() as fh:
