@@ -66,6 +66,42 @@ def _workers(inst: nginx.NginxInstance) -> set[int]:
 # --------------------------------------------------------------------------- discovery / test
 
 
+def test_samples_keep_the_master_until_it_or_the_programs_change(
+    demo_stack: DemoStack, settings: NginxSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sample re-checks the master it found instead of walking every process again; a
+    changed set of supervised pids, or a pid that is no longer that process (reused),
+    forces a full discovery."""
+    from dataclasses import replace
+
+    from opsconsole.core.nginx import status as nginx_status
+
+    monkeypatch.setattr(nginx_status, "DISCOVERY_SECONDS", 3600.0)
+    programs = _programs(demo_stack)
+    monitor = nginx.NginxMonitor(settings)
+    first = monitor.sample(programs)
+    second = monitor.sample(programs)
+    assert monitor.discoveries == 1
+    assert first.instance.master is not None and second.instance.master is not None
+    assert second.instance.master.pid == first.instance.master.pid
+    assert second.instance.program is not None and second.instance.program.name == "nginx"
+    assert {w.pid for w in second.workers if w.role == "worker"} == _workers(second.instance)
+    # a program started or stopped: the supervisor's pids changed
+    others = [p for p in programs if p.name != "web"]
+    assert len(others) < len(programs)
+    monitor.sample(others)
+    assert monitor.discoveries == 2
+    # the master's pid now belongs to another process (other create time): discovered again
+    found = monitor._found
+    assert found is not None and found[0].master is not None
+    stale = replace(found[0].master, create_time=found[0].master.create_time - 5)
+    monitor._found = (replace(found[0], master=stale), found[1], found[2])
+    third = monitor.sample(others)
+    assert monitor.discoveries == 3
+    assert third.instance.master is not None
+    assert third.instance.master.create_time == first.instance.master.create_time
+
+
 def test_discovers_the_demo_master_with_its_flags(
     demo_stack: DemoStack, settings: NginxSettings
 ) -> None:

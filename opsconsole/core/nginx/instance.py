@@ -368,8 +368,17 @@ def process_role(cmdline: list[str]) -> str | None:
 
 def worker_processes(master_pid: int) -> list[psutil.Process]:
     """The master's child processes that nginx titled as workers/cache processes."""
+    pids = procs.child_pids(master_pid)  # the master's own children, not every process
     try:
-        children = psutil.Process(master_pid).children()
+        if pids is None:
+            children = psutil.Process(master_pid).children()
+        else:
+            children = []
+            for pid in pids:
+                try:
+                    children.append(psutil.Process(pid))
+                except psutil.NoSuchProcess:
+                    continue
     except psutil.Error:
         return []
     out = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from opsconsole.core.nginx.instance import (
     NginxError,
     NginxInstance,
     WorkerInfo,
+    _tie_program,
     discover,
     nginx_version,
     process_role,
@@ -106,10 +107,19 @@ class NginxStatus:
         }
 
 
+#: between full discoveries (every process on the machine looked at), :meth:`NginxMonitor.sample`
+#: re-checks the master it found (same pid and create time) and the supervisor's pids
+DISCOVERY_SECONDS = 30.0
+
+
 class NginxMonitor:
     """Samples the serving nginx; keeps CPU baselines, worker generations and a short
     requests/s history between calls. Blocking (psutil, subprocess, HTTP): call it from a
-    thread."""
+    thread.
+
+    A sample does a full discovery only every :data:`DISCOVERY_SECONDS`, when the master it
+    found is gone (its pid is not the process with its create time) or when the supervised
+    programs' pids changed (a program started or stopped); otherwise it keeps the master."""
 
     def __init__(self, settings: NginxSettings | None = None, history: int = 60) -> None:
         self.settings = settings or NginxSettings()
@@ -122,6 +132,9 @@ class NginxMonitor:
         self._stub_prev: tuple[float, StubStatus] | None = None
         self._config: tuple[tuple[tuple[str, float], ...], NginxConfig] | None = None
         self.instance: NginxInstance | None = None
+        self.discoveries = 0
+        # the last discovery with a master: (instance, supervised pids then, monotonic time)
+        self._found: tuple[NginxInstance, frozenset[int], float] | None = None
 
     def config(self, inst: NginxInstance) -> NginxConfig | None:
         """The parsed config, reparsed only when one of its files changed."""
@@ -234,13 +247,35 @@ class NginxMonitor:
 
     def discover(self, programs: list[ProcessInfo] | None = None) -> NginxInstance:
         """The serving nginx now, as :meth:`sample` finds it (:func:`discover` with this
-        monitor's settings). Blocking; raises as :func:`discover`."""
-        return discover(self.settings, programs)
+        monitor's settings). Blocking; raises as :func:`discover`. Always a full discovery
+        (what an operation acts on); :meth:`sample` keeps its result."""
+        inst = discover(self.settings, programs)
+        self.discoveries += 1
+        pids = frozenset(p.pid for p in programs or [] if p.pid)
+        self._found = (inst, pids, time.monotonic()) if inst.master is not None else None
+        return inst
+
+    def _current(self, programs: list[ProcessInfo] | None) -> NginxInstance:
+        """The master found before when it still is that process, the supervised pids are
+        the same and the last discovery is recent; else a full discovery."""
+        found = self._found
+        if found is not None:
+            inst, pids, at = found
+            master = inst.master
+            now_pids = frozenset(p.pid for p in programs or [] if p.pid)
+            if (
+                master is not None
+                and pids == now_pids
+                and time.monotonic() - at < DISCOVERY_SECONDS
+                and _same_process(master.pid, master.create_time)
+            ):
+                return replace(inst, program=_tie_program(master, programs or []))
+        return self.discover(programs)
 
     def sample(self, programs: list[ProcessInfo] | None = None) -> NginxStatus:
         """Discover nginx and take one sample. Raises nothing for a stopped nginx: the
         status says ``running`` False."""
-        inst = self.discover(programs)
+        inst = self._current(programs)
         self.instance = inst
         status = NginxStatus(instance=inst)
         if inst.binary:
@@ -257,6 +292,15 @@ class NginxMonitor:
         status.reloads_seen = self.reloads_seen
         status.rps_history = list(self.history)
         return status
+
+
+def _same_process(pid: int, create_time: float) -> bool:
+    """Whether ``pid`` still is the process created at ``create_time`` (not ended, not
+    reused)."""
+    try:
+        return bool(psutil.Process(pid).create_time() == create_time)
+    except psutil.Error:
+        return False
 
 
 def _mtime(path: str) -> float:
