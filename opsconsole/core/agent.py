@@ -403,7 +403,10 @@ class Agent:
             raise HostProtocolError(
                 f"the agent has no method {method!r}", f"it serves: {', '.join(METHODS)}"
             )
-        timeout = min(float(params.get("timeout") or READ_TIMEOUT), READ_TIMEOUT)
+        timeout = float(params.get("timeout") or READ_TIMEOUT)
+        if not timeout > 0:  # also NaN: a ValueError is answered as bad parameters
+            raise ValueError(f"timeout must be a number of seconds above 0, got {timeout!r}")
+        timeout = min(timeout, READ_TIMEOUT)
         try:
             return await asyncio.wait_for(self._read(method, params), timeout)
         except asyncio.TimeoutError:

@@ -238,3 +238,17 @@ async def test_a_push_that_does_not_rebuild_the_agents_value_is_never_shown() ->
     assert sub.value == second and sub.resyncs == 1  # not shown; subscribed again
     await asyncio.sleep(0)  # the resync finds no agent running, and says nothing
     assert host.pid is None and host.link.state == "connecting"
+
+
+async def test_a_read_timeout_that_is_not_a_positive_number_is_bad_parameters(
+    agent: tuple[Console, asyncio.Task[int]],
+) -> None:
+    console, task = agent
+    await console.say({"id": 1, "method": "open", "params": {"protocol": PROTOCOL}})
+    assert (await console.hear())["ok"]
+    for rid, raw in ((2, b"NaN"), (3, b"-1")):
+        await console.say(b'{"id":%d,"method":"programs","params":{"timeout":%s}}' % (rid, raw))
+        answer = await console.hear()
+        assert answer["id"] == rid and answer["error"]["kind"] == "HostProtocolError"
+        assert "timeout must be a number of seconds above 0" in answer["error"]["message"]
+    assert not task.done()
