@@ -86,18 +86,40 @@ def test_samples_keep_the_master_until_it_or_the_programs_change(
     assert second.instance.master.pid == first.instance.master.pid
     assert second.instance.program is not None and second.instance.program.name == "nginx"
     assert {w.pid for w in second.workers if w.role == "worker"} == _workers(second.instance)
+    # an open client connection is counted on the worker that holds it, as psutil counts it
+    with socket.create_connection(("127.0.0.1", demo_stack.ports["nginx"]), timeout=10) as conn:
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        conn.recv(100)  # a worker accepted it and answered; the connection stays open
+
+        def held() -> bool:
+            workers = monitor.sample(programs).workers
+            expected = {
+                w.pid: sum(
+                    1
+                    for c in psutil.Process(w.pid).net_connections("tcp")
+                    if c.status == psutil.CONN_ESTABLISHED
+                )
+                for w in workers
+            }
+            return {w.pid: w.connections for w in workers} == expected and sum(
+                expected.values()
+            ) >= 1
+
+        assert wait_for(held, timeout=20)
+    discoveries = monitor.discoveries
+    assert discoveries == 1
     # a program started or stopped: the supervisor's pids changed
     others = [p for p in programs if p.name != "web"]
     assert len(others) < len(programs)
     monitor.sample(others)
-    assert monitor.discoveries == 2
+    assert monitor.discoveries == discoveries + 1
     # the master's pid now belongs to another process (other create time): discovered again
     found = monitor._found
     assert found is not None and found[0].master is not None
     stale = replace(found[0].master, create_time=found[0].master.create_time - 5)
     monitor._found = (replace(found[0], master=stale), found[1], found[2])
     third = monitor.sample(others)
-    assert monitor.discoveries == 3
+    assert monitor.discoveries == discoveries + 2
     assert third.instance.master is not None
     assert third.instance.master.create_time == first.instance.master.create_time
 

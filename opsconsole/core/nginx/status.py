@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field, replace
@@ -166,6 +167,7 @@ class NginxMonitor:
     def _workers(self, master_pid: int) -> list[WorkerInfo]:
         out = []
         live: set[tuple[int, float]] = set()
+        established = _established_inodes(master_pid)  # one read for all workers
         for c in worker_processes(master_pid):
             try:
                 with c.oneshot():
@@ -176,13 +178,12 @@ class NginxMonitor:
                     if p is not None:
                         info.cpu_percent = p.cpu_percent(None)
                         info.rss = p.memory_info().rss
-                    try:
-                        conns = c.net_connections(kind="tcp")
-                        info.connections = sum(
-                            1 for x in conns if x.status == psutil.CONN_ESTABLISHED
-                        )
-                    except (psutil.AccessDenied, OSError):
-                        info.connections = None
+                    sockets = _socket_inodes(c.pid)
+                    info.connections = (
+                        len(sockets & established)
+                        if sockets is not None and established is not None
+                        else None
+                    )
             except psutil.Error:
                 continue
             live.add((c.pid, ct))
@@ -292,6 +293,47 @@ class NginxMonitor:
         status.reloads_seen = self.reloads_seen
         status.rps_history = list(self.history)
         return status
+
+
+def _established_inodes(pid: int) -> set[int] | None:
+    """Inodes of the established TCP sockets in ``pid``'s network namespace (one read of its
+    tcp and tcp6 tables), or None when neither is readable."""
+    found: set[int] = set()
+    readable = False
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{name}", "rb") as fh:
+                next(fh, None)
+                for line in fh:
+                    parts = line.split()
+                    if len(parts) > 9 and parts[3] == b"01":  # TCP_ESTABLISHED
+                        found.add(int(parts[9]))
+        except (OSError, ValueError):
+            continue
+        readable = True
+    return found if readable else None
+
+
+def _socket_inodes(pid: int) -> set[int] | None:
+    """Inodes of the sockets ``pid`` has open; None when its fds cannot be read (another
+    user's process, or gone)."""
+    base = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(base)
+    except OSError:
+        return None
+    out: set[int] = set()
+    for fd in fds:
+        try:
+            target = os.readlink(f"{base}/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            try:
+                out.add(int(target[8:-1]))
+            except ValueError:
+                continue
+    return out
 
 
 def _same_process(pid: int, create_time: float) -> bool:
