@@ -372,3 +372,34 @@ def test_scroll_back_through_the_host_refuses_bad_counts_in_words(
         "a log is read either after a cursor or before one, not both",
         "supervisord:demo is no longer open on demo-host",
     ]
+
+
+def test_expected_exit_codes_are_read_again_after_an_update_not_every_poll(
+    demo_stack: DemoStack, stack_target: SupervisorTarget
+) -> None:
+    """getAllConfigInfo (slow to decode with many programs) is not read on every poll; an
+    update this host applied makes the next poll read it again (exitcodes= may have
+    changed)."""
+
+    async def run() -> list[float]:
+        sent: list[str] = []
+        async with LocalHost(config_of(stack_target), name="demo-host") as host:
+            host.monitor.client("demo").on_send = sent.append
+            await host.supervisord("demo")
+            await host.supervisord("demo")
+            reads = [float(sent.count("supervisor.getAllConfigInfo"))]
+            result = await host.perform(
+                OperationRequest(
+                    "supervisor.update",
+                    "demo",
+                    {"server": "demo", "added": [], "changed": [], "removed": []},
+                    confirmed=True,
+                )
+            )
+            assert result.ok, result.message
+            snap = await host.supervisord("demo")
+            reads.append(float(sent.count("supervisor.getAllConfigInfo")))
+            assert {p.name: p.exitcodes for p in snap.programs}["web"] == (0,)
+            return reads
+
+    assert asyncio.run(run()) == [1.0, 2.0]

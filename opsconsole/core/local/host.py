@@ -232,13 +232,16 @@ class LocalHost(LocalReads):
             [str(x) for x in p.get("removed") or []],
         )
         summary = {"added": diff.added, "changed": diff.changed, "removed": diff.removed}
-        done = await self.gate.run(
-            "supervisor.update",
-            server,
-            lambda: client.apply_update(diff),
-            params=summary,
-            confirmed=request.confirmed,
-        )
+        try:
+            done = await self.gate.run(
+                "supervisor.update",
+                server,
+                lambda: client.apply_update(diff),
+                params=summary,
+                confirmed=request.confirmed,
+            )
+        finally:  # a changed program's exitcodes= may differ now: the next poll reads them
+            self._exitcodes.pop(server, None)
         return self._result(
             request, DONE, "; ".join(done) or "nothing to apply", data={"done": done}, target=server
         )
