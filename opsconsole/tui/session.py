@@ -34,7 +34,6 @@ from textual.message import Message
 from textual.notifications import SeverityLevel
 
 from opsconsole.core.actions import ActionGate, AuditRecord, make_gate, operation
-from opsconsole.core.alerts import run_alerts
 from opsconsole.core.commands import Command
 from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
@@ -296,6 +295,9 @@ class Session:
             self.ui.run_worker(self._poll_loop(name), group="poll", name=f"poll-{name}")
         self.ui.run_worker(self._probe_loop(), group="probes", name="probes")
         if self.config.alerts:  # the [[alert]] rules, evaluated on each refresh (as `watch`)
+            # imported only then: alerts pull in the metrics (prometheus_client) at startup
+            from opsconsole.core.alerts import run_alerts
+
             self.ui.run_worker(
                 run_alerts(
                     self.machine,
