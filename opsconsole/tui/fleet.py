@@ -18,6 +18,7 @@ the console is narrowed to (``enter`` in the hosts view, ``:host NAME``), else t
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -43,6 +44,7 @@ from opsconsole.core.host import (
 )
 from opsconsole.core.logs import LogSource
 from opsconsole.tui.fleet_host import FleetHost
+from opsconsole.tui.fleet_rows import same_shown
 
 if TYPE_CHECKING:
     from opsconsole.tui.session import Session
@@ -62,13 +64,6 @@ PROBES_EVERY = 2.0
 def stale_after(refresh: float) -> float:
     """Data older than this (seconds) is stale: a host missed about two refreshes."""
     return max(3.0, 2 * refresh + 1.0)
-
-
-class HostsRefreshed(Message):
-    """A host's state changed (the hosts view redraws; it also ticks on its own)."""
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, HostsRefreshed)
 
 
 @dataclass
@@ -91,6 +86,10 @@ class HostState:
     servers: dict[str, str] = field(default_factory=dict)
     polled: bool = False
     link_seen: str = ""
+    #: when the read now waiting for the host's answer was sent (None: none is waiting)
+    asked_at: float | None = None
+    #: the host's own supervisord name -> (its programs as answered, as the console names them)
+    renamed: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = field(default_factory=dict)
 
     def age(self) -> float | None:
         return None if self.fresh_at is None else max(0.0, time.time() - self.fresh_at)
@@ -100,14 +99,22 @@ class HostState:
         return getattr(self.host, "link", None)
 
     def stale(self, refresh: float) -> bool:
-        """True when what is shown of this host is not current (old, or the link says so)."""
+        """True when what is shown of this host is not current: the link says so, or the
+        data is old AND the host is to blame (its last read failed, or the read sent to it
+        has waited for its answer too long). Data that is old only because the console
+        itself asked late (its event loop busy) is not the host's staleness."""
         link = self.link()
         if link is not None and link.state in ("stale", "down") and self.programs is not None:
             return True
         age = self.age()
         if self.programs is not None and age is None:
             return True
-        return age is not None and age > stale_after(refresh)
+        if age is None or age <= stale_after(refresh):
+            return False
+        if self.error:
+            return True
+        waited = None if self.asked_at is None else time.time() - self.asked_at
+        return waited is not None and waited > stale_after(refresh) - refresh
 
     def state_word(self, refresh: float) -> str:
         """``up``, ``connecting``, ``stale 12s`` or ``down`` (the short form for a column)."""
@@ -216,6 +223,12 @@ class Fleet:
         self._session: Session | None = None
         #: row key -> (the view's cells, what was added, the cells shown)
         self._cells: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]] = {}
+        #: the one redraw scheduled for every host that changed since the last (see _changed)
+        self._redraw: asyncio.TimerHandle | None = None
+        self._drawn_at = -math.inf
+        #: redraws of the program list asked for by the hosts (and how many were drawn)
+        self.changes = self.redraws = 0
+        self._logs: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
 
     @property
     def several(self) -> bool:
@@ -307,6 +320,7 @@ class Fleet:
         session = self._session
         assert session is not None
         while True:
+            state.asked_at = time.time()
             try:
                 snap = await asyncio.wait_for(state.host.programs(), self._budget(state))
             except asyncio.TimeoutError:
@@ -318,13 +332,12 @@ class Fleet:
             except Exception as exc:  # keep watching: an incident console must not go blind
                 session.timeline.add("host", "error", state.name, f"refresh failed: {exc!r}")
             else:
-                self._take(state, snap)
+                self._take(state, snap, state.asked_at)
+            state.asked_at = None
             state.polled = True
             if all(s.polled for s in self.states.values()):
                 session.first_poll.set()
             self._say_link(state)
-            session.ui.post_message(_refreshed())
-            session.ui.post_message(HostsRefreshed())
             wake = self._wake[state.name]
             try:
                 await asyncio.wait_for(wake.wait(), timeout=self.refresh)
@@ -332,34 +345,76 @@ class Fleet:
                 pass
             wake.clear()
 
-    def _take(self, state: HostState, snap: ProgramsSnapshot) -> None:
-        """Keep a host's programs: each supervisord renamed after the host, fresh or stale."""
+    def _take(self, state: HostState, snap: ProgramsSnapshot, asked: float | None) -> None:
+        """Keep a host's programs: each supervisord renamed after the host, fresh or stale.
+        Fresh as of when the host answered: the arrival, never later than the snapshot's own
+        time plus the round trip (a console whose loop handled the answer late does not age
+        the host's data by its own lateness). A supervisord whose programs are the very
+        tuple of its last answer keeps the renamed tuple too (the views skip it)."""
         session = self._session
         assert session is not None
+        arrived = time.time()
         stale = [s for s in snap.servers if s.stale or (not s.reachable and s.error is not None)]
         if any(s.stale for s in snap.servers):
             first = next(s for s in snap.servers if s.stale)
             state.error = first.error.message if first.error is not None else first.status
         else:
-            state.fresh_at = time.time()
+            state.fresh_at = arrived if asked is None else max(asked, min(arrived, snap.at))
             state.error = stale[0].error.message if stale and stale[0].error else ""
         state.programs = snap
         remote = state.link() is not None
         count = len(snap.servers)
         names: dict[str, str] = {}
+        renamed: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        changed = False
         for server in snap.servers:
             name = server_name(state.name, server.name, count)
             names[name] = server.name
-            shown = replace(
-                server,
-                name=name,
-                local=server.local and not remote,
-                programs=tuple(replace(p, server=name) for p in server.programs),
-            )
-            session._observe(shown)
+            kept = state.renamed.get(server.name)
+            if kept is not None and same_shown(kept[0], server.programs):
+                raw, programs = kept  # nothing shown moved: the programs the views have
+            else:
+                raw = server.programs
+                programs = tuple(replace(p, server=name) for p in server.programs)
+            renamed[server.name] = (raw, programs)
+            shown = replace(server, name=name, local=server.local and not remote, programs=programs)
+            before = session.servers.get(name)
+            if (
+                before is not None
+                and before.programs is programs
+                and (before.status, before.pid, before.stale, before.error)
+                == (shown.status, shown.pid, shown.stale, shown.error)
+            ):
+                session.servers[name] = shown  # nothing for the timeline nor the screen
+            else:
+                session._observe(shown)
+                changed = True
+        state.renamed = renamed
         for gone in set(state.servers) - set(names):
             session.servers.pop(gone, None)
+            changed = True
         state.servers = names
+        if changed:
+            self._changed()
+
+    def _changed(self) -> None:
+        """Some host's programs changed: ONE redraw of the program list for every host that
+        changed since the last, at most one per refresh interval (ten hosts answering at
+        their own times are drawn together, not ten times a refresh)."""
+        self.changes += 1
+        if self._redraw is not None:
+            return
+        loop = asyncio.get_running_loop()
+        gap = min(max(self.refresh, 0.25), 2.0)
+        wait = max(0.0, self._drawn_at + gap - loop.time())
+        self._redraw = loop.call_later(wait, self._draw)
+
+    def _draw(self) -> None:
+        self._redraw = None
+        self._drawn_at = asyncio.get_running_loop().time()
+        self.redraws += 1
+        if self._session is not None:
+            self._session.ui.post_message(_refreshed())
 
     def _not_answered(self, state: HostState, why: str) -> None:
         """The host did not answer: its supervisords stay on screen, marked stale."""
@@ -373,6 +428,7 @@ class Fleet:
                 session.servers[name] = replace(
                     snap, stale=True, status="not responding", error=error
                 )
+                self._changed()
 
     def _say_link(self, state: HostState) -> None:
         """Put a change of the host's link (up, stale, down) on the timeline."""
@@ -427,7 +483,6 @@ class Fleet:
                     pass
                 except Exception as exc:
                     state.nginx_error = repr(exc)
-            session.ui.post_message(HostsRefreshed())
             await asyncio.sleep(PROBES_EVERY)
 
     async def _tick(self) -> None:
@@ -443,7 +498,7 @@ class Fleet:
             for state in stale:
                 self._not_answered(state, state.error or f"no answer for {state.age() or 0:.0f}s")
             if stale:
-                session.ui.post_message(_refreshed())
+                self._changed()
 
     # -- for the session (it imports nothing of the TUI's) --------------------------------
 
@@ -486,26 +541,32 @@ class Fleet:
         ``stale 12s`` in their info cell (never shown as current)."""
         if not self.several:
             return rows
-        from opsconsole.tui.widgets.programs import COLUMNS
+        from opsconsole.tui.widgets.programs import COLUMNS, Row
 
         usage = {i for i, c in enumerate(COLUMNS) if c[0] in USAGE_COLUMNS}
+        # once per host and supervisord, not once per row (3000 rows on ten hosts)
+        words = {
+            name: state.state_word(self.refresh) if state.stale(self.refresh) else ""
+            for name, state in self.states.items()
+        }
+        hosts: dict[str, tuple[str, str]] = {}
         out = []
         for row in rows:
-            host = self.host_of(row.server) if row.server else ""
-            state = self.states.get(host)
-            stale = state is not None and state.stale(self.refresh)
-            word = state.state_word(self.refresh) if stale and state is not None else ""
-            extra = (host, word)
+            extra = hosts.get(row.server)
+            if extra is None:
+                host = self.host_of(row.server) if row.server else ""
+                extra = hosts[row.server] = (host, words.get(host, ""))
             cached = self._cells.get(row.key)
             if cached is not None and cached[0] is row.cells and cached[1] == extra:
                 cells = cached[2]
             else:
+                host, word = extra
                 inner = tuple(c for i, c in enumerate(row.cells) if i not in usage)
-                if stale:
+                if word:
                     inner = (*tuple(_dim(c) for c in inner[:-1]), Text(word, style="bold dim"))
-                cells = (Text(host, style="dim" if stale else ""), *inner)
+                cells = (Text(host, style="dim" if word else ""), *inner)
                 self._cells[row.key] = (row.cells, extra, cells)
-            out.append(replace(row, cells=cells))
+            out.append(Row(row.key, cells, row.proc, row.group, row.server))
         if len(self._cells) > 2 * len(out) + 64:
             keys = {r.key for r in out}
             self._cells = {k: v for k, v in self._cells.items() if k in keys}
@@ -556,6 +617,29 @@ def open_fleet(config: AppConfig, gate: ActionGate) -> Fleet:
 
     hosts = [(s.name, open_one(config, s, gate=gate)) for s in config.hosts]
     return Fleet(hosts, config.refresh, config.timeout)
+
+
+@dataclass(frozen=True)
+class _LogServer:
+    """A supervisord as the Logs view's list of sources reads it (name and programs)."""
+
+    name: str
+    processes: tuple[Any, ...]
+
+
+def log_servers(session: Session) -> Any:
+    """The supervisords whose logs the Logs view lists: on a fleet, the hosts' (named as the
+    console names them: ``host1``, whose ``supervisord`` entry reaches host1's), not this
+    machine's configured ones (which a fleet does not read). On a fleet, the same tuple as
+    last time while no host's programs changed (the view then has nothing to list again)."""
+    fleet = session.fleet
+    if fleet is None:
+        return dict(session.monitor.snapshots)
+    servers = shown_servers(session)
+    key = tuple((s.name, id(s.programs)) for s in servers)
+    if fleet._logs is None or fleet._logs[0] != key:
+        fleet._logs = (key, tuple(_LogServer(s.name, s.programs) for s in servers))
+    return fleet._logs[1]
 
 
 def shown_servers(session: Session) -> list[Supervisord]:

@@ -6,7 +6,9 @@ same paths on real hosts through a real sshd are tests/fleet/test_tui_fleet.py).
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,10 +21,12 @@ from opsconsole.core.host import (
     LogRef,
     OperationRequest,
     OperationResult,
+    Program,
     ProgramsSnapshot,
     Supervisord,
 )
-from opsconsole.tui.fleet import Fleet, HostState, server_name
+from opsconsole.core.logs import available_sources
+from opsconsole.tui.fleet import Fleet, HostState, log_servers, server_name
 from opsconsole.tui.fleet_host import for_server
 
 
@@ -139,3 +143,93 @@ async def test_a_roll_on_one_host_reads_that_hosts_topology_and_probes() -> None
     alone, _ = fleet_of("web1")
     single = SimpleNamespace(fleet=alone, machine=alone.machine)
     assert for_server(single, "web1") is single  # one host: the session itself
+
+
+class Screen:
+    """What a fleet reports to (the session's part it uses): the redraws it asks for."""
+
+    def __init__(self) -> None:
+        self.servers: dict[str, Supervisord] = {}
+        self.posted: list[Any] = []
+        self.ui = SimpleNamespace(post_message=self.posted.append)
+
+    def _observe(self, snap: Supervisord) -> None:
+        self.servers[snap.name] = snap
+
+
+def programs_of(host: str, count: int) -> ProgramsSnapshot:
+    programs = tuple(
+        Program("demo", f"p{i}", f"p{i}", "RUNNING", pid=1000 + i) for i in range(count)
+    )
+    return ProgramsSnapshot(
+        host, time.time(), (Supervisord("demo", "unix://x", programs=programs),)
+    )
+
+
+async def test_ten_hosts_answering_are_drawn_once_not_ten_times() -> None:
+    """Ten hosts answering one after another ask for ONE redraw of the program list (not
+    one each: ten full redraws of 3000 rows a refresh saturated the console); a host that
+    answers again while that redraw is due is in it too. An answer whose programs are the
+    very tuple of the last one keeps the console's renamed tuple (the views skip it)."""
+    names = [f"web{i}" for i in range(10)]
+    fleet, _ = fleet_of(*names)
+    screen = Screen()
+    fleet._session = screen  # type: ignore[assignment]
+    snaps = {n: programs_of(n, 30) for n in names}
+    for name in names:
+        fleet._take(fleet.states[name], snaps[name], time.time())
+    fleet._take(fleet.states["web0"], snaps["web0"], time.time())
+    for _ in range(200):
+        if screen.posted:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert len(screen.posted) == 1 and fleet.changes == 10 and fleet.redraws == 1
+    assert sorted(screen.servers) == names  # every host's programs are in that one redraw
+    assert all(p.server == "web3" for p in screen.servers["web3"].programs)
+    kept = screen.servers["web0"].programs
+    # supervisord's clock moved (every answer at idle): nothing to redraw, the same tuple
+    server = snaps["web0"].servers[0]
+    ticked = tuple(replace(p, now=p.now + 1) for p in server.programs)
+    again = replace(snaps["web0"], servers=(replace(server, programs=ticked),))
+    fleet._take(fleet.states["web0"], again, time.time())
+    assert screen.servers["web0"].programs is kept and fleet.changes == 10
+    # a program stopped: its host is drawn again, with the new state
+    stopped = (replace(ticked[0], state="STOPPED", pid=0), *ticked[1:])
+    fleet._take(
+        fleet.states["web0"],
+        replace(again, servers=(replace(server, programs=stopped),)),
+        time.time(),
+    )
+    assert fleet.changes == 11
+    assert screen.servers["web0"].programs[0].statename == "STOPPED"
+    for _ in range(500):
+        if len(screen.posted) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert len(screen.posted) == 2
+
+
+def test_a_console_that_asked_late_does_not_call_a_host_stale() -> None:
+    """Old data is the host's staleness only when the host is to blame (its read failed, or
+    waits for its answer): not when the console's own loop was late to ask."""
+    state = HostState("web2", Recorder("web2"))  # type: ignore[arg-type]
+    state.programs = ProgramsSnapshot("web2", time.time(), (Supervisord("demo", "unix://x"),))
+    state.fresh_at = time.time() - 12
+    assert state.state_word(1.0) == "up"  # no read waiting: the console asks late
+    state.asked_at = time.time() - 0.5
+    assert state.state_word(1.0) == "up"  # just asked
+    state.asked_at = time.time() - 10
+    assert state.state_word(1.0) == "stale 12s"  # asked 10 s ago, no answer
+
+
+def test_the_logs_list_offers_each_hosts_supervisord_not_this_machines() -> None:
+    """The Logs view's ``supervisord`` entries on a fleet are the hosts' (``host1``, reached
+    through the fleet), not the configured ``local`` one a fleet does not read."""
+    fleet, _ = fleet_of("web1", "web2")
+    servers = {n: Supervisord(n, "unix://x") for n in ("web1", "web2")}
+    monitor = SimpleNamespace(snapshots={"local": "this machine's, unread"})
+    session = SimpleNamespace(fleet=fleet, servers=servers, monitor=monitor)
+    specs = available_sources(log_servers(session))  # type: ignore[arg-type]
+    assert [(s.kind, s.server) for s in specs] == [("supervisord", "web1"), ("supervisord", "web2")]
+    assert fleet.route(specs[0].server)[0].name == "web1"  # no "no host runs 'local'"

@@ -26,6 +26,7 @@ from textual.widgets.option_list import Option
 
 from opsconsole.core.errors import OpsError
 from opsconsole.core.logs import DEFAULT_RING, LogSource, SourceSpec, available_sources, make_source
+from opsconsole.tui.fleet import log_servers
 from opsconsole.tui.keys import bindings
 from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.logview import LogView
@@ -114,7 +115,10 @@ class LogsView(Horizontal):
 
     def refresh_sources(self) -> None:
         """Rebuild the list from the monitor's latest snapshots and the known files."""
-        snapshots = self.session.monitor.snapshots if self.session is not None else {}
+        snapshots = log_servers(self.session) if self.session is not None else {}
+        if snapshots is getattr(self, "_listed", None):  # a fleet whose programs did not change
+            return
+        self._listed = snapshots
         specs = available_sources(snapshots, self._files())
         if [s.key for s in specs] == [s.key for s in self.specs]:
             return

@@ -1,0 +1,49 @@
+"""What a fleet console redraws: a host's programs are redrawn only when what the console
+shows of them changed.
+
+Supervisord's answer moves every second even at idle (its clock, ``now``, and a running
+program's description, which repeats the pid and uptime): ten hosts x 300 programs
+answering every second made ten full redraws of 3000 rows a second. :func:`same_shown` says
+when an answer shows nothing new; the fleet then keeps the programs it has (the very tuple),
+so the program list and the timeline have nothing to do for that host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsconsole.core.format import short_duration
+from opsconsole.core.host import Program
+
+
+def shown(p: Program) -> tuple[Any, ...]:
+    """What the console shows of a program (and acts on): not supervisord's clock nor a
+    running program's description; the uptime to the precision the program list shows."""
+    running = p.state == "RUNNING"
+    return (
+        p.group,
+        p.name,
+        p.state,
+        p.pid,
+        p.start,
+        p.stop,
+        p.spawnerr,
+        p.exitstatus,
+        "" if running else p.description,
+        p.stdout_logfile,
+        p.stderr_logfile,
+        p.exitcodes,
+        p.startsecs,
+        short_duration(p.uptime),
+    )
+
+
+def same_shown(old: tuple[Program, ...], new: tuple[Program, ...]) -> bool:
+    """True when ``new`` shows nothing that ``old`` does not (the same tuple, or only
+    supervisord's clock moved): at idle a host's programs are redrawn when their short
+    uptimes move (once a minute), not every second."""
+    if old is new:
+        return True
+    if len(old) != len(new):
+        return False
+    return all(a is b or shown(a) == shown(b) for a, b in zip(old, new))
