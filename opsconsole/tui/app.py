@@ -111,6 +111,21 @@ class OpsConsoleApp(App[None]):
         self.command_open = False
         self._mono_filter = Monochrome()
 
+    def _fatal_error(self) -> None:
+        """Textual prints a crash's traceback with every frame's local variables; one of
+        them may hold a password (a supervisord's, an agent's open request). Same traceback,
+        without the locals."""
+        import rich
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        self.bell()
+        traceback = Traceback(show_locals=False, width=None, suppress=[rich])
+        self._exit_renderables.append(
+            Segments(self.console.render(traceback, self.console.options))
+        )
+        self._close_messages_no_wait()
+
     # The session's parts, for scripts and tests that hold the app (views use the session).
     @property
     def monitor(self) -> SupervisorMonitor:
