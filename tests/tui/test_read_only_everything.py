@@ -40,7 +40,7 @@ pytestmark = pytest.mark.integration  # starts the demo stack
 COMMAND_LINES = {
     "start": "start idle",
     "stop": "stop web",
-    "restart": "restart all",
+    "restart": ["restart all", "restart --rolling web"],
     "signal": "signal HUP web",
     "update": "update",
     "scale": "scale web 3",
@@ -52,6 +52,8 @@ COMMAND_LINES = {
     "view": "view programs",
     "export": None,  # writes a file, changes nothing: covered in test_command_mode
     "audit": "audit",
+    "hosts": "hosts",  # one host here: said in words, nothing else
+    "host": ["host web-01", "host all"],
     "help": "help",
     "q": None,
     "quit": None,
