@@ -779,6 +779,16 @@ CATALOG: list[Fault] = [
         ),
     ),
     Fault(
+        "nginx",
+        "a config file holds a line `# configuration file /etc/x:` (in a string or comment)",
+        "The kept config is read from disk instead of the `nginx -T` dump (noted as unread); a "
+        "rollback never writes `/etc/x`.",
+        (
+            "tests/unit/test_nginx_history.py::"
+            "test_a_forged_file_marker_inside_a_config_file_is_not_taken_for_a_file",
+        ),
+    ),
+    Fault(
         "soak",
         "30 minutes of programs flapping every few seconds and a log growing fast",
         "RSS and open file descriptors are sampled; `make soak` fails when either grows (not in "
