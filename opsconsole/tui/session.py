@@ -293,6 +293,8 @@ class Session:
         for name in self.servers if self.fleet is None else ():
             self._wake[name] = asyncio.Event()
             self.ui.run_worker(self._poll_loop(name), group="poll", name=f"poll-{name}")
+        if self.fleet is None and not self.servers:
+            self.first_poll.set()  # no supervisord to wait for: the views scan at once
         self.ui.run_worker(self._probe_loop(), group="probes", name="probes")
         if self.config.alerts:  # the [[alert]] rules, evaluated on each refresh (as `watch`)
             # imported only then: alerts pull in the metrics (prometheus_client) at startup
