@@ -266,6 +266,7 @@ class NginxMonitor:
             now_pids = frozenset(p.pid for p in programs or [] if p.pid)
             if (
                 master is not None
+                and inst.binary  # a missing binary is looked for again at every sample
                 and pids == now_pids
                 and time.monotonic() - at < DISCOVERY_SECONDS
                 and _same_process(master.pid, master.create_time)
