@@ -44,7 +44,7 @@ from opsconsole.core.host import (
 )
 from opsconsole.core.logs import LogSource
 from opsconsole.tui.fleet_host import FleetHost
-from opsconsole.tui.fleet_rows import same_shown
+from opsconsole.tui.fleet_rows import _dim, same_shown
 
 if TYPE_CHECKING:
     from opsconsole.tui.session import Session
@@ -571,26 +571,6 @@ class Fleet:
             keys = {r.key for r in out}
             self._cells = {k: v for k, v in self._cells.items() if k in keys}
         return out
-
-
-def columns(session: Session | None) -> list[tuple[str, str, int | None]]:
-    """The program list's columns (a HOST column first on a console of several hosts)."""
-    from opsconsole.tui.widgets.programs import COLUMNS
-
-    fleet = getattr(session, "fleet", None)
-    return fleet.columns(COLUMNS) if fleet is not None else COLUMNS
-
-
-def host_rows(session: Session | None, rows: list[Any]) -> list[Any]:
-    """The program list's rows as shown (see :meth:`Fleet.decorate`)."""
-    fleet = getattr(session, "fleet", None)
-    return fleet.decorate(rows) if fleet is not None else rows
-
-
-def _dim(cell: Any) -> Any:
-    text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
-    text.stylize("dim")
-    return text
 
 
 def _refreshed() -> Message:

@@ -10,10 +10,15 @@ so the program list and the timeline have nothing to do for that host.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
 
 from opsconsole.core.format import short_duration
 from opsconsole.core.host import Program
+
+if TYPE_CHECKING:
+    from opsconsole.tui.session import Session
 
 
 def shown(p: Program) -> tuple[Any, ...]:
@@ -47,3 +52,23 @@ def same_shown(old: tuple[Program, ...], new: tuple[Program, ...]) -> bool:
     if len(old) != len(new):
         return False
     return all(a is b or shown(a) == shown(b) for a, b in zip(old, new))
+
+
+def columns(session: Session | None) -> list[tuple[str, str, int | None]]:
+    """The program list's columns (a HOST column first on a console of several hosts)."""
+    from opsconsole.tui.widgets.programs import COLUMNS
+
+    fleet = getattr(session, "fleet", None)
+    return fleet.columns(COLUMNS) if fleet is not None else COLUMNS
+
+
+def host_rows(session: Session | None, rows: list[Any]) -> list[Any]:
+    """The program list's rows as shown (see :meth:`Fleet.decorate`)."""
+    fleet = getattr(session, "fleet", None)
+    return fleet.decorate(rows) if fleet is not None else rows
+
+
+def _dim(cell: Any) -> Any:
+    text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+    text.stylize("dim")
+    return text

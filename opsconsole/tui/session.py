@@ -15,7 +15,8 @@ it to act; the session never touches a widget. It talks back through the small
 and tells the app what changed with the messages below, which coalesce bursts
 (``can_replace``): ten refreshes queued behind a slow frame are drawn once.
 
-Over 600 lines on purpose: everything the app used to do besides drawing is here, in one place.
+The messages and the UI protocol are in :mod:`opsconsole.tui.session_messages`; the refresh
+interval rule and the probe history in :mod:`opsconsole.core.refresh`.
 """
 
 from __future__ import annotations
@@ -28,10 +29,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
-
-from textual.message import Message
-from textual.notifications import SeverityLevel
+from typing import Any
 
 from opsconsole.core.actions import ActionGate, AuditRecord, make_gate, operation
 from opsconsole.core.commands import Command
@@ -45,15 +43,24 @@ from opsconsole.core.host import (
     LogRef,
     OperationRequest,
     OperationResult,
-    ProbesSnapshot,
     Program,
     Supervisord,
 )
 from opsconsole.core.local import LocalHost
 from opsconsole.core.logs import HostLogSource, LogSource, SourceSpec
-from opsconsole.core.probes import Probe, ProbeResult, ProbeState
 from opsconsole.core.procs import TreeUsage, UsageSampler, process_start_time
+from opsconsole.core.refresh import MAX_INTERVAL as MAX_INTERVAL
+from opsconsole.core.refresh import ProbeHistory as ProbeHistory
+from opsconsole.core.refresh import refresh_interval as refresh_interval
+from opsconsole.core.refresh import refresh_note as refresh_note
 from opsconsole.core.supervisor.monitor import SupervisorMonitor
+from opsconsole.tui.session_messages import AcrossRequested as AcrossRequested
+from opsconsole.tui.session_messages import CommandRouted as CommandRouted
+from opsconsole.tui.session_messages import ProbesChanged as ProbesChanged
+from opsconsole.tui.session_messages import RollRequested as RollRequested
+from opsconsole.tui.session_messages import SessionRefreshed as SessionRefreshed
+from opsconsole.tui.session_messages import SessionUI as SessionUI
+from opsconsole.tui.session_messages import UpdateReread as UpdateReread
 
 VERB_OP = {
     "start": "supervisor.start",
@@ -71,149 +78,16 @@ VERB_EFFECT = {
 }
 
 #: what a config reread found, in the order the confirmation lists it
-CHANGE_WORDS = ("added", "changed", "removed")
-
 #: logs the views may keep open through the host at once (a group's logs merged included)
 VIEW_OPEN_LOGS = 1024
 
 #: CPU and memory of the programs (a walk of every process) are sampled this often at most
 USAGE_SECONDS = 5.0
-#: a slow supervisord is refreshed at least this often (seconds) all the same
-MAX_INTERVAL = 30.0
-
-
-def refresh_interval(refresh: float, latency: float) -> float:
-    """The refresh interval when supervisord took ``latency`` seconds to answer: the
-    configured ``refresh`` while an answer takes at most a tenth of it, else ten times the
-    answer's time (rounded up to half a second), so that the console's calls never take
-    more than a tenth of supervisord's time (it is single-threaded and serves every client)."""
-    if latency <= refresh / 10:
-        return refresh
-    return min(max(refresh, math.ceil(latency * 20) / 2), max(refresh, MAX_INTERVAL))
-
-
-def refresh_note(refresh: float, interval: float, latency: float) -> str:
-    """What the status bar says about a stretched interval ("" when it is the configured
-    one): ``refresh 3.5s (supervisord slow: 350 ms/answer)``."""
-    if interval <= refresh:
-        return ""
-    return f"refresh {interval:g}s (supervisord slow: {latency * 1000:.0f} ms/answer)"
-
-
 #: ``:`` commands about what is shown (views, theme, help, screens): the app routes these
 ROUTED = frozenset(
     {"q", "quit", "help", "view", "theme", "filter", "scale", "reload", "nginx", "logs", "audit"}
     | {"hosts", "host"}
 )
-
-
-class SessionUI(Protocol):
-    """What the session needs from the app: all of it Textual API or a screen to ask with."""
-
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = False,
-    ) -> None: ...
-
-    def confirm(self, question: str, detail: str, answer: Callable[[bool | None], None]) -> None:
-        """Ask ``question`` (with ``detail``); call ``answer`` with the operator's answer."""
-
-    def pick_signal(self, title: str, answer: Callable[[str | None], None]) -> None:
-        """Let the operator pick a signal name; call ``answer`` with it (None: cancelled)."""
-
-    def post_message(self, message: Message) -> bool: ...
-
-    def run_worker(self, work: Any, name: str | None = "", group: str = "default") -> Any: ...
-
-
-class SessionRefreshed(Message):
-    """Supervisor snapshots (or the CPU/memory sampled for them) changed."""
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SessionRefreshed)
-
-
-class ProbesChanged(Message):
-    """A probe round finished; ``states`` are the latest result of every probe."""
-
-    def __init__(self, states: list[ProbeState]) -> None:
-        super().__init__()
-        self.states = states
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ProbesChanged)
-
-
-class CommandRouted(Message):
-    """A ``:`` command about what is shown (a view, the theme, a screen): the app's to do."""
-
-    def __init__(self, command: Command) -> None:
-        super().__init__()
-        self.command = command
-
-
-class RollRequested(Message):
-    """A rolling restart the gate let through: the app opens its screen (plan, ask, run)."""
-
-    def __init__(self, server: str, specs: list[str], label: str) -> None:
-        super().__init__()
-        self.server = server
-        self.specs = specs
-        self.label = label
-
-
-class AcrossRequested(Message):
-    """A program action on several supervisords (hosts): the app runs it one host at a
-    time behind the health gate (tui.fleet_ops). ``keys`` are ``server/program``."""
-
-    def __init__(self, verb: str, keys: list[str], signame: str = "") -> None:
-        super().__init__()
-        self.verb = verb
-        self.keys = keys
-        self.signame = signame
-
-
-class UpdateReread(Message):
-    """``reread`` (a ``supervisor.reread`` result) on ``server``: the app says what each
-    group's update will stop and start and asks group by group (tui.update_groups)."""
-
-    def __init__(self, server: str, reread: OperationResult) -> None:
-        super().__init__()
-        self.server = server
-        self.reread = reread
-
-
-class ProbeHistory:
-    """The recent results of the host's probes, per probe (a ProbesSnapshot holds only the
-    latest round): what the probe line draws its sparkline from."""
-
-    def __init__(self, keep: int = 120) -> None:
-        self.keep = keep
-        self.states: dict[str, ProbeState] = {}
-
-    def record(self, snap: ProbesSnapshot) -> list[tuple[ProbeResult, ProbeResult | None]]:
-        """Add a round; return (new result, previous result) pairs. Probes the host no
-        longer runs are dropped; those that stay keep their history."""
-        states: dict[str, ProbeState] = {}
-        out: list[tuple[ProbeResult, ProbeResult | None]] = []
-        for o in snap.results:
-            state = self.states.get(o.name)
-            if state is None:
-                state = ProbeState(Probe(o.name, o.url), deque(maxlen=self.keep))
-            elif state.probe.url != o.url:
-                state.probe = Probe(o.name, o.url)
-            previous = state.last
-            result = ProbeResult(o.name, o.at, o.ok, o.status, o.latency, o.error)
-            state.history.append(result)
-            states[o.name] = state
-            out.append((result, previous))
-        self.states = states
-        return out
 
 
 class Session:

@@ -23,7 +23,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from opsconsole.core.format import format_bytes, format_duration, short_duration
 from opsconsole.core.host import Program, Supervisord
 from opsconsole.core.procs import TreeUsage
-from opsconsole.tui.fleet import columns, host_rows
+from opsconsole.tui.fleet_rows import columns, host_rows
 from opsconsole.tui.keys import bindings
 from opsconsole.tui.styles import app_theme, role_style, state_role
 from opsconsole.tui.widgets.logview import LogView
