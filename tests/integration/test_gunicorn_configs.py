@@ -249,10 +249,19 @@ def test_what_the_master_says_on_its_control_socket_settles_the_unknowns(
     assert (said["worker_class"], said["workers"], said["timeout"]) == ("gthread", 3, 60)
     scanner = gunicorn.GunicornScanner()
 
+    seen: list[str] = []
+
     def answered() -> gunicorn.Master | None:
         mine = [m for m in scanner.scan(full=True) if m.pid == own.pid]
+        if mine:
+            m = mine[0]
+            seen.append(f"live {m.live} ctl {m.control_socket} {m.flags} {m.notes}")
         return mine[0] if mine and mine[0].stats is not None and mine[0].live == 3 else None
 
-    master = wait_for(answered, timeout=20)  # the control socket answered
+    try:
+        master = wait_for(answered, timeout=20)  # the control socket answered
+    except BaseException:
+        print("\n".join(seen[-5:]))
+        raise
     assert (master.worker_class, master.configured, master.timeout) == ("gthread", 3, 60)
     assert master_of(master).tree_json()["unknown"] == [] and "unknown" not in tree_line(master)

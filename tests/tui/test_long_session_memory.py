@@ -75,7 +75,7 @@ async def test_events_view_keeps_a_bounded_timeline_and_draws_only_what_is_visib
 
     from opsconsole.core.events import Event
     from opsconsole.tui.widgets.events import CACHED_LINES, MAX_EVENTS, EventsView
-    from tests.tui.helpers import flat, screen_text
+    from tests.tui.helpers import flat, screen_text, shows
 
     cfg = fake_config()
     app = OpsConsoleApp(cfg, monitor=StaticMonitor(cfg), audit=False, host="h")
@@ -99,7 +99,9 @@ async def test_events_view_keeps_a_bounded_timeline_and_draws_only_what_is_visib
                 await pilot.pause(0.01)
         long = "supervisord says: " + " ".join(f"word{i}" for i in range(25))
         view.add(Event(time.time(), "server", "error", "demo", long))
-        await pilot.pause(0.3)
+        # the view scrolls to the newest once the layout has taken the burst in (a loaded
+        # machine takes a while): wait for its last wrapped row, then check the rest
+        await shows(pilot, "word24", timeout=10)
         assert len(view.events) == MAX_EVENTS
         assert list(view.events) == added[-MAX_EVENTS:], "not the newest MAX_EVENTS, in order"
         assert "flap 300" not in {e.text for e in view.events}  # the oldest went first

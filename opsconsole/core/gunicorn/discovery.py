@@ -414,6 +414,13 @@ class GunicornScanner:
             elif candidates:
                 ctl = [p for p in candidates if p.endswith(".ctl")]
                 master.control_socket = (ctl or candidates)[0]
+            if master.control_socket is None:
+                # Gunicorn starts its control server only once the first workers are up,
+                # and stops it around every fork: a master read at such a moment listens
+                # on no control socket yet. Keeping that for LISTEN_CACHE_SECONDS would hide
+                # the socket (and the master's own answers) for half a minute; look again
+                # at the next discovery.
+                self._listen_cache.pop(self.key(identity), None)
         ctl_workers: dict[int, Any] = {}
         key = self.key(identity)
         failed_before = self._ctl_failures.get(key, 0)

@@ -49,12 +49,22 @@ class EventsView(LogLines):
         self.wrap = True
         #: keep the newest in view; scrolling up stops that, G or scrolling to the end resumes
         self.following = True
+        #: a scroll to the end is queued for after the next refresh (one for a burst of events)
+        self._end_pending = False
 
     def add(self, event: Event) -> None:
-        """Append an event; the view follows the newest unless the operator scrolled up."""
+        """Append an event; the view follows the newest unless the operator scrolled up.
+        A burst of events (a flapping group) queues one scroll to the end, made after the
+        layout has taken them all in, not one per event."""
         self.append([event])  # type: ignore[list-item]
+        if self.following and not self._end_pending:
+            self._end_pending = True
+            self.call_after_refresh(self._follow_end)
+
+    def _follow_end(self) -> None:
+        self._end_pending = False
         if self.following:
-            self.scroll_end(animate=False, x_axis=False)
+            self.scroll_end(animate=False, x_axis=False, immediate=True)
 
     def action_scroll_up(self) -> None:
         self.following = False
