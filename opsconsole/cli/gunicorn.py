@@ -27,6 +27,7 @@ from opsconsole.cli.common import (
 )
 from opsconsole.core import gunicorn
 from opsconsole.core.config import AppConfig
+from opsconsole.core.errors import ConfigError
 from opsconsole.core.format import format_bytes, short_duration
 from opsconsole.core.host import (
     GunicornMaster,
@@ -236,6 +237,16 @@ def cmd_stack(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 async def _stack(config: AppConfig, pid: str) -> OperationResult:
+    if hosts.is_fleet(config):
+        if len(config.hosts) != 1:
+            names = ", ".join(h.name for h in config.hosts)
+            given = f"{len(config.hosts)} are given ({names})"
+            raise ConfigError(
+                f"a worker's pid belongs to one host, and {given}",
+                "give the one host the worker runs on: opsconsole stack PID --host HOST",
+            )
+        async with hosts.opened(config) as opened:
+            return await request(opened[0][1], "gunicorn.stack", pid)
     async with open_host(config) as host:
         return await request(host, "gunicorn.stack", pid)
 

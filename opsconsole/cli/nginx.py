@@ -16,6 +16,7 @@ import asyncio
 import datetime
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -27,8 +28,10 @@ from opsconsole.core.format import format_bytes
 from opsconsole.core.host import (
     Host,
     NginxConfigDump,
+    NginxFile,
     NginxSnapshot,
     NginxTest,
+    OperationResult,
     TopologySnapshot,
     TopoNode,
 )
@@ -97,6 +100,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     rb.add_argument("--yes", "-y", action="store_true", help="confirm the rollback")
     rb.add_argument(
         "--wait", type=float, default=nginx.RELOAD_VERIFY_TIMEOUT, help="seconds to verify"
+    )
+    rb.add_argument(
+        "--parallel", action="store_true", help="with several --host: all at once, no gate"
     )
     rb.set_defaults(handler=cmd_rollback)
 
@@ -302,6 +308,8 @@ async def _config(args: argparse.Namespace, config: AppConfig) -> NginxConfigDum
 
 
 def cmd_config(args: argparse.Namespace, config: AppConfig) -> int:
+    if hosts.is_fleet(config):
+        return asyncio.run(_fleet_config(args, config))
     dump = asyncio.run(_config(args, config))
     if not dump.test.ok:
         _print_test(dump.test)
@@ -310,44 +318,123 @@ def cmd_config(args: argparse.Namespace, config: AppConfig) -> int:
     if args.json:
         print_json([{"file": f.path, "text": f.text} for f in files])
     else:
-        for f in files:
-            print(f"# ---- {f.path}")
-            print(f.text, end="" if f.text.endswith("\n") else "\n")
+        _print_files(files)
     return 0
 
 
+def _print_files(files: Sequence[NginxFile]) -> None:
+    for f in files:
+        print(f"# ---- {f.path}")
+        print(f.text, end="" if f.text.endswith("\n") else "\n")
+
+
+async def _fleet_config(args: argparse.Namespace, config: AppConfig) -> int:
+    """Every host's effective config: a section per host; with --json a list of
+    ``{"host", "file", "text"}`` (a failed test or host: its error, ``host`` in it)."""
+    answers = await hosts.read_all(_fleet(args, config), lambda h: h.nginx_config())
+    worst = 0
+    shown: list[dict[str, Any]] = []
+    for answer in answers:
+        dump = answer.value
+        if dump is None:
+            continue
+        if not args.json:
+            print(f"== {answer.name}")
+        if not dump.test.ok:
+            worst = 1
+            if args.json:
+                shown.append({"host": answer.name, "test": dump.test.to_json()})
+            else:
+                _print_test(dump.test)
+            continue
+        files = [f for f in dump.files if args.file in (None, f.path)]
+        if args.json:
+            shown += [{"host": answer.name, "file": f.path, "text": f.text} for f in files]
+        else:
+            _print_files(files)
+    if args.json:
+        failed = [{"host": a.name, **hosts.error_json(a.error)} for a in answers if a.error]
+        print_json(shown + failed)
+    return max(worst, hosts.say_failed(answers))
+
+
 def cmd_diff(args: argparse.Namespace, config: AppConfig) -> int:
+    if hosts.is_fleet(config):
+        return asyncio.run(_fleet_diff(args, config))
     return asyncio.run(_diff(args, config))
+
+
+async def _diff_on(host: Host) -> OperationResult:
+    """The diff a host answers; its error raised (no nginx, unreadable history)."""
+    result = await request(host, "nginx.diff", "nginx")
+    result.raise_error()
+    return result
 
 
 async def _diff(args: argparse.Namespace, config: AppConfig) -> int:
     async with _host(args, config) as host:
-        result = await request(host, "nginx.diff", "nginx")
-    result.raise_error()  # no nginx, unreadable history: exit 2 in words
-    data = result.data
+        result = await _diff_on(host)  # an error: exit 2 in words
     if args.json:
-        print_json(data)
+        print_json(result.data)
     else:
-        diff = ConfigDiff.from_json(data)
-        print(result.message)
-        if diff.changed and not diff.test_ok:
-            print("(nginx -t fails now: the current files were read from disk)")
-        for line in format_diff(diff):
-            print(line)
-        for why in diff.unread:
-            print(f"unread: {why}")
-    return 1 if args.exit_code and data["changed"] else 0
+        _print_diff(result)
+    return 1 if args.exit_code and result.data["changed"] else 0
+
+
+def _print_diff(result: OperationResult) -> None:
+    diff = ConfigDiff.from_json(result.data)
+    print(result.message)
+    if diff.changed and not diff.test_ok:
+        print("(nginx -t fails now: the current files were read from disk)")
+    for line in format_diff(diff):
+        print(line)
+    for why in diff.unread:
+        print(f"unread: {why}")
+
+
+async def _fleet_diff(args: argparse.Namespace, config: AppConfig) -> int:
+    """Every host's diff against its own last good config: a section per host; with --json a
+    list, ``host`` in each. --exit-code: 1 when any host's config changed."""
+    answers = await hosts.read_all(_fleet(args, config), _diff_on)
+    changed = False
+    shown: list[dict[str, Any]] = []
+    for answer in answers:
+        result = answer.value
+        if result is None:
+            continue
+        changed = changed or bool(result.data["changed"])
+        if args.json:
+            shown.append({"host": answer.name, **result.data})
+        else:
+            print(f"== {answer.name}")
+            _print_diff(result)
+    if args.json:
+        failed = [{"host": a.name, **hosts.error_json(a.error)} for a in answers if a.error]
+        print_json(shown + failed)
+    return max(1 if args.exit_code and changed else 0, hosts.say_failed(answers))
 
 
 def cmd_rollback(args: argparse.Namespace, config: AppConfig) -> int:
+    if hosts.is_fleet(config):
+        # Host by host as a reload: the next only once nginx answers again on the one
+        # rolled back (--parallel: all at once); stops at the first host that fails.
+        run = hosts.in_turn(
+            _fleet(args, config),
+            lambda n, h: _rollback_on(h, args),
+            parallel=args.parallel,
+            gate_programs=["nginx"],
+        )
+        return asyncio.run(run)
     return asyncio.run(_rollback(args, config))
 
 
 async def _rollback(args: argparse.Namespace, config: AppConfig) -> int:
     async with _host(args, config) as host:
-        result = await request(
-            host, "nginx.rollback", "nginx", {"wait": args.wait}, confirmed=args.yes
-        )
+        return await _rollback_on(host, args)
+
+
+async def _rollback_on(host: Host, args: argparse.Namespace) -> int:
+    result = await request(host, "nginx.rollback", "nginx", {"wait": args.wait}, confirmed=args.yes)
     if needs_confirmation(result):
         plan = result.data.get("plan")
         if not isinstance(plan, dict):

@@ -154,6 +154,8 @@ class RemoteHost(AgentConnection):
                 raise _NotDone(result)
             return result
 
+        if OPERATIONS[request.operation].confirm and not request.confirmed:
+            return await self._ask_plan(request)
         try:
             return await self.gate.run(
                 request.operation,
@@ -173,6 +175,25 @@ class RemoteHost(AgentConnection):
                     f"it may have been done on {self.name} all the same: look before trying again",
                 )
             return self._result(request, FAILED, exc)
+
+    async def _ask_plan(self, request: OperationRequest) -> OperationResult:
+        """An operation asked without its confirmation: refused (read-only first, by this
+        console's gate), with what it would do on this host, which only the host knows (the
+        rollback's files, the master a reload signals, a roll's order). The agent is sent the
+        request unconfirmed; its own gate refuses it there and answers the plan."""
+        target = f"{request.target} on {self.name}"
+        params = {**request.parameters, "host": self.name}
+        try:
+            self.gate.check(request.operation, target, params)
+        except ReadOnlyError as exc:
+            return self._result(request, REFUSED, exc)
+        try:
+            answer = await self._request(
+                "perform", {"request": request.to_json()}, self.perform_timeout
+            )
+        except OpsError as exc:
+            return self._result(request, FAILED, exc)
+        return OperationResult.from_json(answer)
 
     def _result(self, request: OperationRequest, outcome: str, exc: OpsError) -> OperationResult:
         return OperationResult(
