@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-
-import httpx
+from typing import TYPE_CHECKING
 
 from opsconsole import __version__
-from opsconsole.core import nginx
 from opsconsole.core.procs import children_map, descendants
+
+if TYPE_CHECKING:  # httpx (with httpcore) is imported by the first probe runner
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,10 @@ class ProbeRunner:
     """Runs every probe once per call of :meth:`run_once`; keeps a short history each."""
 
     def __init__(self, probes: list[Probe]) -> None:
+        import httpx
+
         self.states = {p.name: ProbeState(p) for p in probes}
-        self._client = httpx.AsyncClient(
+        self._client: httpx.AsyncClient = httpx.AsyncClient(
             follow_redirects=False,
             trust_env=False,
             headers={"User-Agent": f"opsconsole-probe/{__version__}"},
@@ -75,6 +78,8 @@ class ProbeRunner:
             self.states[p.name].probe = p
 
     async def check(self, probe: Probe) -> ProbeResult:
+        import httpx
+
         started = time.monotonic()
         try:
             response = await self._client.get(probe.url, timeout=probe.timeout)
@@ -162,6 +167,8 @@ def _probe_host(host: str) -> str:
 
 def _nginx_masters() -> list[tuple[str, int]]:
     """("nginx", pid) of every running nginx master, under supervisor or not."""
+    from opsconsole.core import nginx  # the nginx backend, at the first probe discovery
+
     return [("nginx", m.pid) for m in nginx.find_masters()]
 
 

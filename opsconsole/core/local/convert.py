@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opsconsole.core import gunicorn as gunicorn_backend
-from opsconsole.core import nginx as nginx_backend
 from opsconsole.core import supervisor
 from opsconsole.core.host import (
     GunicornMaster,
@@ -19,6 +17,10 @@ from opsconsole.core.host import (
     StubCounts,
     TopoNode,
 )
+
+if TYPE_CHECKING:  # the backends are imported where used: the first frame needs neither
+    from opsconsole.core import gunicorn as gunicorn_backend
+    from opsconsole.core import nginx as nginx_backend
 
 
 def program_of(
@@ -106,7 +108,9 @@ def master_of(m: gunicorn_backend.Master) -> GunicornMaster:
 def master_logs(master: gunicorn_backend.Master) -> list[str]:
     """A gunicorn master's error log, then its access log: the absolute paths among them
     (a relative one is relative to the master's working directory, unknown here)."""
-    named = gunicorn_backend.log_paths(master.identity.cmdline)
+    from opsconsole.core.gunicorn import log_paths
+
+    named = log_paths(master.identity.cmdline)
     error = master.error_log or named.get("error")
     return [path for path in (error, named.get("access")) if path and path.startswith("/")]
 

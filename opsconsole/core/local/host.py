@@ -26,11 +26,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsconsole import __version__
-from opsconsole.core import gunicorn as gunicorn_backend
-from opsconsole.core import nginx as nginx_backend
 from opsconsole.core import supervisor
 from opsconsole.core.errors import ConfirmationRequired, OpsError, ProcessChanged, ReadOnlyError
 from opsconsole.core.host import (
@@ -45,8 +43,11 @@ from opsconsole.core.host import (
 )
 from opsconsole.core.local import inspect_ops
 from opsconsole.core.local.reads import LocalReads
-from opsconsole.core.nginx.rollback import reload_recorded_or_raise
 from opsconsole.core.procs import ProcIdentity
+
+if TYPE_CHECKING:  # the backends are imported by the operations that use them
+    from opsconsole.core import gunicorn as gunicorn_backend
+    from opsconsole.core import nginx as nginx_backend
 
 #: Supervisor verbs by operation id.
 _SUPERVISOR_VERBS = {
@@ -124,6 +125,8 @@ class LocalHost(LocalReads):
         """Run ``request`` through the gate. A refusal (read-only, no confirmation, a bound,
         a pid that is no longer the process shown) and a failure come back as results with
         their typed ``error``; nothing here raises for the operation's own outcome."""
+        from opsconsole.core import gunicorn as gunicorn_backend
+
         started = time.monotonic()
         handler = self._handlers().get(request.operation)
         if handler is None:
@@ -249,6 +252,8 @@ class LocalHost(LocalReads):
     async def _master(self, request: OperationRequest) -> tuple[gunicorn_backend.Master, list[str]]:
         """The master a request names, from a fresh scan; with ``create_time`` (from the
         snapshot the operator saw) it must still be that process."""
+        from opsconsole.core import gunicorn as gunicorn_backend
+
         masters, problems = await self._scan(fresh=True)
         server = request.parameters.get("server")
         created = request.parameters.get("create_time")
@@ -286,6 +291,8 @@ class LocalHost(LocalReads):
         raise AssertionError("unreachable: verify always raises")  # pragma: no cover
 
     async def _scale(self, request: OperationRequest) -> OperationResult:
+        from opsconsole.core import gunicorn as gunicorn_backend
+
         count = str(request.parameters.get("count", ""))
         spec = gunicorn_backend.parse_scale_spec(count)
         wait = bool(request.parameters.get("wait", False))
@@ -332,6 +339,8 @@ class LocalHost(LocalReads):
         )
 
     async def _gunicorn_reload(self, request: OperationRequest) -> OperationResult:
+        from opsconsole.core import gunicorn as gunicorn_backend
+
         master, problems = await self._master(request)
         scanner = self.scanner
         result = await self.gate.run(
@@ -351,6 +360,8 @@ class LocalHost(LocalReads):
         )
 
     async def _gunicorn_reopen(self, request: OperationRequest) -> OperationResult:
+        from opsconsole.core import gunicorn as gunicorn_backend
+
         master, problems = await self._master(request)
         text = await self.gate.run(
             "gunicorn.reopen",
@@ -361,6 +372,8 @@ class LocalHost(LocalReads):
         return self._result(request, DONE, text, target=master.label, notes=tuple(problems))
 
     async def _worker_signal(self, request: OperationRequest) -> OperationResult:
+        from opsconsole.core import gunicorn as gunicorn_backend
+
         master, problems = await self._master(request)
         p = request.parameters
         pid, created = p.get("worker"), p.get("worker_create_time")
@@ -393,6 +406,8 @@ class LocalHost(LocalReads):
         )
 
     async def _nginx_test(self, request: OperationRequest) -> OperationResult:
+        from opsconsole.core import nginx as nginx_backend
+
         programs, _ = await self.local_processes()
         inst = await self._discover(programs)
         result = await self.gate.run(
@@ -413,6 +428,9 @@ class LocalHost(LocalReads):
         )
 
     async def _nginx_reload(self, request: OperationRequest) -> OperationResult:
+        from opsconsole.core import nginx as nginx_backend
+        from opsconsole.core.nginx.rollback import reload_recorded_or_raise
+
         programs, _ = await self.local_processes()
         inst = await self._discover(programs)
         await self._same_nginx(request, inst)

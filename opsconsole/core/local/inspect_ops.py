@@ -14,17 +14,17 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from opsconsole.core import gunicorn as gunicorn_backend
 from opsconsole.core.errors import ConfirmationRequired, ProcessChanged
-from opsconsole.core.gunicorn import stack
 from opsconsole.core.host import DONE, FAILED, REFUSED, OperationRequest, OperationResult
-from opsconsole.core.nginx import RELOAD_VERIFY_TIMEOUT, NginxError, history, rollback
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the backends are imported by the handlers (the first frame needs neither)
+    from opsconsole.core import gunicorn as gunicorn_backend
     from opsconsole.core.local.host import LocalHost
 
 
 async def nginx_diff(host: LocalHost, request: OperationRequest) -> OperationResult:
+    from opsconsole.core.nginx import history, rollback
+
     programs, _ = await host.local_processes()
     inst = await host._discover(programs)
     diff = await host.gate.run(
@@ -51,6 +51,8 @@ async def nginx_diff(host: LocalHost, request: OperationRequest) -> OperationRes
 
 
 async def nginx_rollback(host: LocalHost, request: OperationRequest) -> OperationResult:
+    from opsconsole.core.nginx import RELOAD_VERIFY_TIMEOUT, NginxError, rollback
+
     programs, _ = await host.local_processes()
     inst = await host._discover(programs)
     p = request.parameters
@@ -93,6 +95,8 @@ async def _worker(
 ) -> tuple[gunicorn_backend.Master, gunicorn_backend.Worker, list[str]]:
     """The master and worker a request names: ``worker`` (and its create time) of the master
     ``target`` (the view), or ``target`` as a worker pid of any master here (the CLI)."""
+    from opsconsole.core import gunicorn as gunicorn_backend
+
     p = request.parameters
     if p.get("worker") is None:
         text = request.target.strip()
@@ -132,6 +136,8 @@ async def _worker(
 
 
 async def gunicorn_stack(host: LocalHost, request: OperationRequest) -> OperationResult:
+    from opsconsole.core.gunicorn import stack
+
     master, worker, problems = await _worker(host, request)
     target = f"worker {worker.pid} of {master.label}"
     dump = await host.gate.run(

@@ -6,11 +6,10 @@ import asyncio
 import socket
 import time
 from dataclasses import replace
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from opsconsole.core import actions, probes, supervisor
-from opsconsole.core import gunicorn as gunicorn_backend
-from opsconsole.core import nginx as nginx_backend
 from opsconsole.core.config import AppConfig
 from opsconsole.core.errors import OpsError
 from opsconsole.core.host import (
@@ -43,6 +42,10 @@ from opsconsole.core.local.convert import (
 from opsconsole.core.logs import LogError, LogSource, SourceSpec, make_source
 from opsconsole.core.logs.parse import LogLine
 from opsconsole.core.supervisor.monitor import ServerSnapshot, SupervisorMonitor
+
+if TYPE_CHECKING:  # imported at the first gunicorn or nginx read (the first frame needs neither)
+    from opsconsole.core import gunicorn as gunicorn_backend
+    from opsconsole.core import nginx as nginx_backend
 
 #: Lines read back per step while looking for the start of ``since``.
 SINCE_PAGE = 2000
@@ -90,8 +93,6 @@ class LocalReads:
             refresh=config.refresh,
             read_only=config.read_only,
         )
-        self.scanner = gunicorn_backend.GunicornScanner()
-        self.nginx_monitor = nginx_backend.NginxMonitor(config.nginx)
         self._probe_runner: probes.ProbeRunner | None = None
         #: the running programs probes were last discovered for, and what was found
         self._discovered: tuple[list[tuple[str, int]], list[probes.Probe]] | None = None
@@ -231,6 +232,20 @@ class LocalReads:
                 problems.append(f"supervisord {snap.name}: {snap.error.message}")
         return found, problems
 
+    @cached_property
+    def scanner(self) -> gunicorn_backend.GunicornScanner:
+        """The host's gunicorn scanner, made (and its backend imported) at the first scan."""
+        from opsconsole.core.gunicorn import GunicornScanner
+
+        return GunicornScanner()
+
+    @cached_property
+    def nginx_monitor(self) -> nginx_backend.NginxMonitor:
+        """The host's nginx finder and sampler, made at the first nginx read."""
+        from opsconsole.core.nginx import NginxMonitor
+
+        return NginxMonitor(self.config.nginx)
+
     async def _scan(
         self, *, fresh: bool = False
     ) -> tuple[list[gunicorn_backend.Master], list[str]]:
@@ -270,7 +285,9 @@ class LocalReads:
         # (on a machine with several nginx masters, None would pick any of them).
         programs, _ = await self.local_processes()
         inst = await self._discover(programs)
-        dump = await nginx_backend.dump_config(inst)
+        from opsconsole.core.nginx import dump_config
+
+        dump = await dump_config(inst)
         test = NginxTest.from_json(dump.test.to_dict())
         async with self._nginx_lock:
             on_disk, unread = await asyncio.to_thread(self._config_on_disk, inst, dump)
@@ -290,6 +307,8 @@ class LocalReads:
         """The config's files that nginx -T did not print (all of them when the test
         failed), read from disk: the main file, the included ones, the ones the test's
         messages name. Blocking: run in a thread."""
+        from opsconsole.core.nginx import read_config_file
+
         cfg = self.nginx_monitor.config(inst)
         wanted = [inst.conf_path, *(cfg.files if cfg is not None else [])]
         wanted += [d.file for d in dump.test.diagnostics if d.file]
@@ -300,7 +319,7 @@ class LocalReads:
             if path in have:
                 continue
             try:
-                found.append(NginxFile(path, nginx_backend.read_config_file(path)))
+                found.append(NginxFile(path, read_config_file(path)))
             except OpsError as exc:
                 unread.append(HostError.of(exc))
         return found, unread
@@ -308,7 +327,9 @@ class LocalReads:
     async def topology(self) -> TopologySnapshot:
         programs, notes = await self.local_processes()
         inst = await self._discover(programs)
-        inspection = await asyncio.to_thread(nginx_backend.inspect, inst, programs)
+        from opsconsole.core.nginx import inspect as inspect_nginx
+
+        inspection = await asyncio.to_thread(inspect_nginx, inst, programs)
         return TopologySnapshot(
             host=self.name,
             at=time.time(),

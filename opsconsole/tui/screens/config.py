@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -76,6 +75,8 @@ class ConfigViewer(Screen[None]):
         self.query_one("#viewer-scroll").focus()
 
     def render_file(self) -> None:
+        from rich.syntax import Syntax  # pygments: imported when a config is shown
+
         highlight = set(self.matches)
         if self.line is not None:
             highlight.add(self.line)

@@ -10,6 +10,7 @@ the one confirmation that lists the files written back).
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,9 +19,11 @@ from textual.containers import ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Label, Static
 
-from opsconsole.core.nginx.history import ConfigDiff, FileDiff
 from opsconsole.tui.screens.config import short_path
 from opsconsole.tui.tcss import load_tcss
+
+if TYPE_CHECKING:  # the nginx backend is imported once a diff is asked for
+    from opsconsole.core.nginx.history import ConfigDiff, FileDiff
 
 #: lines shown per file (a rewritten 100k-line file stays responsive); the rest is counted
 MAX_LINES_PER_FILE = 2000

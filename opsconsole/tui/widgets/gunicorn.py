@@ -31,11 +31,11 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 from typing_extensions import Self
 
-from opsconsole.core import gunicorn
+# the gunicorn backend (opsconsole.core.gunicorn) is imported where used: the first frame,
+# drawn before any scan, does not need it
 from opsconsole.core.errors import OpsError
 from opsconsole.core.events import WorkerSet, worker_changes
 from opsconsole.core.format import format_bytes, short_duration
-from opsconsole.core.gunicorn import WORKER_SIGNALS
 from opsconsole.core.host import GunicornMaster, GunicornWorker, OperationRequest, OperationResult
 from opsconsole.core.operations import operation
 from opsconsole.tui.keys import bindings
@@ -226,6 +226,8 @@ class GunicornView(Vertical):
 
     def _observe(self, masters: list[GunicornMaster]) -> None:
         """Put worker count changes and replaced workers on the app's timeline."""
+        from opsconsole.core import gunicorn
+
         now = {
             (m.program or m.name): WorkerSet(
                 m.program or m.name, m.pid, frozenset(w.pid for w in m.workers)
@@ -240,6 +242,8 @@ class GunicornView(Vertical):
     def run_command(self, verb: str, target: str, spec: str = "") -> None:
         """``:scale TARGET SPEC`` / ``:reload TARGET`` from command mode: select the named
         master, then do what ``+``/``-``/``=`` or ``R`` would do (same confirmation)."""
+        from opsconsole.core import gunicorn
+
         if not self.scans:
             self._pending = (verb, target, spec)
             self.refresh_now()
@@ -268,6 +272,8 @@ class GunicornView(Vertical):
         return needle in hay.lower()
 
     def _master_cells(self, m: GunicornMaster) -> tuple[Any, ...]:
+        from opsconsole.core import gunicorn
+
         fold = "▸" if m.pid in self.collapsed else "▾"
         owner = m.program or f"{m.name}*"
         name = Text(f"{fold} {owner}", style="bold")
@@ -283,6 +289,8 @@ class GunicornView(Vertical):
         return (name, str(m.pid), short_duration(m.uptime), "", "", "", "", info)
 
     def _worker_cells(self, m: GunicornMaster, w: GunicornWorker, last: bool) -> tuple[Any, ...]:
+        from opsconsole.core import gunicorn
+
         branch = "└" if last else "├"
         beat = "" if w.heartbeat_age is None else f"{w.heartbeat_age:.0f}s"
         style = "bold red" if "stuck" in w.flags else ""
@@ -422,6 +430,8 @@ class GunicornView(Vertical):
         return row.master
 
     def action_scale(self, spec: str) -> None:
+        from opsconsole.core import gunicorn
+
         master = self._need_master()
         if master is None:
             return
@@ -544,6 +554,8 @@ class GunicornView(Vertical):
 
     def action_signal(self) -> None:
         """``K`` (as for a program): pick a signal for the selected worker, then confirm."""
+        from opsconsole.core.gunicorn import WORKER_SIGNALS
+
         row = self.selected()
         if row is None or row.worker is None:
             self.app.notify(
@@ -573,6 +585,8 @@ class GunicornView(Vertical):
 
     def signal_worker(self, master: GunicornMaster, worker: GunicornWorker, name: str) -> None:
         """Send ``name`` (TERM, KILL or ABRT) to ``worker`` through the gate, confirmed."""
+        from opsconsole.core.gunicorn import WORKER_SIGNALS
+
         after = " The new error-log lines are shown afterwards." if name == "ABRT" else ""
         self._send(
             OperationRequest(

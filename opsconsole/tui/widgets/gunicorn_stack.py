@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from opsconsole.core.gunicorn import WORKER_SIGNALS
 from opsconsole.core.host import GunicornMaster, GunicornWorker, OperationRequest, OperationResult
 from opsconsole.core.operations import operation
 from opsconsole.tui.screens.stack import StackViewer
@@ -64,6 +63,8 @@ def offer_abrt(
     view: GunicornView, master: GunicornMaster, worker: GunicornWorker, result: OperationResult
 ) -> None:
     """py-spy could not run: say why, and ask (the one question) whether to ABRT instead."""
+    from opsconsole.core.gunicorn import WORKER_SIGNALS
+
     why = result.message
     fix = result.error.hint.split("; or ")[0] if result.error is not None else ""
     view._send(

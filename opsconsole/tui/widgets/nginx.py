@@ -22,7 +22,6 @@ from textual.widgets import ContentSwitcher, DataTable, Label, OptionList, Stati
 from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
-from opsconsole.core import nginx
 from opsconsole.core.errors import OpsError
 from opsconsole.core.format import format_bytes
 from opsconsole.core.host import (
@@ -497,6 +496,8 @@ class NginxView(Vertical):
         self.show_test(NginxTest.from_json(result.data))
 
     def action_reload(self) -> None:
+        from opsconsole.core.nginx import RELOAD_VERIFY_TIMEOUT
+
         inst = self._need_instance()
         if inst is None:
             return
@@ -514,7 +515,7 @@ class NginxView(Vertical):
             f"1. nginx -t {flags}\n"
             f"2. only if the test passes: SIGHUP to master pid {inst.master_pid}\n"
             "3. check for new worker pids and [emerg]/[alert] in the error log "
-            f"for up to {nginx.RELOAD_VERIFY_TIMEOUT:.0f} s\n"
+            f"for up to {RELOAD_VERIFY_TIMEOUT:.0f} s\n"
             "A rejected config leaves the old one serving.",
             self._reloaded,
         )

@@ -16,11 +16,11 @@ from rich.text import Text
 
 from opsconsole.core.errors import OpsError
 from opsconsole.core.host import OperationRequest, OperationResult
-from opsconsole.core.nginx.history import ConfigDiff
 from opsconsole.core.operations import operation
 from opsconsole.tui.screens.diff import DiffViewer
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the nginx backend is imported once a diff is asked for
+    from opsconsole.core.nginx.history import ConfigDiff
     from opsconsole.tui.widgets.nginx import NginxView
 
 #: what the view says after a failed test or reload
@@ -47,6 +47,8 @@ def show_diff(view: NginxView, *, rollback: bool = False) -> None:
     offer = session.gate.allowed("nginx.rollback")
 
     def got(result: OperationResult) -> None:
+        from opsconsole.core.nginx.history import ConfigDiff
+
         if "files" not in result.data:  # failed before a diff was made (no nginx ...)
             view._failed(result)
             return
