@@ -7,7 +7,9 @@ hands to the session; CPU and memory come from the session's sampler (this machi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -46,6 +48,21 @@ COLUMNS = [
     ("info", "Info", None),
 ]
 SORTS = ["group", "name", "state", "pid", "uptime", "cpu", "rss"]
+
+#: what places a program's row and draws its cells, but its uptime, CPU and memory (a running
+#: program's description repeats its pid and uptime; supervisord's clock moves every second)
+_PLACE = attrgetter("name", "group", "state", "pid", "start", "spawnerr", "exitstatus")
+
+
+def uptime_until(p: Program) -> int:
+    """The supervisord clock (``now``) at which ``p``'s short uptime (``42s``, ``12m``,
+    ``5h03m``, ``3d04h``) next reads differently; 0 when it shows none."""
+    up = p.uptime
+    if up is None:
+        return 0
+    s = int(up)
+    step = 1 if s < 60 else 60 if s < 86400 else 3600
+    return p.now + step - s % step
 
 
 def state_text(statename: str, theme: Theme | None = None) -> Text:
@@ -124,7 +141,16 @@ class ProgramTable(DataTable[Any]):
         # the screen stale when a layout change (the probe line appearing) came in the same
         # frame, in a real terminal (the tab row vanished, the header was drawn twice).
         self._line_cache.clear()
-        self.refresh()
+        if self.on_screen(indexes):
+            self.refresh()
+        # else: rows scrolled out of sight are drawn from their new cells when they come in
+
+    def on_screen(self, indexes: Iterable[int | None]) -> bool:
+        """True when a row at one of ``indexes`` is within the table's visible lines (each
+        row one line high, under the header; a row or two of margin either side)."""
+        first = int(self.scroll_y)
+        last = first + max(self.size.height, 1)
+        return any(i is None or first - 2 <= i <= last + 2 for i in indexes)
 
     def action_select_cursor(self) -> None:
         """``enter`` belongs to the view (fold, from the registry of operations): the table's
@@ -181,6 +207,16 @@ class ProgramsView(Vertical):
         self._cells: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         #: snapshots arrived while the view was hidden: drawn when it is shown
         self._stale = False
+        #: what the rows were last built from, for a refresh that moves no row: per
+        #: supervisord its programs, and each one's row (None: not shown), the clock it was
+        #: drawn at and the clock at which its short uptime reads differently
+        self._drawn: dict[str, tuple[tuple[Program, ...], list[tuple[Row | None, int, int]]]]
+        self._drawn = {}
+        self._drawn_usage: dict[int, TreeUsage] | None = None
+        self._drawn_theme = ""
+        #: counts of what refreshes did (tests and benchmarks read them): ``rebuilt`` the
+        #: whole list built again, ``in_place`` only the rows that changed looked at again
+        self.redraws = {"rebuilt": 0, "in_place": 0, "rows": 0}
 
     def compose(self) -> ComposeResult:
         yield Static("", id="server-errors")
@@ -286,7 +322,80 @@ class ProgramsView(Vertical):
         if errors != self._errors_shown:  # a layout pass re-renders the screen: only on change
             self._errors_shown = errors
             box.update(errors)
-        self._render_rows()
+        if not self._update_in_place():
+            self._render_rows()
+
+    def _update_in_place(self) -> bool:
+        """Bring the rows up to date without building the list again when no row moves,
+        appears or goes (the same programs in the same states, pids and start times; the
+        sort does not follow what changed): only the rows whose uptime's short form, CPU or
+        memory may read differently are looked at, only the cells that changed are drawn
+        again. False (nothing done) when the list has to be built again."""
+        if not self.rows or (self.session is not None and self.session.fleet is not None):
+            return False
+        theme = app_theme(self.app)
+        if (theme.name if theme is not None else "") != self._drawn_theme:
+            return False
+        usage, drawn_usage = self.usage, self._drawn_usage
+        new_usage = usage is not drawn_usage
+        if new_usage and self.sort_by in ("cpu", "rss"):
+            return False
+        if [snap.name for snap in self.snapshots] != list(self._drawn):
+            return False
+        looked: list[tuple[Row, Program]] = []
+        moved: list[tuple[str, tuple[Program, ...], list[tuple[Row | None, int, int]]]] = []
+        before: dict[int, TreeUsage] = drawn_usage or {}
+        for snap in self.snapshots:
+            old, places = self._drawn[snap.name]
+            new = snap.programs
+            if new is old and not new_usage:
+                continue
+            if len(new) != len(old):
+                return False
+            marks = list(places)
+            for i, (o, n) in enumerate(zip(old, new)):
+                same = o is n
+                if not same and (
+                    _PLACE(o) != _PLACE(n)
+                    or o.server != n.server
+                    or (n.state != "RUNNING" and o.description != n.description)
+                ):
+                    return False
+                row, since, until = places[i]
+                if row is None:
+                    continue
+                if not same and not since <= n.now < until:  # its short uptime moved
+                    marks[i] = (row, n.now, uptime_until(n))
+                    looked.append((row, n))
+                elif new_usage and n.pid and usage.get(n.pid) != before.get(n.pid):
+                    looked.append((row, n))
+                else:
+                    row.proc = n  # the detail pane reads the latest
+            moved.append((snap.name, new, marks))
+        for name, programs, marks in moved:
+            self._drawn[name] = (programs, marks)
+        self._drawn_usage = usage
+        self.redraws["in_place"] += 1
+        self.redraws["rows"] += len(looked)
+        if not looked:
+            return True
+        self._theme = theme
+        column_keys = [c[0] for c in columns(self.session)]
+        changes = []
+        for row, p in looked:
+            indent = self._cells[row.key][0][1] if row.key in self._cells else False
+            cells = self._proc_cells(p, indent)
+            row.proc = p
+            if cells is not row.cells:
+                changes += [
+                    (row.key, column_keys[i], b)
+                    for i, (a, b) in enumerate(zip(row.cells, cells))
+                    if a != b
+                ]
+                row.cells = cells
+        if changes:
+            self.table.update_cells(changes)
+        return True
 
     def _visible(self, p: Program) -> bool:
         if not self.filter_text:
@@ -440,6 +549,17 @@ class ProgramsView(Vertical):
         self._row_index = {r.key: r for r in new_rows}
         if len(self._cells) > 2 * len(new_rows) + 64:  # programs removed: forget their cells
             self._cells = {k: v for k, v in self._cells.items() if k in self._row_index}
+        index = self._row_index
+        self._drawn = {
+            snap.name: (
+                snap.programs,
+                [(index.get(self._key(p)), p.now, uptime_until(p)) for p in snap.programs],
+            )
+            for snap in self.snapshots
+        }
+        self._drawn_usage = self.usage
+        self._drawn_theme = self._theme.name if self._theme is not None else ""
+        self.redraws["rebuilt"] += 1
 
     # -- selection -------------------------------------------------------------
 
