@@ -22,7 +22,9 @@ per line both ways (ASCII: anything else is escaped):
    ...}``. A subscription (``subscribe {"topic": "programs", "interval": 1}``; its id is the
    id of the subscribe request) first pushes the full snapshot, then only what changed
    (:mod:`opsconsole.core.host.diff`) with the CRC of the full value, so the console can
-   prove that what it rebuilt equals the snapshot taken here.
+   prove that what it rebuilt equals the snapshot taken here. A programs subscription sends
+   a program again only when what a view shows of it moved, not for supervisord's clock
+   alone (:mod:`opsconsole.core.host.steady`): at idle a push is the snapshot's time.
 
 Bounds: a request line longer than :data:`MAX_REQUEST_LINE` or one that is not a JSON request
 is answered with an error push in words and the agent exits (the connection is reset; the
@@ -64,6 +66,7 @@ from opsconsole.core.host import (
 )
 from opsconsole.core.host.diff import checksum, diff
 from opsconsole.core.host.logs import LOG_KEEP
+from opsconsole.core.host.steady import Canon, SteadyPrograms
 from opsconsole.core.local import LocalHost
 
 #: The version of this protocol. Bump it when a message changes shape.
@@ -456,6 +459,8 @@ class Agent:
     async def _feed(self, sid: int, topic: str, interval: float) -> None:
         """Push the first snapshot whole, then only its changes, every ``interval``."""
         last: Any = None
+        steady = SteadyPrograms() if topic == "programs" else None
+        canon = Canon()
         await asyncio.sleep(0)  # the subscribe answer is sent first
         while True:
             try:
@@ -466,7 +471,7 @@ class Agent:
                 error = HostNotResponding(f"{topic} took longer than {READ_TIMEOUT:g}s")
                 await self.send(self._sub_error(sid, topic, error))
             else:
-                value = snapshot.to_json()
+                value = snapshot.to_json() if steady is None else steady.encode(snapshot)
                 if last is None:
                     full = {"push": "snapshot", "sub": sid, "topic": topic, "data": value}
                     if not await self.send(full):
@@ -479,7 +484,7 @@ class Agent:
                             "sub": sid,
                             "topic": topic,
                             "diff": diff(last, value),
-                            "crc": checksum(value),
+                            "crc": checksum(value) if steady is None else canon.checksum(value),
                         }
                     )
                 last = value

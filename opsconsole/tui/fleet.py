@@ -5,7 +5,8 @@ programs, probes, gunicorn and nginx, and when it last answered with current dat
 has its own refresh tasks with their own timeouts, so one slow, hung or unreachable host never
 delays another host or a key press; a host that has not answered for a while is **stale**: its
 rows stay on screen, dimmed and marked with the age of their data, never shown as current.
-A remote host's reconnection and backoff are its RemoteHost's own (core.remote).
+A remote host's reconnection and backoff are its RemoteHost's own (core.remote), and its
+programs are not read every refresh: its agent pushes what changed (tui.fleet_push).
 
 The views keep reading one host, ``session.machine``: for a fleet that is a :class:`FleetHost`
 (the Host protocol over the hosts). It names each supervisord after its host (``host1``, or
@@ -44,6 +45,7 @@ from opsconsole.core.host import (
 )
 from opsconsole.core.logs import LogSource
 from opsconsole.tui.fleet_host import FleetHost
+from opsconsole.tui.fleet_push import pushed_programs, pushes
 from opsconsole.tui.fleet_rows import _dim, same_shown
 
 if TYPE_CHECKING:
@@ -319,6 +321,9 @@ class Fleet:
     async def _programs_loop(self, state: HostState) -> None:
         session = self._session
         assert session is not None
+        if pushes(state.host):  # its agent pushes what changed (tui.fleet_push)
+            await pushed_programs(self, state, stale_after(self.refresh))
+            return
         while True:
             state.asked_at = time.time()
             try:
@@ -354,6 +359,9 @@ class Fleet:
         session = self._session
         assert session is not None
         arrived = time.time()
+        if snap is state.programs and not state.error:  # pushed again, unchanged: fresh
+            state.fresh_at = arrived
+            return
         stale = [s for s in snap.servers if s.stale or (not s.reachable and s.error is not None)]
         if any(s.stale for s in snap.servers):
             first = next(s for s in snap.servers if s.stale)

@@ -9,7 +9,9 @@ both hosts start one host at a time behind the health gate and stop at the first
 
 from __future__ import annotations
 
+import json
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -221,3 +223,116 @@ async def test_an_action_across_hosts_goes_one_host_at_a_time(tui_fleet: DemoFle
         assert (after["start"], after["stop"]) == (untouched["start"], untouched["stop"])
         asked = [r.target for r in app.session.gate.history if r.action == "supervisor.start"]
         assert "flaky on host1" in asked and "flaky on host2" not in asked
+
+
+def programs_sub(host: Any) -> Any:
+    """The host's programs subscription (the fleet's one per host)."""
+    subs = [s for s in host._subscriptions if s.topic == "programs"]
+    assert len(subs) == 1, f"one programs subscription on {host.name}: {subs}"
+    return subs[0]
+
+
+async def test_programs_are_pushed_changes_not_full_reads(tui_fleet: DemoFleet) -> None:
+    """The agent pushes what changed: a program started on host1 shows within a refresh
+    without the console asking for programs, and an idle fleet's pushes carry far fewer
+    bytes than the full snapshots a read every refresh would."""
+    app = console(tui_fleet)
+    async with app.run_test(size=(100, 30)) as pilot:
+        fleet = app.session.fleet
+        assert fleet is not None
+        programs = app.query_one(ProgramsView)
+        await until(pilot, lambda: {"host1/idle", "host2/idle"} <= {r.key for r in programs.rows})
+        # spies on the link: the requests the console sends, the bytes of programs pushes
+        asked: list[tuple[str, str]] = []
+        pushed: dict[str, list[int]] = {"host1": [], "host2": []}
+        for name in ("host1", "host2"):
+            host: Any = fleet.states[name].host
+            send = host._request
+
+            async def spy(method: str, *a: Any, _n: str = name, _s: Any = send, **k: Any) -> Any:
+                asked.append((_n, method))
+                return await _s(method, *a, **k)
+
+            host._request = spy
+            stdout = host._proc.stdout
+            readline = stdout.readline
+
+            async def counting(_n: str = name, _r: Any = readline) -> bytes:
+                line: bytes = await _r()
+                if b'"topic":"programs"' in line:
+                    pushed[_n].append(len(line))
+                return line
+
+            stdout.readline = counting
+        host1: Any = fleet.states["host1"].host
+        sub = programs_sub(host1)
+        full = len(json.dumps(sub.data, separators=(",", ":")))  # what a read answers
+        await until(pilot, lambda: len(pushed["host1"]) >= 5, 30)
+        idle = pushed["host1"][:5]
+        assert sum(idle) * 3 < 5 * full, f"5 idle pushes {idle} vs a full snapshot {full} B"
+
+        # a program started on host1 (by its supervisord, not the console) shows in time
+        heard: list[str] = []  # idle's state in each value pushed from now on
+        sub.listeners.append(
+            lambda s: heard.append(next(p.state for p in s.value.programs if p.name == "idle"))
+        )
+        tui_fleet.stacks[0].rpc().supervisor.startProcess("idle")  # returns once RUNNING
+        try:
+            started = time.monotonic()
+
+            def shown() -> str:
+                row = next((r for r in programs.rows if r.key == "host1/idle"), None)
+                return str(row.cells[2]) if row is not None else ""
+
+            await until(pilot, lambda: shown().endswith("RUNNING"), 20)
+            # within one refresh: the agent's next read pushed it (or the one in flight)
+            assert "RUNNING" in heard[:2], heard
+            assert time.monotonic() - started < 20
+            row = next(r for r in programs.rows if r.key == "host2/idle")
+            assert str(row.cells[2]).endswith("STOPPED")  # host2's idle did not move
+        finally:
+            tui_fleet.stacks[0].rpc().supervisor.stopProcess("idle")
+        assert not [a for a in asked if a[1] in ("programs", "supervisord")], asked
+        assert sub.fulls == 1 and sub.resyncs == 0 and sub.diffs >= 5
+
+
+async def test_a_dropped_link_shows_stale_and_comes_back_subscribed(
+    tui_fleet: DemoFleet,
+) -> None:
+    app = console(tui_fleet)
+    async with app.run_test(size=(100, 30)) as pilot:
+        fleet = app.session.fleet
+        assert fleet is not None
+        programs = app.query_one(ProgramsView)
+        await until(pilot, lambda: {"host1/idle", "host2/idle"} <= {r.key for r in programs.rows})
+        host2: Any = fleet.states["host2"].host
+        sub = programs_sub(host2)
+        await until(pilot, lambda: sub.fulls == 1 and host2.link.state == "up")
+        argv, pid = list(host2.argv), host2.pid
+        agents = agent_of(tui_fleet, 1)
+        assert agents, "host2's agent is running"
+        # the agent dies, and the next start fails for a while (the host is unreachable)
+        host2.argv = [sys.executable, "-c", "import sys; sys.exit(3)"]
+        for proc in agents:
+            proc.send_signal(signal.SIGKILL)
+
+        def stale_rows() -> list[Any]:
+            return [
+                r
+                for r in programs.rows
+                if r.server == "host2" and r.proc and str(r.cells[-1]).startswith(("stale", "down"))
+            ]
+
+        await until(pilot, stale_rows, 30)
+        state = fleet.states["host2"]
+        assert state.stale(fleet.refresh) and host2.link.reason
+        assert host2.link.reason in state.words(fleet.refresh)
+        fresh = [r for r in programs.rows if r.server == "host1" and r.proc]
+        assert fresh and not any("stale" in str(r.cells[-1]) for r in fresh)
+        # reachable again: reconnected by itself (bounded backoff), subscribed again
+        host2.argv = argv
+        await until(pilot, lambda: host2.link.state == "up" and sub.fulls == 2, 60)
+        assert host2.pid != pid
+        await until(pilot, lambda: not stale_rows() and not state.stale(fleet.refresh), 20)
+        timeline = [e.text for e in app.session.timeline.events if e.source == "host2"]
+        assert "host answers again" in timeline

@@ -36,6 +36,8 @@ KEY_FIELDS: tuple[tuple[str, ...], ...] = (
 
 def same(a: JSONValue, b: JSONValue) -> bool:
     """Equal as JSON values, scalars by type as well (``1`` is not ``1.0`` nor ``true``)."""
+    if a is b and not isinstance(a, float):  # the same object (NaN is not equal to itself)
+        return True
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):

@@ -25,7 +25,7 @@ from opsconsole.core.host import (
     ProgramsSnapshot,
     ProtocolMismatch,
 )
-from opsconsole.core.host.diff import apply, checksum
+from opsconsole.core.host.diff import apply
 from opsconsole.core.remote.link import (
     CONNECTING,
     DOWN,
@@ -38,7 +38,7 @@ from opsconsole.core.remote.link import (
     explain,
     mark_link,
 )
-from opsconsole.core.remote.subscription import TOPIC_TYPES, Subscription
+from opsconsole.core.remote.subscription import Subscription
 
 
 class AgentConnection:
@@ -500,7 +500,7 @@ class AgentConnection:
 
     async def _start_sub(self, sub: Subscription) -> None:
         rid, self._next_id = self._next_id, self._next_id + 1
-        sub.sid, sub.data = rid, None
+        sub.sid, sub.data, sub.crc = rid, None, None
         self._by_sid[rid] = sub
         params = {"topic": sub.topic, "interval": sub.interval}
         try:
@@ -525,28 +525,41 @@ class AgentConnection:
                 self._agent_said = mark_link(HostError.from_json(message["error"]).exception())
             return
         if kind == "error":
-            sub.error = HostError.from_json(message["error"])
+            sub._failed(HostError.from_json(message["error"]))
             return
         try:
             if kind == "snapshot":
                 data = message["data"]
+                crc = sub.canon.checksum(data)
                 sub.fulls += 1
             elif kind == "diff" and sub.data is not None:
-                data = apply(sub.data, message["diff"])
-                if checksum(data) != message.get("crc"):
+                change = message["diff"]
+                same = sub.value is not None and sub.crc is not None
+                if change is None and same and message.get("crc") == sub.crc:
+                    sub.diffs += 1  # nothing moved: the same value, fresh as of now
+                    sub._push(sub.value)  # type: ignore[arg-type]
+                    return
+                data = apply(sub.data, change)
+                crc = sub.canon.checksum(data)  # what changed only (core.host.steady)
+                if crc != message.get("crc"):
                     raise ValueError("the rebuilt snapshot is not the agent's")
                 sub.diffs += 1
             else:
                 raise ValueError(f"unexpected push {kind!r}")
-            value = TOPIC_TYPES[sub.topic].from_json(data)
+            value = sub.decode(data)
         except (ValueError, KeyError, TypeError, OpsError):
             sub.resyncs += 1  # start it again: its first push is whole
-            task = asyncio.get_running_loop().create_task(self._resync(sub))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._restart(sub)
             return
-        sub.data = data
+        sub.data, sub.crc = data, crc
         sub._push(value)
+
+    def _restart(self, sub: Subscription) -> None:
+        if not self._open or sub not in self._subscriptions:
+            return  # the next connection subscribes it again
+        task = asyncio.get_running_loop().create_task(self._resync(sub))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _resync(self, sub: Subscription) -> None:
         old = sub.sid

@@ -16,6 +16,7 @@ from opsconsole.core.host import (
     ProgramsSnapshot,
     Snapshot,
 )
+from opsconsole.core.host.steady import Canon, ProgramsDecoder
 
 if TYPE_CHECKING:
     from opsconsole.core.remote.connection import AgentConnection
@@ -45,12 +46,24 @@ class Subscription:
         self.updated: float | None = None
         self.error: HostError | None = None
         self.fulls = self.diffs = self.resyncs = 0
+        #: the CRC of ``data`` (an unchanged push carries the same), and the decoding of
+        #: ``data`` by parts (core.host.steady): what did not change is not worked out again
+        self.crc: int | None = None
+        self.canon = Canon()
+        self._decoder = ProgramsDecoder() if topic == "programs" else None
         self.listeners: list[Callable[[Subscription], None]] = []
         self._event = asyncio.Event()
 
     @property
     def age(self) -> float | None:
         return None if self.updated is None else max(0.0, time.time() - self.updated)
+
+    def decode(self, data: Any) -> Snapshot:
+        """The snapshot of ``data``: the programs of a list that did not change since the
+        last value are the same Program objects (the same tuple)."""
+        if self._decoder is not None:
+            return self._decoder.decode(data)
+        return TOPIC_TYPES[self.topic].from_json(data)
 
     async def next(self, timeout: float) -> Snapshot:
         """Wait for the next pushed value (raises TimeoutError)."""
@@ -68,6 +81,21 @@ class Subscription:
                 listener(self)
             except Exception:  # a view's bug must not stop the link
                 continue
+
+    def _failed(self, error: HostError) -> None:
+        """The agent could not read the topic: ``error`` says why (``value`` stays the last
+        one read); the listeners are told."""
+        self.error = error
+        for listener in list(self.listeners):
+            try:
+                listener(self)
+            except Exception:  # a view's bug must not stop the link
+                continue
+
+    def restart(self) -> None:
+        """Subscribe again (its first push is whole): for a subscription whose pushes
+        stopped while the link stayed up (its subscribe request was not answered in time)."""
+        self.host._restart(self)
 
     async def close(self) -> None:
         await self.host._unsubscribe(self)

@@ -1,0 +1,206 @@
+"""What a programs subscription sends at idle: nothing but the snapshot's clock.
+
+Supervisord's answer moves every second even when nothing happens: each program's ``now``
+(its clock) and a running program's ``description`` (``pid 123, uptime 0:04:12``, the pid
+and the uptime again). Diffed as they are, 300 programs make 300 changes a second, and the
+console rebuilds 300 programs a second for nothing it shows. :func:`steady_programs` keeps a
+program as it was last sent (the very JSON object) while only those moved and its uptime is
+the same to the precision a view shows it (:func:`~opsconsole.core.format.short_duration`):
+a state, pid, exit status or log file that changes is sent at once, the uptime when its
+short form moves (``41s`` to ``42s``, ``5m`` to ``6m``). A program's ``now`` is then the
+clock of its last change: what the console shows is right, its ``uptime`` to that precision.
+
+:class:`Canon` is the CRC of :func:`opsconsole.core.host.diff.checksum` worked out from the
+parts that changed only (the JSON text of every object kept as it was is remembered by
+identity), so proving a rebuilt snapshot equal to the agent's costs what changed, not 300
+programs a second.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import fields, replace
+from operator import attrgetter
+from typing import Any
+
+from opsconsole.core.format import short_duration
+from opsconsole.core.host.supervisor import Program, ProgramsSnapshot, Supervisord
+
+#: the fields of a program that show something (not its clock; a running program's
+#: description repeats its pid and uptime)
+_SHOWN = attrgetter(*(f.name for f in fields(Program) if f.name not in ("now", "description")))
+
+
+def quiet(old: Program, new: Program) -> bool:
+    """True when ``new`` shows nothing that ``old`` does not (only the clock and a running
+    program's description moved, and the short uptime is the same)."""
+    if old is new:
+        return True
+    if _SHOWN(old) != _SHOWN(new):
+        return False
+    if new.state != "RUNNING" and old.description != new.description:
+        return False
+    return short_duration(old.uptime) == short_duration(new.uptime)
+
+
+class SteadyPrograms:
+    """The JSON of each ProgramsSnapshot of one subscription, with every program that is
+    :func:`quiet` since it was last sent kept as it was sent (the very JSON object, not
+    encoded again); a supervisord whose every program is kept keeps its programs list."""
+
+    def __init__(self) -> None:
+        #: supervisord name -> (program key -> (the program sent, its JSON), the list sent)
+        self._sent: dict[str, tuple[dict[tuple[str, str], tuple[Program, Any]], list[Any]]] = {}
+
+    def encode(self, snapshot: ProgramsSnapshot) -> dict[str, Any]:
+        sent: dict[str, tuple[dict[tuple[str, str], tuple[Program, Any]], list[Any]]] = {}
+        servers = []
+        for server in snapshot.servers:
+            before, old_list = self._sent.get(server.name, ({}, []))
+            now: dict[tuple[str, str], tuple[Program, Any]] = {}
+            programs = []
+            for program in server.programs:
+                key = (program.group, program.name)
+                was = before.get(key)
+                if was is None or not quiet(was[0], program):
+                    was = (program, program.to_json())
+                now[key] = was
+                programs.append(was[1])
+            if len(programs) == len(old_list) and all(a is b for a, b in zip(programs, old_list)):
+                programs = old_list
+            sent[server.name] = (now, programs)
+            encoded = replace(server, programs=()).to_json()
+            encoded["programs"] = programs
+            servers.append(encoded)
+        self._sent = sent
+        out = replace(snapshot, servers=()).to_json()
+        out["servers"] = servers
+        return out
+
+
+_CANONICAL: dict[str, Any] = {
+    "sort_keys": True,
+    "separators": (",", ":"),
+    "ensure_ascii": False,
+}
+_STR = frozenset(f.name for f in fields(Program) if f.type in ("str", str))
+_INT = frozenset(f.name for f in fields(Program) if f.type in ("int", int))
+
+
+def program_from_json(data: Any) -> Program:
+    """``Program.from_json(data)``, a few times faster for the usual shape (each field of
+    its type); anything else is left to ``from_json`` (which says what does not fit)."""
+    if type(data) is not dict:
+        return Program.from_json(data)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _STR:
+            fits = type(value) is str
+        elif key in _INT:
+            fits = type(value) is int
+        elif key == "startsecs":
+            fits = value is None or type(value) is int
+        elif key == "exitcodes":
+            fits = value is None or (type(value) is list and all(type(c) is int for c in value))
+            value = None if value is None else tuple(value)
+        else:
+            continue  # as from_json: a field this version does not know is left out
+        if not fits:
+            return Program.from_json(data)
+        kwargs[key] = value
+    try:
+        return Program(**kwargs)
+    except TypeError:  # a field missing
+        return Program.from_json(data)
+
+
+class Canon:
+    """The canonical JSON text (``sort_keys``, compact, not ASCII-escaped: as
+    :func:`~opsconsole.core.host.diff.checksum` writes it) of values whose unchanged objects
+    and lists are the same Python objects from one value to the next: their text is
+    remembered by identity (only for the objects of the last value, which it keeps alive)."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[Any, str]] = {}
+        self._next: dict[int, tuple[Any, str]] = {}
+
+    def text(self, value: Any) -> str:
+        self._next = {}
+        try:
+            return self._text(value)
+        finally:
+            self._known, self._next = self._next, {}
+
+    def checksum(self, value: Any) -> int:
+        """The same number as ``diff.checksum(value)``."""
+        return zlib.crc32(self.text(value).encode("utf-8", "surrogatepass"))
+
+    def _text(self, value: Any) -> str:
+        if isinstance(value, dict):
+            key = id(value)
+            known = self._known.get(key)
+            if known is None or known[0] is not value:
+                if any(type(v) is dict or (type(v) is list and v) for v in value.values()):
+                    parts = [
+                        json.dumps(k, ensure_ascii=False) + ":" + self._text(value[k])
+                        for k in sorted(value)
+                    ]
+                    text = "{" + ",".join(parts) + "}"
+                else:  # nothing in it to remember apart (a program): the C encoder, at once
+                    text = json.dumps(value, **_CANONICAL)
+                known = (value, text)
+            self._next[key] = known
+            return known[1]
+        if isinstance(value, list):
+            key = id(value)
+            known = self._known.get(key)
+            if known is None or known[0] is not value:
+                known = (value, "[" + ",".join(self._text(v) for v in value) + "]")
+            self._next[key] = known
+            return known[1]
+        return json.dumps(value, ensure_ascii=False)
+
+
+class ProgramsDecoder:
+    """ProgramsSnapshots read from the JSON values of one subscription, each program's JSON
+    object decoded once: a programs list (or a program) that is the same object as in the
+    last value (what :func:`~opsconsole.core.host.diff.apply` keeps of what did not change)
+    gives the same Program objects (the same tuple), so a view can tell by identity what
+    moved. Raises HostProtocolError for a value of another shape, as ``from_json`` does."""
+
+    def __init__(self) -> None:
+        #: id of a programs list -> (the list, its programs) for the last value's lists
+        self._lists: dict[int, tuple[Any, tuple[Program, ...]]] = {}
+
+    def decode(self, data: Any) -> ProgramsSnapshot:
+        if not isinstance(data, dict) or not isinstance(data.get("servers"), list):
+            return ProgramsSnapshot.from_json(data)  # raises, in words
+        lists: dict[int, tuple[Any, tuple[Program, ...]]] = {}
+        each: dict[int, tuple[Any, Program]] | None = None
+        servers = []
+        for raw in data["servers"]:
+            if not isinstance(raw, dict) or not isinstance(raw.get("programs"), list):
+                return ProgramsSnapshot.from_json(data)
+            listed = raw["programs"]
+            known = self._lists.get(id(listed))
+            if known is not None and known[0] is listed:
+                programs = known[1]
+            else:
+                if each is None:  # the last value's programs, by their JSON objects
+                    each = {
+                        id(j): (j, p) for js, ps in self._lists.values() for j, p in zip(js, ps)
+                    }
+                decoded = []
+                for item in listed:
+                    was = each.get(id(item))
+                    decoded.append(
+                        was[1] if was is not None and was[0] is item else program_from_json(item)
+                    )
+                programs = tuple(decoded)
+            lists[id(listed)] = (listed, programs)
+            server = Supervisord.from_json({**raw, "programs": []})
+            servers.append(replace(server, programs=programs))
+        snapshot = ProgramsSnapshot.from_json({**data, "servers": []})
+        self._lists = lists
+        return replace(snapshot, servers=tuple(servers))

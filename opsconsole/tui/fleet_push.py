@@ -1,0 +1,80 @@
+"""A remote host's programs as its agent pushes them (one subscription a host).
+
+The agent reads its own supervisord every refresh interval and sends only what changed
+(core.agent, core.host.steady: at idle, the snapshot's time); the console rebuilds the
+snapshot from the changes, keeps the Program objects of what did not change, and the fleet
+(tui.fleet) takes it as it takes a polled answer. Nothing is asked of the host every second.
+
+While no push comes (the link dropped, the agent's read hangs) the host is marked stale
+with the link's reason once its data is older than :func:`~opsconsole.tui.fleet.stale_after`;
+the link reconnects and subscribes again by itself with a bounded backoff (core.remote). A
+subscription whose pushes stopped while its link stayed up is started again, at most once
+every :data:`RESTART_AFTER` seconds (doubling to :data:`RESTART_MAX`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from opsconsole.core.errors import OpsError
+
+if TYPE_CHECKING:
+    from opsconsole.tui.fleet import Fleet, HostState
+
+#: a subscription silent this long while its link is up is started again (then twice as
+#: long, up to RESTART_MAX)
+RESTART_AFTER = 30.0
+RESTART_MAX = 300.0
+
+
+def pushes(host: Any) -> bool:
+    """Whether ``host`` pushes its programs (a RemoteHost)."""
+    return callable(getattr(host, "subscribe", None))
+
+
+async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) -> None:
+    """The programs loop of a host that pushes them (see the module)."""
+    session = fleet._session
+    assert session is not None
+    heard = asyncio.Event()
+    state.asked_at = started = time.time()
+    sub = await state.host.subscribe("programs", interval=fleet.refresh)  # type: ignore[attr-defined]
+    sub.listeners.append(lambda _sub: heard.set())
+    seen: float | None = None
+    restart_after = RESTART_AFTER
+    while True:
+        try:
+            await asyncio.wait_for(heard.wait(), stale_after)
+        except asyncio.TimeoutError:
+            pass
+        heard.clear()
+        try:
+            if sub.value is not None and sub.updated != seen:
+                seen = sub.updated
+                restart_after = RESTART_AFTER
+                fleet._take(state, sub.value, None)  # type: ignore[arg-type]
+            elif sub.error is not None:  # the agent's read failed: what is shown is old
+                fleet._not_answered(state, sub.error.message)
+            else:
+                link = state.link()
+                silent = time.time() - (seen or started)
+                if link is not None and link.state not in ("up", "connecting") and link.reason:
+                    why = link.reason
+                else:
+                    why = f"{state.name} sent nothing for {silent:.0f}s"
+                if silent > stale_after:
+                    fleet._not_answered(state, why)
+                if link is not None and link.state == "up" and silent > restart_after:
+                    sub.restart()
+                    restart_after = min(restart_after * 2, RESTART_MAX)
+        except OpsError as exc:
+            fleet._not_answered(state, exc.message)
+        except Exception as exc:  # keep watching: an incident console must not go blind
+            session.timeline.add("host", "error", state.name, f"refresh failed: {exc!r}")
+        state.asked_at = None
+        state.polled = True
+        if all(s.polled for s in fleet.states.values()):
+            session.first_poll.set()
+        fleet._say_link(state)

@@ -1,0 +1,125 @@
+"""What a programs subscription sends at idle (core.host.steady), without processes.
+
+Supervisord's clock and a running program's description move every second: an idle push
+carries neither (only the snapshot's time), a program whose state, pid or short uptime moved
+is sent at once, and the console's rebuilt value is proven equal to the agent's (the CRC
+worked out by parts is the CRC of the whole) and decoded into the same Program objects for
+what did not change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from opsconsole.core.host import HostProtocolError, Program, ProgramsSnapshot, Supervisord
+from opsconsole.core.host.diff import apply, checksum, diff
+from opsconsole.core.host.steady import Canon, ProgramsDecoder, SteadyPrograms, program_from_json
+
+
+def program(i: int, now: int, state: str = "RUNNING") -> Program:
+    running = state == "RUNNING"
+    return Program(
+        "main",
+        f"p{i:03}",
+        f"p{i:03}",
+        state,
+        pid=1000 + i if running else 0,
+        description=f"pid {1000 + i}, uptime 0:{(now - 1000) // 60:02}:{now % 60:02}"
+        if running
+        else "Not started",
+        start=1000,
+        now=now,
+        stdout_logfile="/var/log/é.log",  # not ASCII: the CRC is of the UTF-8 text
+        exitcodes=(0, 2),
+    )
+
+
+def snapshot(now: int, **states: str) -> ProgramsSnapshot:
+    programs = tuple(program(i, now, states.get(f"p{i:03}", "RUNNING")) for i in range(300))
+    server = Supervisord("main", "unix:///s", latency=0.001 * (now % 7), programs=programs)
+    return ProgramsSnapshot("web1", now + 0.25, (server,))
+
+
+def size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def test_an_idle_push_is_the_snapshots_time_not_its_300_programs() -> None:
+    steady = SteadyPrograms()
+    first = steady.encode(snapshot(1000 + 125))  # every program up 2m05s
+    second = steady.encode(snapshot(1000 + 126))  # supervisord's clock moved, nothing else
+    change = diff(first, second)
+    assert "programs" not in json.dumps(change)
+    assert size(change) * 100 < size(first)  # the whole is ~100 times bigger
+    # the plain encoding of the same two answers changes every program
+    plain = diff(snapshot(1125).to_json(), snapshot(1126).to_json())
+    assert size(plain) > 300 * 40
+
+
+def test_a_state_change_is_sent_at_once_and_an_uptime_when_its_short_form_moves() -> None:
+    steady = SteadyPrograms()
+    first = steady.encode(snapshot(1000 + 125))
+    stopped = steady.encode(snapshot(1000 + 126, p007="STOPPED"))
+    change = json.dumps(diff(first, stopped))
+    assert "p007" in change and "STOPPED" in change
+    assert '"p008"' not in change
+    # 2m59s to 3m00s: the program list's uptime moves from 2m to 3m, every running program
+    # is sent again (once a minute)
+    late = steady.encode(snapshot(1000 + 179, p007="STOPPED"))
+    minute = steady.encode(snapshot(1000 + 180, p007="STOPPED"))
+    assert '"p0' not in json.dumps(diff(stopped, late))
+    moved = diff(late, minute)
+    assert json.dumps(moved).count('"now"') == 299  # every running program, not p007
+
+
+def test_the_crc_worked_out_by_parts_is_the_crc_of_the_whole() -> None:
+    steady, console, agent = SteadyPrograms(), Canon(), Canon()
+    sent = steady.encode(snapshot(1100))
+    held = sent
+    assert console.checksum(held) == checksum(sent)
+    for now, states in ((1101, {}), (1102, {"p003": "FATAL"}), (1160, {"p003": "FATAL"})):
+        value = steady.encode(snapshot(now, **states))
+        crc = agent.checksum(value)
+        assert crc == checksum(value)
+        held = apply(held, diff(sent, value))
+        assert console.checksum(held) == crc  # the console's copy is the agent's
+        sent = value
+    # a rebuilt value that is not the agent's has another CRC
+    wrong = {**held, "at": 0.5}
+    assert console.checksum(wrong) != checksum(sent)
+
+
+def test_what_did_not_change_decodes_to_the_same_program_objects() -> None:
+    steady, decoder = SteadyPrograms(), ProgramsDecoder()
+    sent = steady.encode(snapshot(1100))
+    first = decoder.decode(sent)
+    assert first == ProgramsSnapshot.from_json(sent)
+    value = steady.encode(snapshot(1101, p003="FATAL"))
+    held = apply(sent, diff(sent, value))  # the console's copy
+    second = decoder.decode(held)
+    assert second == ProgramsSnapshot.from_json(value)
+    before, after = first.servers[0].programs, second.servers[0].programs
+    moved = [i for i, (a, b) in enumerate(zip(before, after)) if a is not b]
+    assert moved == [3] and after[3].state == "FATAL"
+    # an idle push keeps the very tuple: a view sees nothing to redraw
+    idle = steady.encode(snapshot(1102, p003="FATAL"))
+    third = decoder.decode(apply(held, diff(value, idle)))
+    assert third.servers[0].programs is after and third.at == 1102.25
+    # a full snapshot of other objects (a new subscription) decodes whole, equal
+    again = decoder.decode(json.loads(json.dumps(idle)))
+    assert again == replace(third)
+
+
+def test_the_fast_program_decoding_reads_what_from_json_reads_and_refuses_the_rest() -> None:
+    for value in (program(1, 1100), program(2, 1100, "STOPPED"), Program("m", "a", "a", "EXITED")):
+        data = value.to_json()
+        assert program_from_json(data) == Program.from_json(data) == value
+    odd = {**program(1, 1100).to_json(), "newer_field": 1, "exitcodes": None}
+    assert program_from_json(odd) == Program.from_json(odd)
+    for bad in ({**odd, "pid": "12"}, {**odd, "pid": True}, {"name": "a"}, [1]):
+        with pytest.raises(HostProtocolError, match="does not have the expected shape"):
+            program_from_json(bad)
