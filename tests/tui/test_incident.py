@@ -35,9 +35,9 @@ async def test_incident_walkthrough(demo_stack: DemoStack, tmp_path: Path) -> No
     app = OpsConsoleApp(stack_config(demo_stack), audit=False)
     app.probe_interval = 0.3
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: probe_ok(app, "web") and probe_ok(app, "nginx"), 10)
+        await until(pilot, lambda: probe_ok(app, "web") and probe_ok(app, "nginx"), 30)
         # the probe line is redrawn by a message after the round: wait for the screen itself
-        await until(pilot, lambda: "✔ nginx" in screen_text(pilot).splitlines()[1], 5)
+        await until(pilot, lambda: "✔ nginx" in screen_text(pilot).splitlines()[1], 15)
         assert "✔ nginx" in screen_text(pilot).splitlines()[1]
         try:
             urllib.request.urlopen(demo_stack.url("web", "/break"), timeout=5)
@@ -46,7 +46,7 @@ async def test_incident_walkthrough(demo_stack: DemoStack, tmp_path: Path) -> No
         await until(
             pilot, lambda: probe_ok(app, "web") is False and probe_ok(app, "nginx") is False, 10
         )
-        await until(pilot, lambda: "✖ nginx 500" in screen_text(pilot).splitlines()[1], 5)
+        await until(pilot, lambda: "✖ nginx 500" in screen_text(pilot).splitlines()[1], 15)
         assert "✖ nginx 500" in screen_text(pilot).splitlines()[1]
         assert "probe web: failing: HTTP 500" in timeline(app)
         await type_command(pilot, "restart web")

@@ -139,7 +139,8 @@ async def test_read_only_refuses_reload(demo_stack: DemoStack) -> None:
 async def test_topology_tree(demo_stack: DemoStack) -> None:
     async with nginx_app(demo_stack) as (app, pilot, view):
         await pilot.press("p")
-        await until(pilot, lambda: view.inspection is not None)
+        # the topology reads nginx -T, every master and supervisord: slow on a loaded machine
+        await until(pilot, lambda: view.inspection is not None, 40)
         tree = app.query_one("#nginx-topology")
         await until(pilot, lambda: tree.has_focus)
         labels = [n.label for n in view.inspection.topology.walk()] if view.inspection else []
