@@ -251,7 +251,8 @@ class LocalReads:
     ) -> tuple[list[gunicorn_backend.Master], list[str]]:
         programs, problems = await self.local_processes(fresh=fresh)
         async with self._scan_lock:
-            masters = await asyncio.to_thread(self.scanner.scan, programs)
+            # the scanner (and the backend's import, at the first scan) in the thread
+            masters = await asyncio.to_thread(lambda: self.scanner.scan(programs))
         return masters, problems
 
     async def gunicorn(self) -> GunicornSnapshot:
@@ -262,9 +263,9 @@ class LocalReads:
 
     async def nginx(self) -> NginxSnapshot:
         programs, _ = await self.local_processes()
-        monitor = self.nginx_monitor
 
         def sample() -> tuple[nginx_backend.NginxStatus, list[str]]:
+            monitor = self.nginx_monitor  # made (the backend imported) in the thread
             status = monitor.sample(programs)
             cfg = monitor.config(status.instance)  # reparsed only when a file changed
             logs = (cfg.error_log_files() + cfg.access_log_files()) if cfg is not None else []
@@ -278,7 +279,7 @@ class LocalReads:
         self, programs: list[supervisor.ProcessInfo] | None
     ) -> nginx_backend.NginxInstance:
         """The serving nginx now, found by the host's nginx monitor (one finder per host)."""
-        return await asyncio.to_thread(self.nginx_monitor.discover, programs)
+        return await asyncio.to_thread(lambda: self.nginx_monitor.discover(programs))
 
     async def nginx_config(self) -> NginxConfigDump:
         # The same nginx as nginx() and topology(): the one the supervisord runs, when it does
