@@ -46,8 +46,8 @@ def _env(ctx: BenchContext) -> dict[str, str]:
     return env
 
 
-def _launch_app(ctx: BenchContext, expected: int) -> tuple[float, float]:
-    """(spawn → READY wall time, the child's first line → READY)."""
+def _launch_app(ctx: BenchContext, expected: int) -> tuple[float, float, float]:
+    """(spawn → READY wall time, the child's first line → READY, its CPU seconds then)."""
     argv = [
         sys.executable,
         "-m",
@@ -66,7 +66,8 @@ def _launch_app(ctx: BenchContext, expected: int) -> tuple[float, float]:
     _, err = proc.communicate(timeout=60)
     if not line.startswith("READY"):
         raise RuntimeError(f"the headless console did not get ready: {err.strip()[-500:]}")
-    return seen, float(line.split()[1])
+    _, inner, cpu = line.split()
+    return seen, float(inner), float(cpu)
 
 
 def run(ctx: BenchContext) -> list[Row]:
@@ -78,12 +79,17 @@ def run(ctx: BenchContext) -> list[Row]:
     _launch_app(ctx, expected)
     ours: list[float] = []
     inner: list[float] = []
+    cpu: list[float] = []
     base: list[float] = []
+    base_cpu: list[float] = []
     for _ in range(reps):
-        seen, in_app = _launch_app(ctx, expected)
+        seen, in_app, used = _launch_app(ctx, expected)
         ours.append(seen)
         inner.append(in_app)
-        base.append(run_child(ctl, env=_env(ctx)).seconds)
+        cpu.append(used)
+        ctl_run = run_child(ctl, env=_env(ctx))
+        base.append(ctl_run.seconds)
+        base_cpu.append(ctl_run.cpu)
     ratio = median(ours) / median(base)
     return [
         Row(
@@ -97,6 +103,7 @@ def run(ctx: BenchContext) -> list[Row]:
             notes=[
                 f"median of {reps}; both include interpreter start and imports",
                 f"imports + app start → rows inside the process: {secs(median(inner))}",
+                f"CPU to that frame {secs(median(cpu))} (supervisorctl: {secs(median(base_cpu))})",
                 "the console process imports only what opsconsole tui does; bytecode cached",
                 f"headless run_test at {TERM_SIZE[0]}x{TERM_SIZE[1]}",
             ],
