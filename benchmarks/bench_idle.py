@@ -44,7 +44,7 @@ from benchmarks.common import (
 FIGURE_CPU = "idle CPU of the running console, 300 programs"
 FIGURE_RSS = "RSS of the console, 300 programs + 3 logs followed"
 TARGET_CPU = 0.2
-TARGET_RSS_MB = 120
+TARGET_RSS_MB = 80
 
 
 def _thread_cpu(pid: int) -> dict[int, float]:
