@@ -1,8 +1,10 @@
-"""Supervisor over its XML-RPC interface: an async client (httpx, unix socket or HTTP).
+"""Supervisor over its XML-RPC interface: an async client (unix socket or HTTP).
 
-XML-RPC bodies are serialised with stdlib ``xmlrpc.client``; httpx carries them. Every failure
-becomes a :class:`SupervisorError` subclass whose message says what happened and whose hint
-says what to check. The password is never part of any message.
+XML-RPC bodies are serialised with stdlib ``xmlrpc.client``; our own small HTTP transport
+(:mod:`.wire`: a blocking socket in a thread, the whole answer in one read) carries them over
+a unix socket or plain HTTP; httpx carries them over https or through a transport handed in
+(tests' fakes). Every failure becomes a :class:`SupervisorError` subclass whose message says
+what happened and whose hint says what to check. The password is never part of any message.
 
 Read-only enforcement lives in the transport: when the process is read-only
 (:func:`opsconsole.core.actions.is_read_only`) or the client was built read-only, only methods in
@@ -27,7 +29,7 @@ import httpx
 from opsconsole.core import actions
 from opsconsole.core.config import SupervisorTarget
 from opsconsole.core.errors import ReadOnlyError
-from opsconsole.core.supervisor.fastdecode import decode_process_list
+from opsconsole.core.supervisor.fastdecode import decode_process_infos, decode_process_list
 from opsconsole.core.supervisor.model import (
     READ_METHODS,
     AuthFailed,
@@ -44,6 +46,16 @@ from opsconsole.core.supervisor.model import (
     Unreachable,
 )
 from opsconsole.core.supervisor.protocol import decode_response
+from opsconsole.core.supervisor.wire import (
+    Endpoint,
+    Exchange,
+    WireConnectError,
+    WireError,
+    WireTimeout,
+    WireTooLarge,
+    basic_auth,
+    build_request,
+)
 
 #: Largest response body accepted (a misbehaving server must not exhaust memory).
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -134,26 +146,45 @@ class SupervisorClient:
         self.socket_path: str | None = None
         if parsed.scheme == "unix":
             self.socket_path = target.url[len("unix://") :]
-            base_url = "http://localhost"
-            # A fresh connection per call (cheap on a unix socket): what we see is always what
-            # the socket path leads to now, even after it was replaced or re-permissioned.
-            transport = transport or httpx.AsyncHTTPTransport(
-                uds=self.socket_path, limits=httpx.Limits(max_keepalive_connections=0)
-            )
-        elif parsed.scheme in ("http", "https"):
-            base_url = target.url.rstrip("/")
-        else:
+        elif parsed.scheme not in ("http", "https"):
             raise SupervisorError(
                 f"unsupported supervisor URL {target.url!r}",
                 "use unix:///path/to/supervisor.sock or http://host:port",
             )
-        auth = None
-        if target.username is not None:
-            auth = httpx.BasicAuth(target.username, target.password or "")
+        username = target.username if target.username is not None else parsed.username
+        password = (target.password or "") if target.username is not None else ""
+        #: our own transport (unix socket or plain HTTP): a fresh connection per call, so what
+        #: we see is always what the socket path leads to now, even after it was replaced or
+        #: re-permissioned; httpx only for https or a transport handed in (tests' fakes)
+        self._wire: Endpoint | None = None
+        self._auth = b""  # the Authorization header line: never in a message or a repr
+        self._http: httpx.AsyncClient | None = None
+        if transport is None and parsed.scheme != "https":
+            try:
+                port = parsed.port
+            except ValueError as exc:
+                raise SupervisorError(
+                    f"unsupported supervisor URL {target.url!r}: the port is not a number",
+                    "use unix:///path/to/supervisor.sock or http://host:port",
+                ) from exc
+            self._wire = Endpoint(
+                socket_path=self.socket_path,
+                host=parsed.hostname or "localhost",
+                port=port or 80,
+                path=("" if self.socket_path else parsed.path.rstrip("/")) + "/RPC2",
+            )
+            if username is not None:
+                self._auth = basic_auth(username, password)
+            return
+        base_url = "http://localhost" if self.socket_path is not None else target.url.rstrip("/")
+        if self.socket_path is not None:
+            transport = transport or httpx.AsyncHTTPTransport(
+                uds=self.socket_path, limits=httpx.Limits(max_keepalive_connections=0)
+            )
         self._http = httpx.AsyncClient(
             base_url=base_url,
             transport=transport,
-            auth=auth,
+            auth=httpx.BasicAuth(username, password) if username is not None else None,
             timeout=httpx.Timeout(timeout),
             headers={"Content-Type": "text/xml"},
         )
@@ -167,8 +198,10 @@ class SupervisorClient:
         return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
 
     async def aclose(self) -> None:
-        """Close the HTTP connection pool. Raises nothing."""
-        await self._http.aclose()
+        """Close the HTTP connection pool (httpx only; our transport keeps no connection).
+        Raises nothing."""
+        if self._http is not None:
+            await self._http.aclose()
 
     async def __aenter__(self) -> SupervisorClient:
         return self
@@ -206,58 +239,104 @@ class SupervisorClient:
         timeout, size cap, errors mapped to SupervisorError subclasses."""
         self._check_method(method, params)
         body = xmlrpc.client.dumps(params, methodname=method, allow_none=True).encode("utf-8")
-        where = self.target.url
         if self.on_send is not None:
             self.on_send(method)
+        wait = timeout or self.timeout
         started = time.monotonic()
+        if self._wire is not None:
+            return await self._post_wire(body, method, wait, started)
+        return await self._post_httpx(body, method, wait, started)
+
+    def _auth_failed(self) -> AuthFailed:
+        return AuthFailed(
+            f"the username/password from {self.target.source} was rejected "
+            f"by supervisord at {self.target.url}",
+            "check username= and password= (or OPSCONSOLE_SUPERVISOR_PASSWORD)",
+        )
+
+    def _bad_status(self, status: int) -> ProtocolError:
+        error = ProtocolError(
+            f"supervisord at {self.target.url} answered HTTP {status}",
+            "is this URL really supervisord's XML-RPC server?",
+        )
+        error.status = status
+        return error
+
+    def _too_large(self, method: str) -> ProtocolError:
+        return ProtocolError(
+            f"answer from {self.target.url} to {method} is larger than "
+            f"{MAX_RESPONSE_BYTES // (1024 * 1024)} MB; not read",
+        )
+
+    def _not_responding(self, started: float) -> NotResponding:
+        waited = time.monotonic() - started
+        return NotResponding(
+            f"supervisord at {self.target.url} is not responding (no answer in {waited:.1f} s)",
+            "it may be hung, stopped (SIGSTOP) or overloaded; opsconsole keeps retrying",
+        )
+
+    def _cannot_connect(self, exc: BaseException) -> Unreachable:
+        if self.socket_path is not None:
+            message, hint = _describe_socket_problem(self.socket_path, exc)
+        else:
+            message = f"cannot connect to supervisord at {self.target.url}"
+            hint = "is supervisord running with [inet_http_server] on that port?"
+        return Unreachable(message, hint)
+
+    def _closed(self) -> Unreachable:
+        return Unreachable(
+            f"supervisord at {self.target.url} closed the connection",
+            "it may be restarting; opsconsole keeps retrying",
+        )
+
+    async def _post_wire(self, body: bytes, method: str, wait: float, started: float) -> bytes:
+        """The POST over our own transport (:mod:`.wire`): one wake-up for the whole answer."""
+        assert self._wire is not None
+        request = build_request(self._wire, body, self._auth)
+        exchange = Exchange(self._wire, request, wait, MAX_RESPONSE_BYTES)
+        try:
+            status, answer = await exchange.send()
+        except WireTimeout as exc:
+            raise self._not_responding(started) from exc
+        except WireConnectError as exc:
+            raise self._cannot_connect(exc) from exc
+        except WireTooLarge as exc:
+            raise self._too_large(method) from exc
+        except WireError as exc:
+            raise self._closed() from exc
+        if status == 401:
+            raise self._auth_failed()
+        if status != 200:
+            raise self._bad_status(status)
+        return answer
+
+    async def _post_httpx(self, body: bytes, method: str, wait: float, started: float) -> bytes:
+        """The POST through httpx (https, or a transport handed in)."""
+        assert self._http is not None
         try:
             async with self._http.stream(
-                "POST", "/RPC2", content=body, timeout=httpx.Timeout(timeout or self.timeout)
+                "POST", "/RPC2", content=body, timeout=httpx.Timeout(wait)
             ) as response:
                 if response.status_code == 401:
-                    raise AuthFailed(
-                        f"the username/password from {self.target.source} was rejected "
-                        f"by supervisord at {where}",
-                        "check username= and password= (or OPSCONSOLE_SUPERVISOR_PASSWORD)",
-                    )
+                    raise self._auth_failed()
                 if response.status_code != 200:
-                    error = ProtocolError(
-                        f"supervisord at {where} answered HTTP {response.status_code}",
-                        "is this URL really supervisord's XML-RPC server?",
-                    )
-                    error.status = response.status_code
-                    raise error
+                    raise self._bad_status(response.status_code)
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > MAX_RESPONSE_BYTES:
-                        raise ProtocolError(
-                            f"answer from {where} to {method} is larger than "
-                            f"{MAX_RESPONSE_BYTES // (1024 * 1024)} MB; not read",
-                        )
+                        raise self._too_large(method)
                     chunks.append(chunk)
         except httpx.TimeoutException as exc:
-            waited = time.monotonic() - started
-            raise NotResponding(
-                f"supervisord at {where} is not responding (no answer in {waited:.1f} s)",
-                "it may be hung, stopped (SIGSTOP) or overloaded; opsconsole keeps retrying",
-            ) from exc
+            raise self._not_responding(started) from exc
         except httpx.ConnectError as exc:
-            if self.socket_path is not None:
-                message, hint = _describe_socket_problem(self.socket_path, exc)
-            else:
-                message = f"cannot connect to supervisord at {where}"
-                hint = "is supervisord running with [inet_http_server] on that port?"
-            raise Unreachable(message, hint) from exc
+            raise self._cannot_connect(exc) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise Unreachable(
-                f"supervisord at {where} closed the connection",
-                "it may be restarting; opsconsole keeps retrying",
-            ) from exc
+            raise self._closed() from exc
         except httpx.HTTPError as exc:
             raise Unreachable(
-                f"cannot talk to supervisord at {where}: {type(exc).__name__}"
+                f"cannot talk to supervisord at {self.target.url}: {type(exc).__name__}"
             ) from exc
         return b"".join(chunks)
 
@@ -278,6 +357,10 @@ class SupervisorClient:
         if last is not None and last[0] == body:
             self.unchanged_answers += 1
             return last[1]  # byte-identical answer: the same list, nothing decoded
+        fast = decode_process_infos(body, self.target.name)
+        if fast is not None:  # supervisord's usual answer: straight to ProcessInfo objects
+            self._last_all = (body, fast)
+            return fast
         raw: Any = decode_process_list(body)
         if raw is None:  # not the usual shape: the generic decoder decodes it or says why
             raw = decode_response(body, method, self.target.url)

@@ -17,7 +17,10 @@ this one accepts (tests compare them on real and fuzzed answers).
 from __future__ import annotations
 
 import re
+from itertools import chain
 from typing import Any
+
+from opsconsole.core.supervisor.model import ProcessInfo, ProcessState
 
 _HEAD = "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n"
 _TAIL = "</data></array></value>\n</param>\n</params>\n</methodResponse>\n"
@@ -71,4 +74,97 @@ def decode_process_list(body: bytes) -> list[dict[str, Any]] | None:
             else:
                 struct[key] = _unescape(as_string)
         out.append(struct)
+    return out
+
+
+# ----------------------------------------------------------------- getAllProcessInfo rows
+
+#: The members of a ``getProcessInfo`` struct as supervisord 3 and 4 send them (in
+#: ``rpcinterface.getProcessInfo``'s order), with their XML-RPC types.
+_SUPERVISOR_FIELDS = (
+    ("name", "string"),
+    ("group", "string"),
+    ("start", "int"),
+    ("stop", "int"),
+    ("now", "int"),
+    ("state", "int"),
+    ("statename", "string"),
+    ("spawnerr", "string"),
+    ("exitstatus", "int"),
+    ("logfile", "string"),
+    ("stdout_logfile", "string"),
+    ("stderr_logfile", "string"),
+    ("pid", "int"),
+    ("description", "string"),
+)
+
+
+def _row_pattern() -> tuple[re.Pattern[str], int]:
+    """One struct of exactly that shape (a group per value), and the length of its markup."""
+    parts = ["<value><struct>\n"]
+    regex = [re.escape(parts[0])]
+    for name, kind in _SUPERVISOR_FIELDS:
+        before = f"<member>\n<name>{name}</name>\n<value><{kind}>"
+        after = f"</{kind}></value>\n</member>\n"
+        parts += [before, after]
+        value = _INT if kind == "int" else _TEXT
+        regex += [re.escape(before), f"({value})", re.escape(after)]
+    parts.append(_STRUCT_END)
+    regex.append(re.escape(_STRUCT_END))
+    return re.compile("".join(regex)), sum(len(p) for p in parts)
+
+
+_ROW, _ROW_MARKUP = _row_pattern()
+_STATES = {int(s): s for s in ProcessState}
+
+
+def decode_process_infos(body: bytes, server: str) -> list[ProcessInfo] | None:
+    """A ``getAllProcessInfo`` answer straight to :class:`ProcessInfo` objects (what
+    ``ProcessInfo.from_rpc`` makes of the generic decoder's dicts, field for field), or None
+    when ``body`` is not exactly supervisord's usual answer: every struct with its 14 members
+    in supervisord's order and types. The caller then uses :func:`decode_process_list`, or
+    the generic decoder.
+
+    One regular expression reads every struct; the structs must tile the answer (the
+    lengths of what they matched add up to all of it), so nothing between them is skipped."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not (text.startswith(_HEAD) and text.endswith(_TAIL)):
+        return None
+    middle = text[len(_HEAD) : len(text) - len(_TAIL)]
+    if "\r" in middle or "]]>" in middle:
+        return None
+    rows: list[tuple[str, ...]] = _ROW.findall(middle)
+    if len(rows) * _ROW_MARKUP + sum(map(len, chain.from_iterable(rows))) != len(middle):
+        return None  # something else between or inside the structs: not this shape
+    escaped = "&" in middle
+    out: list[ProcessInfo] = []
+    append = out.append
+    states = _STATES
+    unknown = ProcessState.UNKNOWN
+    for row in rows:
+        if escaped:
+            row = tuple(_unescape(v) for v in row)
+        (name, group, start, stop, now, state, statename, spawnerr, exitstatus, logfile,
+         stdout_logfile, stderr_logfile, pid, description) = row  # fmt: skip
+        append(
+            ProcessInfo(
+                name,
+                group,
+                states.get(int(state), unknown),
+                statename,
+                int(pid),
+                description,
+                int(start),
+                int(stop),
+                int(now),
+                spawnerr,
+                int(exitstatus),
+                stdout_logfile or logfile,
+                stderr_logfile,
+                server,
+            )
+        )
     return out
