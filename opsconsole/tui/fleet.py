@@ -549,14 +549,10 @@ class Fleet:
         ``stale 12s`` in their info cell (never shown as current)."""
         if not self.several:
             return rows
-        from opsconsole.tui.widgets.programs import COLUMNS, Row
+        from opsconsole.tui.widgets.programs import Row
 
-        usage = {i for i, c in enumerate(COLUMNS) if c[0] in USAGE_COLUMNS}
         # once per host and supervisord, not once per row (3000 rows on ten hosts)
-        words = {
-            name: state.state_word(self.refresh) if state.stale(self.refresh) else ""
-            for name, state in self.states.items()
-        }
+        words = dict(self.marks())
         hosts: dict[str, tuple[str, str]] = {}
         out = []
         for row in rows:
@@ -564,21 +560,46 @@ class Fleet:
             if extra is None:
                 host = self.host_of(row.server) if row.server else ""
                 extra = hosts[row.server] = (host, words.get(host, ""))
-            cached = self._cells.get(row.key)
-            if cached is not None and cached[0] is row.cells and cached[1] == extra:
-                cells = cached[2]
-            else:
-                host, word = extra
-                inner = tuple(c for i, c in enumerate(row.cells) if i not in usage)
-                if word:
-                    inner = (*tuple(_dim(c) for c in inner[:-1]), Text(word, style="bold dim"))
-                cells = (Text(host, style="dim" if word else ""), *inner)
-                self._cells[row.key] = (row.cells, extra, cells)
+            cells = self._decorated(row.key, row.cells, extra)
             out.append(Row(row.key, cells, row.proc, row.group, row.server))
         if len(self._cells) > 2 * len(out) + 64:
             keys = {r.key for r in out}
             self._cells = {k: v for k, v in self._cells.items() if k in keys}
         return out
+
+    def marks(self) -> tuple[tuple[str, str], ...]:
+        """Each host's mark on its rows: ``stale 12s`` or ``down`` when what is shown of it
+        is not current, else "" (the rows are drawn again when one changes)."""
+        if not self.several:
+            return ()
+        return tuple(
+            (name, state.state_word(self.refresh) if state.stale(self.refresh) else "")
+            for name, state in self.states.items()
+        )
+
+    def decorate_cells(self, key: str, server: str, cells: tuple[Any, ...]) -> tuple[Any, ...]:
+        """One row's cells as :meth:`decorate` shows them (a row changed in place)."""
+        if not self.several:
+            return cells
+        host = self.host_of(server) if server else ""
+        return self._decorated(key, cells, (host, dict(self.marks()).get(host, "")))
+
+    def _decorated(
+        self, key: str, cells: tuple[Any, ...], extra: tuple[str, str]
+    ) -> tuple[Any, ...]:
+        cached = self._cells.get(key)
+        if cached is not None and cached[0] is cells and cached[1] == extra:
+            return cached[2]
+        from opsconsole.tui.widgets.programs import COLUMNS
+
+        usage = {i for i, c in enumerate(COLUMNS) if c[0] in USAGE_COLUMNS}
+        host, word = extra
+        inner = tuple(c for i, c in enumerate(cells) if i not in usage)
+        if word:
+            inner = (*tuple(_dim(c) for c in inner[:-1]), Text(word, style="bold dim"))
+        shown = (Text(host, style="dim" if word else ""), *inner)
+        self._cells[key] = (cells, extra, shown)
+        return shown
 
 
 def _refreshed() -> Message:

@@ -68,6 +68,19 @@ def host_rows(session: Session | None, rows: list[Any]) -> list[Any]:
     return fleet.decorate(rows) if fleet is not None else rows
 
 
+def host_marks(session: Session | None) -> Any:
+    """What marks a fleet's rows besides their programs (each host's stale word): the
+    program list builds its rows again when it changes. None without a fleet."""
+    fleet = getattr(session, "fleet", None)
+    return fleet.marks() if fleet is not None else None
+
+
+def host_cells(session: Session | None, key: str, server: str, cells: tuple[Any, ...]) -> Any:
+    """One row's cells as shown (the HOST cell on a fleet): a row changed in place."""
+    fleet = getattr(session, "fleet", None)
+    return fleet.decorate_cells(key, server, cells) if fleet is not None else cells
+
+
 def _dim(cell: Any) -> Any:
     text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
     text.stylize("dim")

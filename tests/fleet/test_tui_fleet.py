@@ -267,9 +267,12 @@ async def test_programs_are_pushed_changes_not_full_reads(tui_fleet: DemoFleet) 
         host1: Any = fleet.states["host1"].host
         sub = programs_sub(host1)
         full = len(json.dumps(sub.data, separators=(",", ":")))  # what a read answers
+        in_place = programs.redraws["in_place"]
         await until(pilot, lambda: len(pushed["host1"]) >= 5, 30)
         idle = pushed["host1"][:5]
         assert sum(idle) * 3 < 5 * full, f"5 idle pushes {idle} vs a full snapshot {full} B"
+        # the uptimes that moved were drawn in place: the 2 hosts' list was not built again
+        await until(pilot, lambda: programs.redraws["in_place"] > in_place, 10)
 
         # a program started on host1 (by its supervisord, not the console) shows in time
         heard: list[str] = []  # idle's state in each value pushed from now on

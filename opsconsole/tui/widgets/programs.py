@@ -25,7 +25,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from opsconsole.core.format import format_bytes, format_duration, short_duration
 from opsconsole.core.host import Program, Supervisord
 from opsconsole.core.procs import TreeUsage
-from opsconsole.tui.fleet_rows import columns, host_rows
+from opsconsole.tui.fleet_rows import columns, host_cells, host_marks, host_rows
 from opsconsole.tui.keys import bindings
 from opsconsole.tui.styles import app_theme, role_style, state_role
 from opsconsole.tui.widgets.logview import LogView
@@ -214,6 +214,7 @@ class ProgramsView(Vertical):
         self._drawn = {}
         self._drawn_usage: dict[int, TreeUsage] | None = None
         self._drawn_theme = ""
+        self._drawn_hosts: Any = None
         #: counts of what refreshes did (tests and benchmarks read them): ``rebuilt`` the
         #: whole list built again, ``in_place`` only the rows that changed looked at again
         self.redraws = {"rebuilt": 0, "in_place": 0, "rows": 0}
@@ -331,8 +332,8 @@ class ProgramsView(Vertical):
         sort does not follow what changed): only the rows whose uptime's short form, CPU or
         memory may read differently are looked at, only the cells that changed are drawn
         again. False (nothing done) when the list has to be built again."""
-        if not self.rows or (self.session is not None and self.session.fleet is not None):
-            return False
+        if not self.rows or host_marks(self.session) != self._drawn_hosts:
+            return False  # a fleet's host turned stale or fresh: its rows are marked again
         theme = app_theme(self.app)
         if (theme.name if theme is not None else "") != self._drawn_theme:
             return False
@@ -384,7 +385,7 @@ class ProgramsView(Vertical):
         changes = []
         for row, p in looked:
             indent = self._cells[row.key][0][1] if row.key in self._cells else False
-            cells = self._proc_cells(p, indent)
+            cells = host_cells(self.session, row.key, row.server, self._proc_cells(p, indent))
             row.proc = p
             if cells is not row.cells:
                 changes += [
@@ -559,6 +560,7 @@ class ProgramsView(Vertical):
         }
         self._drawn_usage = self.usage
         self._drawn_theme = self._theme.name if self._theme is not None else ""
+        self._drawn_hosts = host_marks(self.session)
         self.redraws["rebuilt"] += 1
 
     # -- selection -------------------------------------------------------------
