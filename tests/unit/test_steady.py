@@ -123,3 +123,30 @@ def test_the_fast_program_decoding_reads_what_from_json_reads_and_refuses_the_re
     for bad in ({**odd, "pid": "12"}, {**odd, "pid": True}, {"name": "a"}, [1]):
         with pytest.raises(HostProtocolError, match="does not have the expected shape"):
             program_from_json(bad)
+
+
+def test_a_list_that_changes_after_idle_rounds_reuses_the_text_of_its_kept_members(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    steady, canon = SteadyPrograms(), Canon()
+    value = steady.encode(snapshot(1100))
+    canon.checksum(value)
+    for now in (1101, 1102):  # idle: the programs list is the same object
+        value = steady.encode(snapshot(now))
+        assert canon.checksum(value) == checksum(value)
+    kept = value["servers"][0]["programs"][5]
+    changed = steady.encode(snapshot(1103, p003="FATAL"))
+    assert changed["servers"][0]["programs"][5] is kept
+    dumped: list[Any] = []
+    real = json.dumps
+
+    def counting(obj: Any, **kw: Any) -> str:
+        if isinstance(obj, dict):
+            dumped.append(obj)
+        return real(obj, **kw)
+
+    monkeypatch.setattr(json, "dumps", counting)
+    crc = canon.checksum(changed)
+    monkeypatch.undo()
+    assert crc == checksum(changed)
+    assert len(dumped) <= 3, "only the changed program (and its supervisord, the top) again"

@@ -157,6 +157,11 @@ class Canon:
             known = self._known.get(key)
             if known is None or known[0] is not value:
                 known = (value, "[" + ",".join(self._text(v) for v in value) + "]")
+            else:  # its members are remembered too: the next list that changes reuses them
+                before, after = self._known, self._next
+                for item in value:
+                    if type(item) is dict and (entry := before.get(id(item))) is not None:
+                        after[id(item)] = entry
             self._next[key] = known
             return known[1]
         return json.dumps(value, ensure_ascii=False)
