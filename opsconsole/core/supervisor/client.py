@@ -190,6 +190,12 @@ class SupervisorClient:
         )
 
     @property
+    def via_httpx(self) -> bool:
+        """True when httpx carries the calls (https, or a transport handed in), False for
+        our own transport (a unix socket or plain HTTP)."""
+        return self._http is not None
+
+    @property
     def is_local(self) -> bool:
         """True when the processes it reports live on this machine (pids mean something)."""
         if self.socket_path is not None:
