@@ -47,14 +47,13 @@ from opsconsole.core.supervisor.model import (
 )
 from opsconsole.core.supervisor.protocol import decode_response
 from opsconsole.core.supervisor.wire import (
+    Credentials,
     Endpoint,
     Exchange,
     WireConnectError,
     WireError,
     WireTimeout,
     WireTooLarge,
-    basic_auth,
-    build_request,
 )
 
 #: Largest response body accepted (a misbehaving server must not exhaust memory).
@@ -157,7 +156,7 @@ class SupervisorClient:
         #: we see is always what the socket path leads to now, even after it was replaced or
         #: re-permissioned; httpx only for https or a transport handed in (tests' fakes)
         self._wire: Endpoint | None = None
-        self._auth = b""  # the Authorization header line: never in a message or a repr
+        self._auth: Credentials | None = None  # never in a message or a repr
         self._http: httpx.AsyncClient | None = None
         if transport is None and parsed.scheme != "https":
             try:
@@ -174,7 +173,7 @@ class SupervisorClient:
                 path=("" if self.socket_path else parsed.path.rstrip("/")) + "/RPC2",
             )
             if username is not None:
-                self._auth = basic_auth(username, password)
+                self._auth = Credentials(username, password)
             return
         base_url = "http://localhost" if self.socket_path is not None else target.url.rstrip("/")
         if self.socket_path is not None:
@@ -298,8 +297,7 @@ class SupervisorClient:
     async def _post_wire(self, body: bytes, method: str, wait: float, started: float) -> bytes:
         """The POST over our own transport (:mod:`.wire`): one wake-up for the whole answer."""
         assert self._wire is not None
-        request = build_request(self._wire, body, self._auth)
-        exchange = Exchange(self._wire, request, wait, MAX_RESPONSE_BYTES)
+        exchange = Exchange(self._wire, body, self._auth, wait, MAX_RESPONSE_BYTES)
         try:
             status, answer = await exchange.send()
         except WireTimeout as exc:

@@ -77,13 +77,25 @@ class Endpoint:
         return host if self.port == 80 else f"{host}:{self.port}"
 
 
-def basic_auth(username: str, password: str) -> bytes:
-    """The ``Authorization`` header line for HTTP Basic auth (kept out of every message)."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return f"Authorization: Basic {token}\r\n".encode("ascii")
+class Credentials:
+    """The ``Authorization`` header line for HTTP Basic auth. Its repr says nothing: a
+    traceback that shows locals (Textual's crash screen does) or a log never shows it."""
+
+    __slots__ = ("_line",)
+
+    def __init__(self, username: str, password: str) -> None:
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._line = f"Authorization: Basic {token}\r\n".encode("ascii")
+
+    def __repr__(self) -> str:
+        return "<credentials>"
+
+    def header(self) -> bytes:
+        """The header line itself (only for the request)."""
+        return self._line
 
 
-def build_request(endpoint: Endpoint, body: bytes, auth: bytes = b"") -> bytes:
+def build_request(endpoint: Endpoint, body: bytes, auth: Credentials | None = None) -> bytes:
     """The HTTP/1.1 POST of ``body`` (``Connection: close``: one exchange per connection)."""
     head = (
         f"POST {endpoint.path} HTTP/1.1\r\n"
@@ -93,7 +105,7 @@ def build_request(endpoint: Endpoint, body: bytes, auth: bytes = b"") -> bytes:
         f"Content-Length: {len(body)}\r\n"
         "Connection: close\r\n"
     ).encode("ascii")
-    return head + auth + b"\r\n" + body
+    return head + (auth.header() if auth is not None else b"") + b"\r\n" + body
 
 
 class _Workers:
@@ -151,9 +163,17 @@ class Exchange:
         "_aborted", "_deadline", "_endpoint", "_limit", "_lock", "_request", "_sock", "_timeout"
     )  # fmt: skip
 
-    def __init__(self, endpoint: Endpoint, request: bytes, timeout: float, limit: int) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        body: bytes,
+        auth: Credentials | None,
+        timeout: float,
+        limit: int,
+    ) -> None:
         self._endpoint = endpoint
-        self._request = request
+        #: the request, only ever here (a local holding it would show in a traceback's locals)
+        self._request = build_request(endpoint, body, auth)
         self._timeout = timeout
         #: the whole exchange ends by then (waiting for a free thread included)
         self._deadline = time.monotonic() + timeout
