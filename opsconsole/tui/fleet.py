@@ -231,6 +231,7 @@ class Fleet:
         #: redraws of the program list asked for by the hosts (and how many were drawn)
         self.changes = self.redraws = 0
         self._logs: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
+        self._log_names: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
 
     @property
     def several(self) -> bool:
@@ -645,10 +646,23 @@ def log_servers(session: Session) -> Any:
     if fleet is None:
         return dict(session.monitor.snapshots)
     servers = shown_servers(session)
-    key = tuple((s.name, id(s.programs)) for s in servers)
+    key = tuple((s.name, _log_names(fleet, s.programs)) for s in servers)
     if fleet._logs is None or fleet._logs[0] != key:
         fleet._logs = (key, tuple(_LogServer(s.name, s.programs) for s in servers))
     return fleet._logs[1]
+
+
+def _log_names(fleet: Fleet, programs: tuple[Any, ...]) -> tuple[Any, ...]:
+    """What the Logs view lists of a supervisord's programs (names and log files), worked
+    out once per programs tuple: an uptime or a state that moved lists nothing new."""
+    known = fleet._log_names.get(id(programs))
+    if known is None or known[0] is not programs:
+        names = tuple((p.fullname, p.stdout_logfile, p.stderr_logfile) for p in programs)
+        known = (programs, names)
+        if len(fleet._log_names) > 4 * len(fleet.states) + 16:
+            fleet._log_names.clear()
+        fleet._log_names[id(programs)] = known
+    return known[1]
 
 
 def shown_servers(session: Session) -> list[Supervisord]:

@@ -115,6 +115,12 @@ def program_from_json(data: Any) -> Program:
         return Program.from_json(data)
 
 
+def _nested(items: list[Any]) -> bool:
+    """A list with objects or lists in it (their text is remembered apart): not a list of
+    scalars such as a program's exit codes."""
+    return any(type(v) is dict or type(v) is list for v in items)
+
+
 class Canon:
     """The canonical JSON text (``sort_keys``, compact, not ASCII-escaped: as
     :func:`~opsconsole.core.host.diff.checksum` writes it) of values whose unchanged objects
@@ -141,7 +147,7 @@ class Canon:
             key = id(value)
             known = self._known.get(key)
             if known is None or known[0] is not value:
-                if any(type(v) is dict or (type(v) is list and v) for v in value.values()):
+                if any(type(v) is dict or (type(v) is list and _nested(v)) for v in value.values()):
                     parts = [
                         json.dumps(k, ensure_ascii=False) + ":" + self._text(value[k])
                         for k in sorted(value)
