@@ -45,6 +45,7 @@ from opsconsole.core.host import (
 )
 from opsconsole.core.logs import LogSource
 from opsconsole.tui.fleet_host import FleetHost
+from opsconsole.tui.fleet_logs import log_servers as log_servers
 from opsconsole.tui.fleet_push import pushed_programs, pushes
 from opsconsole.tui.fleet_rows import _dim, same_shown
 
@@ -627,42 +628,6 @@ def open_fleet(config: AppConfig, gate: ActionGate) -> Fleet:
 
     hosts = [(s.name, open_one(config, s, gate=gate)) for s in config.hosts]
     return Fleet(hosts, config.refresh, config.timeout)
-
-
-@dataclass(frozen=True)
-class _LogServer:
-    """A supervisord as the Logs view's list of sources reads it (name and programs)."""
-
-    name: str
-    processes: tuple[Any, ...]
-
-
-def log_servers(session: Session) -> Any:
-    """The supervisords whose logs the Logs view lists: on a fleet, the hosts' (named as the
-    console names them: ``host1``, whose ``supervisord`` entry reaches host1's), not this
-    machine's configured ones (which a fleet does not read). On a fleet, the same tuple as
-    last time while no host's programs changed (the view then has nothing to list again)."""
-    fleet = session.fleet
-    if fleet is None:
-        return dict(session.monitor.snapshots)
-    servers = shown_servers(session)
-    key = tuple((s.name, _log_names(fleet, s.programs)) for s in servers)
-    if fleet._logs is None or fleet._logs[0] != key:
-        fleet._logs = (key, tuple(_LogServer(s.name, s.programs) for s in servers))
-    return fleet._logs[1]
-
-
-def _log_names(fleet: Fleet, programs: tuple[Any, ...]) -> tuple[Any, ...]:
-    """What the Logs view lists of a supervisord's programs (names and log files), worked
-    out once per programs tuple: an uptime or a state that moved lists nothing new."""
-    known = fleet._log_names.get(id(programs))
-    if known is None or known[0] is not programs:
-        names = tuple((p.fullname, p.stdout_logfile, p.stderr_logfile) for p in programs)
-        known = (programs, names)
-        if len(fleet._log_names) > 4 * len(fleet.states) + 16:
-            fleet._log_names.clear()
-        fleet._log_names[id(programs)] = known
-    return known[1]
 
 
 def shown_servers(session: Session) -> list[Supervisord]:

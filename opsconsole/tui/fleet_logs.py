@@ -11,13 +11,15 @@ opens that host's log alone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from opsconsole.core.host import LogRef
 from opsconsole.core.logs import HostLogSource, LogSource
 from opsconsole.core.logs.merge import MergedSource
 
 if TYPE_CHECKING:
+    from opsconsole.tui.fleet import Fleet
     from opsconsole.tui.session import Session
 
 
@@ -55,3 +57,42 @@ def merged_logs(session: Session, names: list[str]) -> list[LogSource] | None:
                 ]
                 sources.append(MergedSource(per_host, key=f"hosts:{program}:{stream}", label=label))
     return sources or None
+
+
+@dataclass(frozen=True)
+class _LogServer:
+    """A supervisord as the Logs view's list of sources reads it (name and programs)."""
+
+    name: str
+    processes: tuple[Any, ...]
+
+
+def log_servers(session: Session) -> Any:
+    """The supervisords whose logs the Logs view lists: on a fleet, the hosts' (named as the
+    console names them: ``host1``, whose ``supervisord`` entry reaches host1's), not this
+    machine's configured ones (which a fleet does not read). On a fleet, the same tuple as
+    last time while no host's program names or log files changed (the view then has
+    nothing to list again)."""
+    fleet = session.fleet
+    if fleet is None:
+        return dict(session.monitor.snapshots)
+    from opsconsole.tui.fleet import shown_servers
+
+    servers = shown_servers(session)
+    key = tuple((s.name, _log_names(fleet, s.programs)) for s in servers)
+    if fleet._logs is None or fleet._logs[0] != key:
+        fleet._logs = (key, tuple(_LogServer(s.name, s.programs) for s in servers))
+    return fleet._logs[1]
+
+
+def _log_names(fleet: Fleet, programs: tuple[Any, ...]) -> tuple[Any, ...]:
+    """What the Logs view lists of a supervisord's programs (names and log files), worked
+    out once per programs tuple: an uptime or a state that moved lists nothing new."""
+    known = fleet._log_names.get(id(programs))
+    if known is None or known[0] is not programs:
+        names = tuple((p.fullname, p.stdout_logfile, p.stderr_logfile) for p in programs)
+        known = (programs, names)
+        if len(fleet._log_names) > 4 * len(fleet.states) + 16:
+            fleet._log_names.clear()
+        fleet._log_names[id(programs)] = known
+    return known[1]
