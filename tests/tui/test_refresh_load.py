@@ -79,8 +79,9 @@ async def test_one_get_all_process_info_a_refresh_whoever_reads_the_programs(
 ) -> None:
     """Probes, the gunicorn view (its scan matches masters to programs) and the nginx view all
     read the programs; they use the session's poll: supervisord is asked getAllProcessInfo
-    exactly once for each refresh of the session (before, each of them polled on its own
-    whenever the session's poll was older than one refresh)."""
+    at most once for each refresh of the session (before, each of them polled on its own
+    whenever the session's poll was older than one refresh), and not at all for a refresh
+    that finds it quiet (core/supervisor/quiet.py)."""
     app = OpsConsoleApp(stack_config(demo_stack), audit=False)
     calls: Counter[str] = Counter()
     polls = 0
@@ -108,8 +109,9 @@ async def test_one_get_all_process_info_a_refresh_whoever_reads_the_programs(
         await until(pilot, lambda: app.session.probes.states, 10)
         done = polls
         assert done >= 3
-        # the last poll may still be on its way
-        assert calls["supervisor.getAllProcessInfo"] in (done - 1, done), (calls, done)
+        # never more than one a refresh; the demo's supervisord is idle: most are not asked
+        assert 1 <= calls["supervisor.getAllProcessInfo"] <= done, (calls, done)
+        assert calls["supervisor.getAllProcessInfo"] < done, "an idle supervisord was asked"
 
 
 @pytest.mark.integration

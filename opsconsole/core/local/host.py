@@ -128,6 +128,7 @@ class LocalHost(LocalReads):
         from opsconsole.core import gunicorn as gunicorn_backend
 
         started = time.monotonic()
+        self.monitor.expect_change()  # whatever it does, the next poll asks supervisord
         handler = self._handlers().get(request.operation)
         if handler is None:
             error = OpsError(

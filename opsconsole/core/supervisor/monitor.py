@@ -2,13 +2,15 @@
 
 The monitor turns each poll into a :class:`ServerSnapshot` (connected, or why not), backs off
 when calls are slow, and retries a failed server at the normal interval so a restarted
-supervisord is seen again within one refresh.
+supervisord is seen again within one refresh. A supervisord of this machine that shows no
+sign of a change since the last poll (:mod:`.quiet`) is not asked again, for up to
+``quiet.FULL_EVERY`` seconds.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from opsconsole.core.config import SupervisorTarget
 from opsconsole.core.supervisor.client import SupervisorClient
@@ -20,6 +22,7 @@ from opsconsole.core.supervisor.model import (
     SupervisorError,
     Unreachable,
 )
+from opsconsole.core.supervisor.quiet import QuietCheck
 
 
 @dataclass
@@ -75,6 +78,11 @@ class SupervisorMonitor:
             t.name: ServerSnapshot(t.name, t.url) for t in targets
         }
         self._info_at: dict[str, float] = {}
+        #: per server: may a poll be answered from the last one (nothing changed there)?
+        self.quiet: dict[str, QuietCheck] = {
+            name: QuietCheck(client.target.url, client.socket_path)
+            for name, client in self.clients.items()
+        }
 
     def client(self, server: str) -> SupervisorClient:
         """The client of ``server`` (a configured name). Raises KeyError for another name."""
@@ -85,6 +93,13 @@ class SupervisorMonitor:
         client = self.clients[server]
         prev = self.snapshots[server]
         started = time.monotonic()
+        quiet = self.quiet[server]
+        if prev.ok and not prev.stale and quiet.quiet():
+            # the same supervisord, the same children, its log untouched, nothing between
+            # states: it would answer what it answered (see quiet.py)
+            snap = replace(prev, at=time.time(), unchanged=True)
+            self.snapshots[server] = snap
+            return snap
         try:
             # Identity (version, pid) on (re)connect and every 30 s: detects a restart.
             if not prev.ok or prev.info is None or started - self._info_at.get(server, 0) > 30:
@@ -116,8 +131,14 @@ class SupervisorMonitor:
                 at=time.time(),
                 unchanged=prev.ok and processes is prev.processes and info == prev.info,
             )
+            quiet.mark(info.pid, processes)
         self.snapshots[server] = snap
         return snap
+
+    def expect_change(self) -> None:
+        """The console acted on supervisord: the next poll of every server asks it."""
+        for quiet in self.quiet.values():
+            quiet.forget()
 
     def next_delay(self, server: str) -> float:
         """Seconds until the next poll: the refresh interval, longer when calls are slow."""
