@@ -760,6 +760,30 @@ CATALOG: list[Fault] = [
     ),
     Fault(
         "fleet",
+        "`stack PID` with several hosts",
+        "Refused before anything runs: *a worker's pid belongs to one host, and 2 are given "
+        "(web1, web2)*, hint *give the one host the worker runs on: opsconsole stack PID --host "
+        "HOST* (exit 2).",
+        (
+            "tests/fleet/test_fleet_nginx_history.py::test_stack_through_one_host_and_refused_over_two",
+        ),
+    ),
+    Fault(
+        "supervisor",
+        "another client (a colleague's supervisorctl) stops, starts or adds a program while "
+        "the console rests on an idle supervisord",
+        "The next refresh asks supervisord and shows it: the process ended or started, the log "
+        "was written, or supervisord's CPU moved (a request costs it more than idling); an idle "
+        "supervisord is otherwise asked at least every 5 s.",
+        (
+            "tests/integration/test_supervisor_quiet.py::"
+            "test_idle_polls_do_not_ask_and_changes_by_another_client_show_at_once",
+            "tests/integration/test_supervisor_quiet.py::"
+            "test_a_group_added_without_a_process_shows_from_supervisords_log",
+        ),
+    ),
+    Fault(
+        "fleet",
         "a host SIGSTOPped while its log is merged with another's (`:logs web`, `tail web -f`)",
         "The other host's lines keep coming; the stopped host is marked once (*[web3] ⋯ no "
         "answer for 1.0 s: its lines follow when it answers*) and named in the view's status; "
