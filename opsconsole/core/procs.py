@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-
-import psutil
+from typing import TYPE_CHECKING
 
 from opsconsole.core import actions
 from opsconsole.core.errors import OpsError, ProcessChanged
+
+if TYPE_CHECKING:  # psutil is imported where used: the usage sampler reads /proc itself, and
+    import psutil  # the first frame needs neither
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class ProcIdentity:
 
     @classmethod
     def of(cls, pid: int) -> ProcIdentity:
+        import psutil
+
         try:
             p = psutil.Process(pid)
             with p.oneshot():
@@ -54,6 +58,8 @@ class ProcIdentity:
 
 def process_start_time(pid: int) -> float | None:
     """When the process started (epoch seconds), or None if it cannot be seen."""
+    import psutil
+
     try:
         return float(psutil.Process(pid).create_time())
     except psutil.Error:
@@ -61,6 +67,8 @@ def process_start_time(pid: int) -> float | None:
 
 
 def owner_of(pid: int) -> str:
+    import psutil
+
     try:
         return str(psutil.Process(pid).username())
     except psutil.Error:
@@ -87,10 +95,23 @@ def send_signal(identity: ProcIdentity, sig: signal.Signals) -> None:
         ) from exc
 
 
+def process_iter(attrs: list[str]) -> Iterator[psutil.Process]:
+    """Every process, with ``attrs`` read into ``.info`` (``psutil.process_iter``), without
+    psutil keeping a ``Process`` and what was read (a cmdline...) for every process on the
+    machine until the next pass: several MB on a busy machine, for nothing (no caller keeps
+    a Process from one pass to the next)."""
+    import psutil
+
+    try:
+        yield from psutil.process_iter(attrs)
+    finally:
+        psutil.process_iter.cache_clear()
+
+
 def children_map() -> dict[int, list[int]]:
     """parent pid → child pids for every process, from one pass over /proc (0: the roots)."""
     kids: dict[int, list[int]] = {}
-    for proc in psutil.process_iter(["ppid"]):
+    for proc in process_iter(["ppid"]):
         kids.setdefault(int(proc.info.get("ppid") or 0), []).append(proc.pid)
     return kids
 
@@ -113,20 +134,20 @@ def descendants(pid: int, kids: dict[int, list[int]]) -> list[int]:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
-#: ``/proc/PID/stat`` state letters as psutil names them
+#: ``/proc/PID/stat`` state letters as psutil names them (its ``STATUS_*`` strings)
 STATE_NAMES = {
-    "R": psutil.STATUS_RUNNING,
-    "S": psutil.STATUS_SLEEPING,
-    "D": psutil.STATUS_DISK_SLEEP,
-    "T": psutil.STATUS_STOPPED,
-    "t": psutil.STATUS_TRACING_STOP,
-    "Z": psutil.STATUS_ZOMBIE,
-    "X": psutil.STATUS_DEAD,
-    "x": psutil.STATUS_DEAD,
+    "R": "running",
+    "S": "sleeping",
+    "D": "disk-sleep",
+    "T": "stopped",
+    "t": "tracing-stop",
+    "Z": "zombie",
+    "X": "dead",
+    "x": "dead",
     "K": "wake-kill",
-    "W": psutil.STATUS_WAKING,
-    "I": psutil.STATUS_IDLE,
-    "P": psutil.STATUS_PARKED,
+    "W": "waking",
+    "I": "idle",
+    "P": "parked",
 }
 
 

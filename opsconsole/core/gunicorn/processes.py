@@ -16,7 +16,7 @@ import psutil
 
 from opsconsole.core.errors import ProcessChanged
 from opsconsole.core.gunicorn.parse import launch_index, title_of, to_int
-from opsconsole.core.procs import ProcIdentity
+from opsconsole.core.procs import ProcIdentity, process_iter
 
 
 def is_heartbeat_link(target: str) -> bool:
@@ -43,7 +43,7 @@ class ProcRow:
 def process_table() -> dict[int, ProcRow]:
     """Every live process (zombies left out), pid → row: one psutil pass."""
     table: dict[int, ProcRow] = {}
-    for p in psutil.process_iter(["pid", "ppid", "cmdline", "create_time", "status"]):
+    for p in process_iter(["pid", "ppid", "cmdline", "create_time", "status"]):
         info = p.info
         status = info.get("status") or ""
         if status in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):

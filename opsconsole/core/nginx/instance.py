@@ -138,7 +138,7 @@ class Master:
 def find_masters() -> list[Master]:
     """Every running nginx master visible to this user, oldest first."""
     found: list[Master] = []
-    for p in psutil.process_iter(["pid", "name", "cmdline", "ppid", "create_time"]):
+    for p in procs.process_iter(["pid", "name", "cmdline", "ppid", "create_time"]):
         try:
             cmdline = p.info.get("cmdline") or []
             args = parse_master_cmdline([str(c) for c in cmdline])
