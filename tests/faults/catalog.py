@@ -760,6 +760,17 @@ CATALOG: list[Fault] = [
     ),
     Fault(
         "fleet",
+        "ctrl-c during a rolling restart over hosts",
+        "The program being restarted is finished and verified first; then *cancelled by the "
+        "operator; not restarted: svc:b* on that host, the next hosts are not touched (their "
+        "pids unchanged) and the command exits 1 naming them.",
+        (
+            "tests/fleet/test_fleet_rolling.py::"
+            "test_ctrl_c_stops_the_roll_after_the_current_step_and_leaves_the_next_host_alone",
+        ),
+    ),
+    Fault(
+        "fleet",
         "`stack PID` with several hosts",
         "Refused before anything runs: *a worker's pid belongs to one host, and 2 are given "
         "(web1, web2)*, hint *give the one host the worker runs on: opsconsole stack PID --host "

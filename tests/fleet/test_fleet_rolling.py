@@ -201,6 +201,57 @@ def test_the_roll_stops_at_the_first_failure_naming_host_program_reason_and_what
     wait_for(fleet.sups["web1"].running, timeout=60)
 
 
+def test_ctrl_c_stops_the_roll_after_the_current_step_and_leaves_the_next_host_alone(
+    fleet: Fleet,
+) -> None:
+    """ctrl-c (a real SIGINT to the command) while web1's first program restarts: that step is
+    finished (never a program left between stop and verification), the rest of web1 and all
+    of web2 are not touched, and the command says so (exit 1)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    before = all_pids(fleet)
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "opsconsole", "--config", str(fleet.config)),
+            *("restart", "svc:*", "--rolling", "--yes", "--json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen: list[dict[str, Any]] = []
+        for line in proc.stdout:  # until web1's first step has begun
+            if line.startswith("{"):
+                seen.append(json.loads(line))
+                if seen[-1].get("kind") == "step" and seen[-1].get("host") == "web1":
+                    break
+        assert seen, proc.stderr.read() if proc.stderr else ""
+        os.kill(proc.pid, signal.SIGINT)
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    events = seen + [json.loads(x) for x in rest.splitlines() if x.startswith("{")]
+    assert proc.returncode == 1, rest + err
+    cancelled = [e for e in events if e["kind"] == "cancelled"]
+    assert cancelled and cancelled[0]["host"] == "web1", events
+    assert "cancelled by the operator; not restarted: svc:b" in cancelled[0]["message"]
+    web1 = [(e["kind"], e.get("program", "")) for e in events if e["host"] == "web1"]
+    assert ("healthy", "svc:a") in web1  # the step begun was finished and verified
+    assert not any(e["host"] == "web2" for e in events[:-1] if e["kind"] != "cancelled")
+    assert events[-1]["kind"] == "fleet" and events[-1]["status"] != "done"
+    after = all_pids(fleet)
+    assert after["web1"]["a"] != before["web1"]["a"]  # restarted, and RUNNING again
+    assert after["web1"]["b"] == before["web1"]["b"]
+    assert after["web2"] == before["web2"]
+    assert fleet.sups["web1"].running() and fleet.sups["web2"].running()
+
+
 def test_parallel_rolls_every_host_at_once_each_one_program_at_a_time(
     fleet: Fleet, cli: Any
 ) -> None:
