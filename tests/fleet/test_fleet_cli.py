@@ -65,6 +65,29 @@ def test_status_json_over_two_hosts(fleet_sshd: LocalSshd, demo_stack: DemoStack
     assert any(line.split()[:3] == ["web2", "web", "RUNNING"] for line in lines)
 
 
+def test_local_beside_a_remote_host(fleet_sshd: LocalSshd, demo_stack: DemoStack) -> None:
+    """``--host local`` is this machine, read here without ssh, beside a host reached over ssh:
+    both answer, each named; a change over both without --yes is refused and nothing done."""
+    run = opsconsole(
+        fleet_sshd, "--agent", AGENT, "-c", str(demo_stack.conf_path),
+        "--host", "local", "--host", "web1", "status", "--json",
+    )  # fmt: skip
+    hosts = by_host(json.loads(run.stdout))
+    assert set(hosts) == {"local", "web1"}, run.stdout + run.stderr
+    web_pid = demo_stack.rpc().supervisor.getProcessInfo("web")["pid"]
+    for entry in hosts.values():
+        states = {p["name"]: (p["state"], p["pid"]) for p in entry["programs"]}
+        assert states["web"] == ("RUNNING", web_pid)
+    before = demo_stack.rpc().supervisor.getProcessInfo("queue:queue_00")
+    run = opsconsole(
+        fleet_sshd, "--agent", AGENT, "-c", str(demo_stack.conf_path),
+        "--host", "local", "--host", "web1", "stop", "queue:queue_00",
+    )  # fmt: skip
+    assert run.returncode == 2 and "needs confirmation" in run.stderr, run.stderr
+    after = demo_stack.rpc().supervisor.getProcessInfo("queue:queue_00")
+    assert (after["statename"], after["pid"]) == ("RUNNING", before["pid"])  # nothing done
+
+
 def test_each_ssh_failure_is_said_in_words_and_the_good_host_still_answers(
     fleet_sshd: LocalSshd, demo_stack: DemoStack
 ) -> None:
