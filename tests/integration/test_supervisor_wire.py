@@ -228,3 +228,49 @@ def _queued(sock: Path) -> bool:
         if len(cols) > 4 and cols[4].startswith(str(sock)) and cols[2].isdigit():
             return int(cols[2]) > 0
     return False
+
+
+# ----------------------------------------------------------- answers supervisord never gives
+# (a loopback server plays another HTTP server: the transport must still read them right)
+
+
+def _serve_once(answer: bytes) -> tuple[str, threading.Thread]:
+    """A TCP server on loopback that reads one request, writes ``answer`` and hangs up."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def run() -> None:
+        with server:
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(10)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(65536)
+                conn.sendall(answer)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{server.getsockname()[1]}", thread
+
+
+async def test_chunked_and_close_delimited_answers_are_read_whole() -> None:
+    body = xmlrpc.client.dumps((["a" * 70_000, "é"],), methodresponse=True).encode()
+    pieces = [body[i : i + 4096] for i in range(0, len(body), 4096)]
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    for answer in (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked,
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n" + body,  # no length: to the end
+    ):
+        url, thread = _serve_once(answer)
+        async with SupervisorClient(SupervisorTarget("other", url), timeout=10) as client:
+            assert await client.call("supervisor.getState") == ["a" * 70_000, "é"]
+        thread.join(10)
+
+
+async def test_a_server_that_is_not_http_is_the_usual_closed_connection() -> None:
+    url, thread = _serve_once(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+    async with SupervisorClient(SupervisorTarget("other", url), timeout=10) as client:
+        with pytest.raises(Unreachable) as info:
+            await client.get_all_process_info()
+    thread.join(10)
+    assert info.value.message == f"supervisord at {url} closed the connection"
