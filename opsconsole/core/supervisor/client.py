@@ -21,10 +21,8 @@ import time
 import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-import httpx
 
 from opsconsole.core import actions
 from opsconsole.core.config import SupervisorTarget
@@ -55,6 +53,9 @@ from opsconsole.core.supervisor.wire import (
     WireTimeout,
     WireTooLarge,
 )
+
+if TYPE_CHECKING:  # httpx is imported only when it carries calls (https, tests' fakes)
+    import httpx
 
 #: Largest response body accepted (a misbehaving server must not exhaust memory).
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -175,6 +176,8 @@ class SupervisorClient:
             if username is not None:
                 self._auth = Credentials(username, password)
             return
+        import httpx  # 20+ ms at start: imported only when it carries calls
+
         base_url = "http://localhost" if self.socket_path is not None else target.url.rstrip("/")
         if self.socket_path is not None:
             transport = transport or httpx.AsyncHTTPTransport(
@@ -316,6 +319,8 @@ class SupervisorClient:
 
     async def _post_httpx(self, body: bytes, method: str, wait: float, started: float) -> bytes:
         """The POST through httpx (https, or a transport handed in)."""
+        import httpx  # (__init__ imported it already)
+
         assert self._http is not None
         try:
             async with self._http.stream(
