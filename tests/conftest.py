@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 from opsconsole.core import actions
 from opsconsole.core.config import SupervisorTarget
 from opsconsole.demo.stack import DemoStack, find_nginx
+from opsconsole.demo.watchdog import guarding
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -74,20 +73,12 @@ def demo_stack() -> Iterator[DemoStack]:
     watchdog stops it if this process dies without tearing down (a killed worker, a run
     stopped by a timeout): nothing of a run outlives it."""
     stack = DemoStack().start()
-    watchdog = subprocess.Popen(
-        [sys.executable, "-m", "opsconsole.demo.watchdog", str(os.getpid()), str(stack.dir)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield stack
-    finally:
-        stack.stop()
-    # only once the stack is down: if stop() was interrupted, the watchdog finishes the job
-    watchdog.kill()
-    watchdog.wait()
+    # dismissed only once the stack is down: if stop() was interrupted, it finishes the job
+    with guarding(stack.dir):
+        try:
+            yield stack
+        finally:
+            stack.stop()
 
 
 @pytest.fixture

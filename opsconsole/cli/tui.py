@@ -4,9 +4,7 @@ a real local demo stack that is torn down when the console ends, however it ends
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,6 +56,7 @@ def _exit_on_signals(app: Any) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     from opsconsole.demo.fleet import is_fleet_dir, run_fleet_demo, teardown_fleet
     from opsconsole.demo.stack import DemoStack, StackError, teardown
+    from opsconsole.demo.watchdog import guarding
 
     if args.hosts is not None:
         return run_fleet_demo(args)
@@ -91,13 +90,12 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"\nconnect:  opsconsole -c {stack.conf_path}")
         print(f"stop:     opsconsole demo --stop {stack.dir}")
         return 0
-    watchdog = subprocess.Popen(
-        [sys.executable, "-m", "opsconsole.demo.watchdog", str(os.getpid()), str(stack.dir)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with guarding(stack.dir):
+        return _demo_console(args, stack)
+
+
+def _demo_console(args: argparse.Namespace, stack: Any) -> int:
+    """The console on a started demo stack; the stack stopped however it ends."""
     try:
         config = build_config(
             config_file=args.config,
@@ -114,11 +112,7 @@ def run_demo(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)
         _say("stopping the demo stack ...")
-        try:
-            stack.stop()
-        finally:
-            watchdog.kill()
-            watchdog.wait()
+        stack.stop()
         _say("demo stack stopped; nothing left running.")
 
 

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ import psutil
 
 from opsconsole.demo.sshd import LocalSshd
 from opsconsole.demo.stack import DemoStack, StackError, teardown
+from opsconsole.demo.watchdog import guarding
 
 FLEET_CONFIG = "fleet.toml"
 MAX_HOSTS = 8
@@ -161,8 +160,6 @@ def teardown_fleet(directory: Path) -> None:
 
 def run_fleet_demo(args: argparse.Namespace) -> int:
     """``opsconsole demo --hosts N``: start the fleet, print how to use it, open the console."""
-    from opsconsole.cli.tui import _say, run_tui
-    from opsconsole.core.config import build_config
 
     fleet = DemoFleet(count=args.hosts, with_nginx=not args.no_nginx)
     print(f"starting {args.hosts} demo stacks behind a local sshd ...", flush=True)
@@ -177,13 +174,15 @@ def run_fleet_demo(args: argparse.Namespace) -> int:
     if args.keep:
         print(f"\nstop:  opsconsole demo --stop {fleet.dir}")
         return 0
-    watchdog = subprocess.Popen(
-        [sys.executable, "-m", "opsconsole.demo.watchdog", str(os.getpid()), str(fleet.dir)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with guarding(fleet.dir):
+        return _fleet_console(args, fleet)
+
+
+def _fleet_console(args: argparse.Namespace, fleet: DemoFleet) -> int:
+    """The console on a started demo fleet; the fleet stopped however it ends."""
+    from opsconsole.cli.tui import _say, run_tui
+    from opsconsole.core.config import build_config
+
     try:
         # The console on every host of the fleet, each reached over ssh like a real one.
         config = build_config(
@@ -200,9 +199,5 @@ def run_fleet_demo(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)
         _say("stopping the demo fleet ...")
-        try:
-            fleet.stop()
-        finally:
-            watchdog.kill()
-            watchdog.wait()
+        fleet.stop()
         _say("demo fleet stopped; nothing left running.")

@@ -25,6 +25,7 @@ import pytest
 
 from opsconsole.demo.sshd import LocalSshd, find_sshd
 from opsconsole.demo.stack import free_port
+from opsconsole.demo.watchdog import guarding
 
 #: The agent command on the "remote" hosts: this interpreter's opsconsole, by absolute path
 #: (an sshd session's PATH is the system default).
@@ -72,12 +73,13 @@ def fleet_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSshd]:
     """The session's sshd (web1, web2 and the failure aliases). Tests must not kill it."""
     base = tmp_path_factory.mktemp("fleet")
     sshd = LocalSshd(aliases=("web1", "web2"), session_env=session_env(base), base_dir=base)
-    sshd.start()
-    _with_failure_aliases(sshd, base)
-    try:
-        yield sshd
-    finally:
-        sshd.stop()
+    with guarding(base):  # a killed test process leaves no sshd behind
+        sshd.start()
+        _with_failure_aliases(sshd, base)
+        try:
+            yield sshd
+        finally:
+            sshd.stop()
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +87,9 @@ def own_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSshd]:
     """An sshd of the module's own, for tests that kill, restart or re-key it (alias web3)."""
     base = tmp_path_factory.mktemp("fleet-own")
     sshd = LocalSshd(aliases=("web3",), session_env=session_env(base), base_dir=base)
-    sshd.start()
-    try:
-        yield sshd
-    finally:
-        sshd.stop()
+    with guarding(base):
+        sshd.start()
+        try:
+            yield sshd
+        finally:
+            sshd.stop()
