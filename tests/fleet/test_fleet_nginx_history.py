@@ -20,7 +20,7 @@ import pytest
 from opsconsole.cli import main
 from opsconsole.demo.sshd import LocalSshd
 from opsconsole.demo.stack import DemoStack
-from tests.fleet.conftest import AGENT
+from tests.fleet import test_fleet_rolling as rolling
 from tests.integration.test_nginx_history import SITE, OwnNginx, own_nginx
 
 pytestmark = pytest.mark.integration
@@ -29,18 +29,12 @@ __all__ = ["own_nginx"]  # the module's own nginx (a fixture of the history test
 
 
 def write_config(path: Path, sshd: LocalSshd, stack: DemoStack, nginx_conf: Path) -> Path:
-    lines = [f"ssh_config = {json.dumps(str(sshd.ssh_config))}", "timeout = 20"]
-    for name in ("web1", "web2"):
-        lines += [
-            "",
-            "[[host]]",
-            f"name = {json.dumps(name)}",
-            f"ssh = {json.dumps(name)}",
-            f"agent = {json.dumps(AGENT)}",
-            f"supervisor_config = {json.dumps(str(stack.conf_path))}",
-            f"nginx_conf = {json.dumps(str(nginx_conf))}",
-        ]
-    path.write_text("\n".join(lines) + "\n")
+    """Hosts web1 and web2 on the demo stack's supervisord, each agent given this nginx."""
+    conf = str(stack.conf_path)
+    rolling.write_config(path, sshd, {"web1": conf, "web2": conf})
+    blocks = path.read_text().split("[[host]]")
+    blocks[1:] = [b + f"nginx_conf = {json.dumps(str(nginx_conf))}\n" for b in blocks[1:]]
+    path.write_text("[[host]]".join(blocks))
     return path
 
 
