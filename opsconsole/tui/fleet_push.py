@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 #: long, up to RESTART_MAX)
 RESTART_AFTER = 30.0
 RESTART_MAX = 300.0
+#: how long a host whose push is due is given once the console's loop is free again
+GRACE = 0.2
 
 
 def pushes(host: Any) -> bool:
@@ -48,7 +50,9 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
         try:
             await asyncio.wait_for(heard.wait(), stale_after)
         except asyncio.TimeoutError:
-            pass
+            # a push that waited behind the console's own work (its loop busy) is taken
+            # before the host is called silent: the console's lateness is not the host's
+            await asyncio.sleep(GRACE)
         heard.clear()
         try:
             if sub.value is not None and sub.updated != seen:
