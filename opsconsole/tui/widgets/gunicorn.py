@@ -120,6 +120,8 @@ class GunicornView(Vertical):
         self._seen: dict[str, WorkerSet] | None = None
         #: a ``:scale``/``:reload`` command waiting for the first scan
         self._pending: tuple[str, str, str] | None = None
+        #: scanned while hidden: the rows are drawn when the view is shown
+        self._stale = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="gunicorn-summary")
@@ -137,6 +139,10 @@ class GunicornView(Vertical):
         self.refresh_now()
 
     def on_show(self) -> None:
+        if self._stale:  # scanned while hidden: what the last scan found, at once
+            self._stale = False
+            self._render_rows()
+            self._render_summary()
         self.refresh_now()  # shown again: a fresh scan now rather than at the next tick
 
     @property
@@ -217,8 +223,11 @@ class GunicornView(Vertical):
                 self.progress[m.pid] = (target, m.live, started)
         if self.session is not None:
             self.session.gunicorn_masters = list(self.masters)  # log sources use them
-        self._render_rows()
-        self._render_summary()
+        if self.display or not self.rows:
+            self._render_rows()
+            self._render_summary()
+        else:  # hidden: the masters are kept (timeline, log sources), drawn when shown
+            self._stale = True
         self._observe(masters)
         if self._pending is not None:
             pending, self._pending = self._pending, None
@@ -319,6 +328,7 @@ class GunicornView(Vertical):
         return rows
 
     def _render_rows(self) -> None:
+        self._stale = False
         table = self.table
         current = self.selected_key()
         rows = self.build_rows()

@@ -126,6 +126,11 @@ class ProgramTable(DataTable[Any]):
             stale_cells = [k for k in cell_cache.keys() if (k[0], k[1]) in cells]  # noqa: SIM118
             stale_rows = [k for k in row_cache.keys() if k[0] in rows]  # noqa: SIM118
             stale_values = [k for k in values_cache.keys() if k[1] in indexes]  # noqa: SIM118
+            # the table's lines (y under the header) that show the changed rows
+            top = self.header_height if self.show_header else 0
+            ys = {top + y for y, (key, _) in enumerate(self._y_offsets) if key in rows}
+            line_cache = self._line_cache
+            stale_lines = [k for k in line_cache.keys() if k[0] in ys]  # noqa: SIM118
         except (AttributeError, TypeError, IndexError, KeyError):  # pragma: no cover
             for row, column, value in changes:
                 self.update_cell(row, column, value)
@@ -136,11 +141,12 @@ class ProgramTable(DataTable[Any]):
             row_cache.discard(line)
         for values in stale_values:
             values_cache.discard(values)
-        # Lines are cheap to put together again from the rows' cached cells. The whole table
-        # is repainted, as update_cell does: refreshing only the changed rows' regions left
-        # the screen stale when a layout change (the probe line appearing) came in the same
-        # frame, in a real terminal (the tab row vanished, the header was drawn twice).
-        self._line_cache.clear()
+        for drawn in stale_lines:
+            line_cache.discard(drawn)
+        # The whole table is repainted, as update_cell does (its other lines come from the
+        # cache of lines): refreshing only the changed rows' regions left the screen stale
+        # when a layout change (the probe line appearing) came in the same frame, in a real
+        # terminal (the tab row vanished, the header was drawn twice).
         if self.on_screen(indexes):
             self.refresh()
         # else: rows scrolled out of sight are drawn from their new cells when they come in
