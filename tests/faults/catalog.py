@@ -72,6 +72,29 @@ CATALOG: list[Fault] = [
     ),
     Fault(
         "supervisord",
+        "killed, or the connection cut, in the middle of an answer",
+        "At once (not after the timeout) the header says *supervisord at … closed the "
+        "connection — it may be restarting; opsconsole keeps retrying*; the next refresh works "
+        "again.",
+        (
+            "tests/integration/test_supervisor_wire.py::"
+            "test_supervisord_killed_while_the_console_waits_is_a_clear_error",
+            "tests/integration/test_supervisor_wire.py::"
+            "test_answer_cut_off_half_way_is_a_clear_error_at_once",
+        ),
+    ),
+    Fault(
+        "supervisord",
+        "stuck half-way through an answer",
+        "After the RPC timeout: *not responding (no answer in N s …)*; quitting meanwhile is "
+        "immediate (the pending call hangs up its connection at once).",
+        (
+            "tests/integration/test_supervisor_wire.py::"
+            "test_stalled_answer_times_out_and_a_cancelled_call_hangs_up",
+        ),
+    ),
+    Fault(
+        "supervisord",
         "its socket replaced by a regular file",
         "Says *…/supervisor.sock is not a socket* with a hint, keeps retrying, and is back as "
         "soon as the socket is restored.",
