@@ -9,6 +9,7 @@ the views' messages into session calls; it reads no widget's state.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -39,14 +40,9 @@ from opsconsole.tui.fleet import (
     shown_servers,
 )
 from opsconsole.tui.fleet_host import for_server
-from opsconsole.tui.fleet_ops import run_across
 from opsconsole.tui.keys import bindings, help_sections, key_label
 from opsconsole.tui.palette import OpsCommands
-from opsconsole.tui.screens.audit import AuditScreen
-from opsconsole.tui.screens.confirm import ConfirmScreen
-from opsconsole.tui.screens.help import HelpScreen
 from opsconsole.tui.screens.pick import SIGNALS, PickScreen
-from opsconsole.tui.screens.rolling import RollingScreen
 from opsconsole.tui.session import (
     ROUTED,
     AcrossRequested,
@@ -59,7 +55,6 @@ from opsconsole.tui.session import (
     UpdateReread,
 )
 from opsconsole.tui.themes import MONO_THEME, load_themes, resolve_theme_name
-from opsconsole.tui.update_groups import confirm_by_group
 from opsconsole.tui.widgets.commandbar import CommandBar, CommandSuggester
 from opsconsole.tui.widgets.events import EventsView
 from opsconsole.tui.widgets.footer import Footer
@@ -79,6 +74,9 @@ VIEWS = [
     ("logs", "4 Logs"),
     ("events", "5 Events"),
 ]
+
+#: the longest the cyclic garbage collector stays paused at start-up (see ``on_load``)
+GC_PAUSE_MAX = 3.0
 
 
 class OpsConsoleApp(App[None]):
@@ -110,6 +108,8 @@ class OpsConsoleApp(App[None]):
         #: whether the ``:`` bar is open (set as the app opens it, cleared by its Closed)
         self.command_open = False
         self._mono_filter = Monochrome()
+        #: the cyclic garbage collector is paused by this app until its first frame (on_load)
+        self._gc_paused = False
 
     def _fatal_error(self) -> None:
         """Textual prints a crash's traceback with every frame's local variables; one of
@@ -199,6 +199,13 @@ class OpsConsoleApp(App[None]):
         """Before the screen is composed: ask supervisord at once (its answer comes while the
         screen is composed and drawn; the first rows are shown when both are done) and pick
         the theme (set later, it would restyle every widget once more)."""
+        # The cyclic garbage collector waits until the first frame with the programs is drawn
+        # (GC_PAUSE_MAX at most): composing the screen and taking in the first poll allocate
+        # tens of thousands of objects that live as long as the console, and the collections
+        # they set off, each walking them all again, were ~10% of the time to that frame.
+        self._gc_paused = gc.isenabled()
+        if self._gc_paused:
+            gc.disable()
         # Textual's thread workers run in the loop's executor: keep them under the gate.
         actions.govern_threads(asyncio.get_running_loop())
         self.session.usage_wanted = lambda: self.current_view == "programs"
@@ -218,11 +225,19 @@ class OpsConsoleApp(App[None]):
         self.main.query_one(ProgramsView).focus()
         self.refresh_header()
         self.main.query_one(ProbeStrip).display = False
+        self.set_timer(GC_PAUSE_MAX, self._resume_gc)
 
     # -- what the session reports -------------------------------------------------------
 
     def on_session_refreshed(self, message: SessionRefreshed) -> None:
         self.refresh_header()
+        if self._gc_paused:  # the first programs shown: collect again once they are drawn
+            self.call_after_refresh(self._resume_gc)
+
+    def _resume_gc(self) -> None:
+        if self._gc_paused:
+            self._gc_paused = False
+            gc.enable()
 
     def _showing(self, show: Callable[[], None]) -> None:
         """Run ``show`` unless the console is shutting down: a message from the session may
@@ -284,12 +299,16 @@ class OpsConsoleApp(App[None]):
 
     def action_help(self) -> None:
         """``?``: every key of every view and every ``:`` command, from the registry."""
+        from opsconsole.tui.screens.help import HelpScreen  # the screens: imported when shown
+
         self.push_screen(HelpScreen(help_sections()))
 
     # -- what the session asks of the screen ------------------------------------------
 
     def confirm(self, question: str, detail: str, answer: Callable[[bool | None], None]) -> None:
         """Ask for an explicit ``y`` (the session's gate runs nothing it was not given)."""
+        from opsconsole.tui.screens.confirm import ConfirmScreen
+
         self.push_screen(ConfirmScreen(question, detail), callback=answer)
 
     def pick_signal(self, title: str, answer: Callable[[str | None], None]) -> None:
@@ -311,16 +330,22 @@ class OpsConsoleApp(App[None]):
 
     def on_across_requested(self, message: AcrossRequested) -> None:
         """Programs marked on several hosts: one host at a time (tui.fleet_ops)."""
+        from opsconsole.tui.fleet_ops import run_across
+
         run_across(self.session, message.verb, message.keys, message.signame)
 
     def on_roll_requested(self, message: RollRequested) -> None:
         """A rolling restart the session let through the gate: plan, ask, run, show."""
         # several hosts: the roll reads the topology and probes of the program's own host
         session = cast(Session, for_server(self.session, message.server))
+        from opsconsole.tui.screens.rolling import RollingScreen
+
         self.push_screen(RollingScreen(session, message.server, message.specs, message.label))
 
     def on_update_reread(self, message: UpdateReread) -> None:
         """What the update of each changed group stops and starts, asked group by group."""
+        from opsconsole.tui.update_groups import confirm_by_group
+
         confirm_by_group(self.session, message.server, message.reread)
 
     # -- command mode ------------------------------------------------------------
@@ -432,6 +457,8 @@ class OpsConsoleApp(App[None]):
             host_command(self, name, args)  # the hosts view; narrow to one host, or widen
         elif name == "audit":
             gate = self.session.gate
+            from opsconsole.tui.screens.audit import AuditScreen
+
             self.push_screen(AuditScreen(list(gate.history), gate.audit_path))
 
     def open_logs(self, names: list[str], server: str | None = None) -> None:
@@ -462,6 +489,7 @@ class OpsConsoleApp(App[None]):
         self.exit()
 
     async def on_unmount(self) -> None:
+        self._resume_gc()
         await self.session.aclose()
 
 
