@@ -44,6 +44,9 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
     state.asked_at = started = time.time()
     sub = await state.host.subscribe("programs", interval=fleet.refresh)  # type: ignore[attr-defined]
     sub.listeners.append(lambda _sub: heard.set())
+    links = getattr(state.host, "listeners", None)
+    if isinstance(links, list):  # a link that drops or comes back is looked at at once
+        links.append(lambda _link: heard.set())
     seen: float | None = None
     restart_after = RESTART_AFTER
     while True:
@@ -68,7 +71,10 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
                     why = link.reason
                 else:
                     why = f"{state.name} sent nothing for {silent:.0f}s"
-                if silent > stale_after:
+                # before its first push a host has its connection's time (ssh, the agent's
+                # start, its first read): it is not silent, it is connecting
+                down = link is not None and link.state == "down"  # it could not connect
+                if down or silent > (stale_after if seen is not None else fleet._budget(state)):
                     fleet._not_answered(state, why)
                 if link is not None and link.state == "up" and silent > restart_after:
                     sub.restart()
