@@ -1,6 +1,6 @@
 """What ``opsconsole tui`` imports before its first frame: the console and the program list,
 not the gunicorn and nginx backends (crossplane, the gunicorn library), the metrics, the
-syntax highlighter or httpx's async stack. Each is imported where first used (a scan, a
+syntax highlighter, httpx or psutil. Each is imported where first used (a scan, a
 sample, an operation, a screen), after the program list is drawn; importing them at start
 cost about a third of the launch → first frame time (benchmark figure 3).
 
@@ -34,6 +34,8 @@ NOT_AT_START = (
     "rich.syntax",
     "anyio",
     "httpcore",
+    "httpx",  # the supervisor client's own transport reads supervisord (httpx: https only)
+    "psutil",  # the first usage sample reads /proc itself; psutil comes with the scans
 )
 
 #: what the first frame does import (the same list would pass if nothing were imported)

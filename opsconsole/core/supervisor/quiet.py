@@ -33,11 +33,13 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import psutil
-
 from opsconsole.core.supervisor.model import ProcessInfo, ProcessState
+
+if TYPE_CHECKING:  # psutil is imported by the first proof (~20 ms: not before the first frame)
+    import psutil
 
 #: seconds at most between two polls that ask supervisord, whatever the kernel says
 FULL_EVERY = 5.0
@@ -158,6 +160,8 @@ class QuietCheck:
         return proof
 
     def _new_proof(self, pid: int, started: str, processes: Sequence[ProcessInfo]) -> _Proof | None:
+        import psutil
+
         try:
             proc = psutil.Process(pid)
             if "supervisord" not in " ".join(proc.cmdline()):
@@ -181,6 +185,8 @@ class QuietCheck:
 
     def _listens(self, proc: psutil.Process) -> bool:
         """The process listens where the console reached supervisord."""
+        import psutil
+
         if self.socket_path:
             # supervisord binds ``PATH.PID`` and links it to PATH: either name is its socket
             want = os.path.realpath(self.socket_path)
