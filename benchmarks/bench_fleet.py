@@ -7,7 +7,9 @@ agent -c`` its supervisord's config, exactly as ``opsconsole --host`` / ``[[host
 
 * Idle CPU (figure 11): both consoles run at once, each the TUI in a real terminal (a private
   tmux server, programs view), over the same window: the one-host console on h0, the ten-host
-  console on h1..h10. A console's CPU is its own plus every descendant's (the ssh clients it
+  console on h1..h10. The window opens once every program is more than a minute old: idle is
+  when nothing shown moves (before, the short uptime of all 3000 programs changed every second,
+  which is work, not idle). A console's CPU is its own plus every descendant's (the ssh clients it
   spawned are its cost). The agents and their sshd sessions on the "servers" are measured
   separately (per console). Target: ten hosts at most 2x one host.
 * Key press (figure 12): two headless consoles (Textual's Pilot, ``run_test``), one per
@@ -119,8 +121,18 @@ def _cpu(procs: list[psutil.Process]) -> float:
     return total
 
 
+#: seconds after the programs started when the idle window may open (their short uptimes,
+#: "42s", change every second during their first minute)
+SETTLED = 65.0
+
+
 def _idle(
-    ctx: BenchContext, sshd: LocalSshd, one: Path, ten: Path, confs: dict[str, list[Path]]
+    ctx: BenchContext,
+    sshd: LocalSshd,
+    one: Path,
+    ten: Path,
+    confs: dict[str, list[Path]],
+    programs_started: float,
 ) -> dict[str, Any]:
     """Both consoles in tmux over the same window: their CPU and their servers' CPU."""
     with tmux_server(ctx.workdir) as tmux:
@@ -145,7 +157,9 @@ def _idle(
                     180,
                     f"{name}'s agents up",
                 )
-            time.sleep(10)  # past start-up: the first reads of every host, the first CPU samples
+            # past start-up (the first reads of every host, the first CPU samples) and past
+            # the programs' first minute
+            time.sleep(max(10.0, programs_started + SETTLED - time.monotonic()))
             servers = {n: _servers(sshd, confs[n]) for n in pids}
             c0 = {n: process_cpu(p) for n, p in pids.items()}
             s0 = {n: _cpu(servers[n]) for n in pids}
@@ -280,7 +294,7 @@ def run(ctx: BenchContext) -> list[Row]:
         one = _write_config(base / "one.toml", sshd, [(names[0], sups[0])])
         ten = _write_config(base / "ten.toml", sshd, list(zip(names[1:], sups[1:], strict=True)))
         confs = {"one": [sups[0].conf_path], "ten": [s.conf_path for s in sups[1:]]}
-        idle = _idle(ctx, sshd, one, ten, confs)
+        idle = _idle(ctx, sshd, one, ten, confs, started + up)
         keys = _keys(ctx, one, ten)
     finally:
         if sshd is not None:
