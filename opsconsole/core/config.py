@@ -7,6 +7,7 @@ config (as supervisorctl does it), built-in defaults.
 from __future__ import annotations
 
 import configparser
+import gc
 import io
 import os
 import shutil
@@ -343,7 +344,16 @@ def load_supervisor_config(
             f"cannot read supervisord config {path}: {exc.strerror}",
             "check the path given with -c, or its permissions",
         ) from exc
-    return parse_supervisor_ini(text, path, environ)
+    # Read without the cyclic garbage collector: at 300 programs the parsers make ~13,000
+    # objects, none in a cycle, and the collections they set off walk everything imported
+    # (20-30 ms of the console's start for nothing; refcounts free what the parse leaves).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return parse_supervisor_ini(text, path, environ)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _as_float(value: Any, key: str) -> float:

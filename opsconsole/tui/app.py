@@ -77,6 +77,10 @@ VIEWS = [
 
 #: the longest the cyclic garbage collector stays paused at start-up (see ``on_load``)
 GC_PAUSE_MAX = 3.0
+#: how long after the first programs are taken in it starts again: the table draws them on
+#: its next idle pass, and a first collection (walking every object made since start) would
+#: come before that frame
+GC_AFTER_FIRST = 0.5
 
 
 class OpsConsoleApp(App[None]):
@@ -232,7 +236,7 @@ class OpsConsoleApp(App[None]):
     def on_session_refreshed(self, message: SessionRefreshed) -> None:
         self.refresh_header()
         if self._gc_paused:  # the first programs shown: collect again once they are drawn
-            self.call_after_refresh(self._resume_gc)
+            self.set_timer(GC_AFTER_FIRST, self._resume_gc)
 
     def _resume_gc(self) -> None:
         if self._gc_paused:
