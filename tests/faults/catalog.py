@@ -794,6 +794,16 @@ CATALOG: list[Fault] = [
     ),
     Fault(
         "fleet",
+        "a host's agent dies and its host cannot be reached for a while",
+        "Its rows turn `stale`/`down` with the link's reason (the other host stays current); the "
+        "link reconnects by itself with a backoff and subscribes again (a whole snapshot first); "
+        "*host answers again* is on the timeline.",
+        (
+            "tests/fleet/test_tui_fleet.py::test_a_dropped_link_shows_stale_and_comes_back_subscribed",
+        ),
+    ),
+    Fault(
+        "fleet",
         "`stack PID` with several hosts",
         "Refused before anything runs: *a worker's pid belongs to one host, and 2 are given "
         "(web1, web2)*, hint *give the one host the worker runs on: opsconsole stack PID --host "
