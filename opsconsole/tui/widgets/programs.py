@@ -374,7 +374,12 @@ class ProgramsView(Vertical):
                 if not same and not since <= n.now < until:  # its short uptime moved
                     marks[i] = (row, n.now, uptime_until(n))
                     looked.append((row, n))
-                elif new_usage and n.pid and usage.get(n.pid) != before.get(n.pid):
+                elif (
+                    new_usage
+                    and n.pid
+                    and usage.get(n.pid) != before.get(n.pid)
+                    and self._usage_moved(row.key, usage.get(n.pid))
+                ):
                     looked.append((row, n))
                 else:
                     row.proc = n  # the detail pane reads the latest
@@ -403,6 +408,16 @@ class ProgramsView(Vertical):
         if changes:
             self.table.update_cells(changes)
         return True
+
+    def _usage_moved(self, key: str, usage: TreeUsage | None) -> bool:
+        """Whether the CPU or memory cell of row ``key`` reads differently with ``usage``
+        (a new sample mostly moves digits no cell shows)."""
+        cached = self._cells.get(key)
+        if cached is None:
+            return True
+        cpu = f"{usage.cpu_percent:.1f}" if usage else ""
+        rss = format_bytes(usage.rss) if usage else ""
+        return (cpu, rss) != cached[0][7:9]
 
     def _visible(self, p: Program) -> bool:
         if not self.filter_text:
