@@ -76,7 +76,7 @@ async def gunicorn_view(pilot, own: Own) -> GunicornView:  # type: ignore[no-unt
         m = shown(app, own.pid)
         return m is not None and m.live == 2 and not m.flags
 
-    await until(pilot, ready, 15)
+    await until(pilot, ready, 40)
     assert view.select(f"m:{own.pid}")
     return view
 
@@ -96,17 +96,17 @@ async def test_master_killed_while_a_scale_waits(
         # a stopped master leaves the TTIN pending: the scale is still waiting when it dies
         os.kill(own.pid, signal.SIGSTOP)
         await pilot.press("y")
-        await until(pilot, lambda: "⟳ scaling own: 2 live → target 3" in screen_text(pilot), 5)
+        await until(pilot, lambda: "⟳ scaling own: 2 live → target 3" in screen_text(pilot), 15)
         # the line shows when the scale starts; the signal goes out from a worker after it
-        await until(pilot, lambda: sent, 10)
+        await until(pilot, lambda: sent, 20)
         assert sent == [(own.pid, "TTIN")]
         own.kill()
 
-        await until(pilot, lambda: f"process {own.pid} no longer exists" in timeline(app), 8)
+        await until(pilot, lambda: f"process {own.pid} no longer exists" in timeline(app), 25)
         assert "scale workers: error" in timeline(app)
-        await until(pilot, lambda: "Scale workers failed" in screen_text(pilot), 3)
+        await until(pilot, lambda: "Scale workers failed" in screen_text(pilot), 10)
         # the progress line and the dead master's row go away; the other masters stay
-        await until(pilot, lambda: shown(app, own.pid) is None, 5)
+        await until(pilot, lambda: shown(app, own.pid) is None, 15)
         assert "⟳ scaling" not in screen_text(pilot)
         assert others <= {m.pid for m in view.masters}
         await keys_still_work(pilot)
@@ -170,7 +170,7 @@ async def test_stuck_worker_is_flagged_then_replaced_after_the_timeout(
                 store = logs.log_view.lines_widget.store  # type: ignore[attr-defined]
                 return any(f"WORKER TIMEOUT (pid:{victim})" in line.text for line in store)
 
-            await until(pilot, timeout_logged, 5)
+            await until(pilot, timeout_logged, 15)
     finally:
         own.kill()
 
@@ -192,12 +192,12 @@ async def test_master_pid_reused_before_the_action_is_refused(
             squatter = take_pid(pid)
             await pilot.press("y")
             await until(pilot, lambda: f"pid {pid} now belongs to another process" in timeline(app))
-            await until(pilot, lambda: "Scale workers failed" in screen_text(pilot), 3)
+            await until(pilot, lambda: "Scale workers failed" in screen_text(pilot), 10)
             assert "nothing was sent" in words(screen_text(pilot))
             assert sent == []
             assert psutil.Process(pid).status() != psutil.STATUS_STOPPED  # no TTIN reached it
             # the stale row goes away by itself: the sleeping program is no gunicorn
-            await until(pilot, lambda: shown(app, pid) is None, 5)
+            await until(pilot, lambda: shown(app, pid) is None, 15)
             await keys_still_work(pilot)
         finally:
             if squatter is not None:
@@ -333,7 +333,7 @@ async def test_tui_scales_only_its_own_master_on_a_shared_control_socket(
                     return False
             return True
 
-        await until(pilot, own_counts, 15)
+        await until(pilot, own_counts, 40)
         for own in (c, a, b):
             holder = listener(path)
             assert view.select(f"m:{own.pid}")
@@ -349,8 +349,8 @@ async def test_tui_scales_only_its_own_master_on_a_shared_control_socket(
             signals_before = len(sent)
             await pilot.press("y")
             expected[own.pid] += 1
-            await until(pilot, lambda: counts(owns) == expected, 15)
-            await until(pilot, own_counts, 10)
+            await until(pilot, lambda: counts(owns) == expected, 40)
+            await until(pilot, own_counts, 20)
             await pilot.pause(1.0)  # a command that reached another master shows within this
             assert counts(owns) == expected
             assert sent[signals_before:] == ([] if holder == own.pid else [(own.pid, "TTIN")])
