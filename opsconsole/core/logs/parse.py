@@ -314,7 +314,7 @@ def _parse_timestamp_each(head: str) -> float | None:
 # --------------------------------------------------------------------------- lines
 
 
-@dataclass
+@dataclass(slots=True)
 class LogLine:
     """One displayable line.
 
