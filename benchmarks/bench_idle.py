@@ -6,21 +6,22 @@ side against the scaled stack (300 extra programs) for the same window. CPU is r
 psutil: each process's own time plus what its children used (``watch`` runs ``sh -c
 supervisorctl`` every second and reaps it, so its children times hold their CPU).
 
-RSS: a fresh console process (headless) with every program shown follows three growing log
-files (through its logs view when the app has one, else a ``LogView`` mounted into it) until
-its ring buffer is full; its RSS is read then.
+RSS: a fresh console process (headless, :mod:`benchmarks.rss_child`) with every program shown
+follows three log files through its logs view; once they are open this process grows them past
+the ring; when its ring buffer is full and three more refreshes have passed, its RSS is read.
+Changed in the second start-up round: that process imports only what ``opsconsole tui`` does
+(it used to be this module run with ``--rss-child``, so the harness's imports, benchmarks.common
+with the demo stack, argparse, statistics, ~1 MB, were counted as the console's), and the lines
+that grow the logs are written by this process (they were made inside the measured one).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -55,76 +56,12 @@ def _thread_cpu(pid: int) -> dict[int, float]:
         return {}
 
 
-def _peak_rss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def _log_paths(ctx: BenchContext) -> list[Path]:
     """Three log files in the work directory, each with some history."""
     paths = [ctx.workdir / f"followed-{i}.log" for i in range(3)]
     for i, path in enumerate(paths):
         path.write_bytes(log_lines(5_000, start=i * 1_000_000))
     return paths
-
-
-async def _rss_child(conf: str, expected: int, files: list[str]) -> dict[str, Any]:
-    """In a fresh process: the console (headless) with all programs shown and 3 logs followed
-    until its ring buffer is full; then its RSS."""
-    from opsconsole.core.config import AppConfig, load_supervisor_config
-    from opsconsole.core.logs import FileSource
-    from opsconsole.tui.app import OpsConsoleApp
-    from opsconsole.tui.widgets.logview import LogView
-    from opsconsole.tui.widgets.programs import ProgramsView
-
-    target = load_supervisor_config(Path(conf))
-    config = AppConfig(supervisors=[target], log_files=files)
-    app = OpsConsoleApp(config, audit=False)
-    async with app.run_test(size=TERM_SIZE) as pilot:
-        programs = app.query_one(ProgramsView)
-        while (
-            sum(1 for r in programs.rows if r.proc is not None) < expected or not app.session.usage
-        ):
-            await pilot.pause(0.05)
-        how = "a LogView mounted into the console (the app has no logs view yet)"
-        try:
-            from opsconsole.tui.widgets.logs import LogsView
-
-            logs_views = list(app.query(LogsView))
-        except ImportError:
-            logs_views = []
-        if logs_views:
-            logs_views[0].open_sources(files)
-            how = "the console's logs view (LogsView.open_sources)"
-            await pilot.pause(0.1)
-            view = logs_views[0].log_view
-        else:
-            view = LogView([FileSource(f) for f in files])
-            await app.screen.mount(view)
-        while view.stream is None or not len(view.lines_widget.store):  # the logs are open
-            await pilot.pause(0.05)
-        body = view.lines_widget
-        ring = body.store.maxlen or 0
-        for i, path in enumerate(files):  # grow each log past what the ring holds
-            with open(path, "ab") as fh:
-                fh.write(log_lines(ring // 2, start=i * 1_000_000 + 5_000))
-        deadline = time.monotonic() + 120
-        while len(body.store) < ring and time.monotonic() < deadline:
-            await pilot.pause(0.1)
-        await pilot.pause(3.0)  # three more refreshes of the program list
-        rss = psutil.Process().memory_info().rss
-        return {
-            "rss": rss,
-            "peak": _peak_rss(os.getpid()),
-            "held": len(body.store),
-            "ring": ring,
-            "how": how,
-        }
 
 
 def _rss_row(ctx: BenchContext, tmux_rss: int | None) -> Row:
@@ -151,18 +88,35 @@ def _rss_row(ctx: BenchContext, tmux_rss: int | None) -> Row:
     argv = [
         sys.executable,
         "-m",
-        "benchmarks.bench_idle",
-        "--rss-child",
+        "benchmarks.rss_child",
         str(stack.conf_path),
         str(ctx.program_count()),
         *files,
     ]
-    out = subprocess.run(
-        argv, capture_output=True, text=True, env=ctx.isolated_env(), timeout=300, cwd=ROOT
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ctx.isolated_env(),
+        cwd=ROOT,
     )
-    if out.returncode != 0:
-        raise RuntimeError(f"the RSS child failed: {out.stderr.strip()[-800:]}")
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert proc.stdout is not None
+    opened = proc.stdout.readline()
+    if opened.startswith("OPEN"):
+        ring = int(opened.split()[1])
+        for i, path in enumerate(files):  # grow each log past what the ring holds
+            with open(path, "ab") as fh:
+                fh.write(log_lines(ring // 2, start=i * 1_000_000 + 5_000))
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+    if proc.returncode != 0 or not stdout.strip():
+        raise RuntimeError(f"the RSS child failed: {stderr.strip()[-800:]}")
+    out = stdout
+    got = json.loads(out.strip().splitlines()[-1])
     rss = int(got["rss"])
     return Row(
         4,
@@ -242,8 +196,4 @@ def run(ctx: BenchContext) -> list[Row]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 4 and sys.argv[1] == "--rss-child":
-        result = asyncio.run(_rss_child(sys.argv[2], int(sys.argv[3]), sys.argv[4:]))
-        print(json.dumps(result), flush=True)
-        raise SystemExit(0)
     raise SystemExit(standalone(run, needs_stack=True))
