@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.strip import Strip
 
 from opsconsole.core.events import Event
-from opsconsole.tui.widgets.logview import LogLines
+from opsconsole.tui.widgets.logview import PART_MASK, LogLines
 
 LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
 LEVEL_TAG = {"info": "   ", "warning": "WRN", "error": "ERR"}
@@ -119,7 +119,7 @@ class EventsView(LogLines):
         row = self.scroll_offset.y + y
         if not 0 <= row < len(self.rows):
             return Strip.blank(width, self.rich_style)
-        index, part = self.rows[row]
+        index, part = divmod(self.rows[row], PART_MASK + 1)  # a row is one int (logview)
         if not 0 <= index - self.base < len(self.store):
             return Strip.blank(width, self.rich_style)
         strips = self._strips(index)

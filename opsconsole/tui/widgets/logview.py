@@ -59,6 +59,11 @@ TEXT_STYLE: dict[str | None, str] = {
 }
 MATCH_STYLE = Style(reverse=True, bold=True)
 NOWRAP_MAX = 20000  # cells drawn of one line when not wrapping (wrap shows all of it)
+#: a row is one int, (absolute line index << PART_BITS) | wrapped part: 20,000 rows as
+#: (index, part) tuples held ~1 MB more (a tuple and an int each); a line of at most
+#: DEFAULT_MAX_LINE characters wraps into fewer than 2**PART_BITS parts at 10 columns
+PART_BITS = 20
+PART_MASK = (1 << PART_BITS) - 1
 SOURCE_WIDTH_MAX = 18
 
 
@@ -92,7 +97,7 @@ class LogLines(ScrollView, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.store: deque[LogLine] = deque(maxlen=max(1, ring_size))
         self.base = 0  # absolute index of store[0]
-        self.rows: deque[tuple[int, int]] = deque()  # (absolute line index, wrapped part)
+        self.rows: deque[int] = deque()  # (absolute line index << PART_BITS) | wrapped part
         self.pattern: re.Pattern[str] | None = None
         self.invert = False
         self.search: re.Pattern[str] | None = None
@@ -119,8 +124,11 @@ class LogLines(ScrollView, can_focus=True):
     def _add_rows(self, index: int, line: LogLine) -> None:
         if not line_matches(line, self.pattern, self.invert):
             return
-        for part in range(self._parts(line)):
-            self.rows.append((index, part))
+        parts = min(self._parts(line), PART_MASK + 1)
+        if parts == 1:
+            self.rows.append(index << PART_BITS)
+        else:
+            self.rows.extend((index << PART_BITS) | part for part in range(parts))
         if not self.wrap:
             width = 5 + (self.source_width + 1 if self.source_width else 0) + len(line.text)
             self._max_width = max(self._max_width, min(width, NOWRAP_MAX))
@@ -149,7 +157,7 @@ class LogLines(ScrollView, can_focus=True):
             self.store.append(line)
             self._add_rows(index, line)
         dropped_rows = 0
-        while self.rows and self.rows[0][0] < self.base:
+        while self.rows and self.rows[0] >> PART_BITS < self.base:
             self.rows.popleft()
             dropped_rows += 1
         self._update_size()
@@ -206,11 +214,11 @@ class LogLines(ScrollView, can_focus=True):
 
     def top_line(self) -> int | None:
         y = int(self.scroll_y)
-        return self.rows[y][0] if 0 <= y < len(self.rows) else None
+        return self.rows[y] >> PART_BITS if 0 <= y < len(self.rows) else None
 
     def scroll_to_line(self, index: int) -> None:
-        for y, (i, part) in enumerate(self.rows):
-            if i >= index and part == 0:
+        for y, row in enumerate(self.rows):
+            if row >> PART_BITS >= index and not row & PART_MASK:
                 self.scroll_to(y=y, animate=False, immediate=True)
                 return
 
@@ -237,7 +245,7 @@ class LogLines(ScrollView, can_focus=True):
         else:
             order = [*range(start - 1, -1, -1), *range(n - 1, start - 1, -1)]
         for y in order:
-            index, part = self.rows[y]
+            index, part = divmod(self.rows[y], PART_MASK + 1)
             if part == 0 and self.search.search(self.line(index).text):
                 self.scroll_to(y=y, animate=False, immediate=True)
                 return True
@@ -266,7 +274,7 @@ class LogLines(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width or self.size.width
         if row >= len(self.rows) or row < 0:
             return Strip.blank(width, self.rich_style)
-        index, part = self.rows[row]
+        index, part = divmod(self.rows[row], PART_MASK + 1)
         if index - self.base < 0 or index - self.base >= len(self.store):
             return Strip.blank(width, self.rich_style)
         strip = self._strip(index)
