@@ -551,7 +551,7 @@ class Fleet:
         ``stale 12s`` in their info cell (never shown as current)."""
         if not self.several:
             return rows
-        from opsconsole.tui.widgets.programs import Row
+        from opsconsole.tui.widgets.program_rows import Row
 
         # once per host and supervisord, not once per row (3000 rows on ten hosts)
         words = dict(self.marks())
@@ -592,7 +592,7 @@ class Fleet:
         cached = self._cells.get(key)
         if cached is not None and cached[0] is cells and cached[1] == extra:
             return cached[2]
-        from opsconsole.tui.widgets.programs import COLUMNS
+        from opsconsole.tui.widgets.program_rows import COLUMNS
 
         usage = {i for i, c in enumerate(COLUMNS) if c[0] in USAGE_COLUMNS}
         host, word = extra

@@ -56,7 +56,7 @@ def same_shown(old: tuple[Program, ...], new: tuple[Program, ...]) -> bool:
 
 def columns(session: Session | None) -> list[tuple[str, str, int | None]]:
     """The program list's columns (a HOST column first on a console of several hosts)."""
-    from opsconsole.tui.widgets.programs import COLUMNS
+    from opsconsole.tui.widgets.program_rows import COLUMNS
 
     fleet = getattr(session, "fleet", None)
     return fleet.columns(COLUMNS) if fleet is not None else COLUMNS

@@ -8,8 +8,6 @@ hands to the session; CPU and memory come from the session's sampler (this machi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -27,8 +25,16 @@ from opsconsole.core.host import Program, Supervisord
 from opsconsole.core.procs import TreeUsage
 from opsconsole.tui.fleet_rows import columns, host_cells, host_marks, host_rows
 from opsconsole.tui.keys import bindings
-from opsconsole.tui.styles import app_theme, role_style, state_role
+from opsconsole.tui.styles import app_theme
 from opsconsole.tui.widgets.logview import LogView
+from opsconsole.tui.widgets.program_rows import (
+    _PLACE,
+    SORTS,
+    Row,
+    info_text,
+    state_text,
+    uptime_until,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -37,62 +43,6 @@ if TYPE_CHECKING:
 
 #: terminal width from which the program list shows details and logs beside it
 WIDE = 160
-
-COLUMNS = [
-    ("name", "Name", 16),
-    ("state", "State", 10),
-    ("pid", "PID", 7),
-    ("uptime", "Uptime", 8),
-    ("cpu", "CPU%", 5),
-    ("rss", "RSS", 6),
-    ("info", "Info", None),
-]
-SORTS = ["group", "name", "state", "pid", "uptime", "cpu", "rss"]
-
-#: what places a program's row and draws its cells, but its uptime, CPU and memory (a running
-#: program's description repeats its pid and uptime; supervisord's clock moves every second)
-_PLACE = attrgetter("name", "group", "state", "pid", "start", "spawnerr", "exitstatus")
-
-
-def uptime_until(p: Program) -> int:
-    """The supervisord clock (``now``) at which ``p``'s short uptime (``42s``, ``12m``,
-    ``5h03m``, ``3d04h``) next reads differently; 0 when it shows none."""
-    up = p.uptime
-    if up is None:
-        return 0
-    s = int(up)
-    step = 1 if s < 60 else 60 if s < 86400 else 3600
-    return p.now + step - s % step
-
-
-def state_text(statename: str, theme: Theme | None = None) -> Text:
-    symbol, role = state_role(statename)
-    return Text(f"{symbol} {statename}", style=role_style(theme, role))
-
-
-def info_text(p: Program, theme: Theme | None = None) -> Text:
-    """Spawn error, exit status or supervisord's description; not the pid/uptime it repeats."""
-    error = role_style(theme, "error")
-    if p.spawnerr:
-        return Text(p.spawnerr, style=error)
-    if p.statename == "EXITED":
-        return Text(
-            f"exit status {p.exitstatus}: {p.description}", style=role_style(theme, "warning")
-        )
-    if p.statename == "FATAL":
-        return Text(p.description or "could not be started", style=error)
-    if p.statename == "RUNNING":
-        return Text("")
-    return Text(p.description)
-
-
-@dataclass
-class Row:
-    key: str
-    cells: tuple[Any, ...]
-    proc: Program | None  # None for a group header
-    group: str
-    server: str
 
 
 class ProgramTable(DataTable[Any]):
