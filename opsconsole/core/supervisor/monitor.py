@@ -9,6 +9,8 @@ sign of a change since the last poll (:mod:`.quiet`) is not asked again, for up 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field, replace
 
@@ -83,6 +85,8 @@ class SupervisorMonitor:
             name: QuietCheck(client.target.url, client.socket_path)
             for name, client in self.clients.items()
         }
+        #: per server: the quiet check's mark of the last poll, made in a thread
+        self._marks: dict[str, asyncio.Future[None]] = {}
 
     def client(self, server: str) -> SupervisorClient:
         """The client of ``server`` (a configured name). Raises KeyError for another name."""
@@ -94,6 +98,10 @@ class SupervisorMonitor:
         prev = self.snapshots[server]
         started = time.monotonic()
         quiet = self.quiet[server]
+        marking = self._marks.pop(server, None)
+        if marking is not None:  # long done: it had a refresh interval
+            with contextlib.suppress(Exception):
+                await marking
         if prev.ok and not prev.stale and quiet.quiet():
             # the same supervisord, the same children, its log untouched, nothing between
             # states: it would answer what it answered (see quiet.py)
@@ -131,7 +139,11 @@ class SupervisorMonitor:
                 at=time.time(),
                 unchanged=prev.ok and processes is prev.processes and info == prev.info,
             )
-            quiet.mark(info.pid, processes)
+            # off the event loop: the first proof reads supervisord's files and sockets
+            loop = asyncio.get_running_loop()
+            self._marks[server] = loop.run_in_executor(
+                None, quiet.mark, info.pid, processes, quiet.generation
+            )
         self.snapshots[server] = snap
         return snap
 

@@ -92,24 +92,39 @@ class QuietCheck:
         self._signs: Signs | None = None
         self._asked_at = 0.0
         self._idle: list[float] = []  # supervisord's CPU ns per second when nothing changed
+        #: moves with every forget(): a mark begun before it does not keep its signs
+        self._generation = 0
         #: polls answered from the last one since the check was made (for tests and notes)
         self.skipped = 0
 
     # -- after a poll that asked ----------------------------------------------------------
 
-    def mark(self, pid: int, processes: Sequence[ProcessInfo]) -> None:
+    @property
+    def generation(self) -> int:
+        """Moves with every :meth:`forget`: hand it to a :meth:`mark` made later."""
+        return self._generation
+
+    def mark(
+        self, pid: int, processes: Sequence[ProcessInfo], generation: int | None = None
+    ) -> None:
         """Remember supervisord's signs right after a poll that asked it (``pid`` from its
-        getPID). Nothing is remembered while a program is between states."""
+        getPID). Nothing is remembered while a program is between states. Blocking (the
+        first proof reads supervisord's open files and sockets): the monitor runs it in a
+        thread, with the ``generation`` of when the poll was answered: a forget() since then
+        (the console acted) leaves nothing remembered."""
+        generation = self._generation if generation is None else generation
         self._asked_at = time.monotonic()
         self._signs = None
         if any(p.state in MOVING for p in processes):
             return
         proof = self._prove(pid, processes)
-        if proof is not None:
-            self._signs = _read_signs(proof)
+        signs = _read_signs(proof) if proof is not None else None
+        if generation == self._generation:  # the console did not act meanwhile
+            self._signs = signs
 
     def forget(self) -> None:
         """The next poll asks (the console itself just acted on supervisord)."""
+        self._generation += 1
         self._signs = None
 
     # -- before a poll --------------------------------------------------------------------
