@@ -102,6 +102,11 @@ async def test_events_view_keeps_a_bounded_timeline_and_draws_only_what_is_visib
         # the view scrolls to the newest once the layout has taken the burst in (a loaded
         # machine takes a while): wait for its last wrapped row, then check the rest
         await shows(pilot, "word24", timeout=10)
+        # a view that loses rows (the probe line appearing above it) keeps the newest in view
+        await pilot.resize_terminal(80, 20)
+        await shows(pilot, "word24", timeout=10)
+        await pilot.resize_terminal(80, 24)
+        await shows(pilot, "word24", timeout=10)
         assert len(view.events) == MAX_EVENTS
         assert list(view.events) == added[-MAX_EVENTS:], "not the newest MAX_EVENTS, in order"
         assert "flap 300" not in {e.text for e in view.events}  # the oldest went first

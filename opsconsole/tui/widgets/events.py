@@ -61,6 +61,13 @@ class EventsView(LogLines):
             self._end_pending = True
             self.call_after_refresh(self._follow_end)
 
+    def on_resize(self, event: events.Resize) -> None:
+        """A view that changes size (the probe line appearing above it takes a row) keeps
+        following the newest: its end moved, and no new event may come to scroll to it."""
+        if self.following and not self._end_pending:
+            self._end_pending = True
+            self.call_after_refresh(self._follow_end)
+
     def _follow_end(self) -> None:
         self._end_pending = False
         if self.following:

@@ -400,6 +400,13 @@ class LogView(Vertical):
                 self._add_older(await stream.fill())
                 busy = stream.short
 
+    def on_resize(self, event: events.Resize) -> None:
+        """Following, the newest line stays in view when the view changes size (the probe
+        line appearing above it takes a row); a quiet log sends nothing to scroll to it."""
+        if self.following:
+            body = self.lines_widget
+            self.call_after_refresh(lambda: body.scroll_end(animate=False, x_axis=False))
+
     def _add(self, lines: list[LogLine], passed: int = 0) -> None:
         if not lines and not passed:
             return
