@@ -15,40 +15,14 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from supervisor.xmlrpc import xmlrpc_marshal
 
 from opsconsole.core.supervisor import ProcessInfo
 from opsconsole.core.supervisor.fastdecode import decode_process_infos
+from tests.unit.test_supervisor_fastdecode import body_of, program
 
 STRINGS = ("name", "group", "statename", "spawnerr", "logfile")
 STRINGS += ("stdout_logfile", "stderr_logfile", "description")
 INTS = ("start", "stop", "now", "state", "exitstatus", "pid")
-
-
-def program(i: int, **extra: Any) -> dict[str, Any]:
-    """A ``getProcessInfo`` struct in supervisord 4's order (rpcinterface.getProcessInfo)."""
-    info: dict[str, Any] = {
-        "name": f"prog{i}",
-        "group": f"grp{i % 3}",
-        "start": 1795954540 + i,
-        "stop": 0,
-        "now": 1795954589,
-        "state": 20,
-        "statename": "RUNNING",
-        "spawnerr": "",
-        "exitstatus": 0,
-        "logfile": f"/var/log/prog{i}.out.log",
-        "stdout_logfile": f"/var/log/prog{i}.out.log",
-        "stderr_logfile": f"/var/log/prog{i}.err.log",
-        "pid": 1000 + i,
-        "description": f"pid {1000 + i}, uptime 0:00:{i % 60:02d}",
-    }
-    info.update(extra)
-    return info
-
-
-def body_of(value: Any) -> bytes:
-    return str(xmlrpc_marshal(value)).encode("utf-8")
 
 
 def generic(body: bytes, server: str = "s") -> list[ProcessInfo]:

@@ -50,9 +50,9 @@ def _unescape(text: str) -> str:
     return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], text)
 
 
-def decode_process_list(body: bytes) -> list[dict[str, Any]] | None:
-    """The list of structs in a ``getAllProcessInfo`` answer, or None when ``body`` is not
-    exactly the shape this decoder knows (the caller then decodes it the generic way)."""
+def _middle(body: bytes) -> str | None:
+    """The structs of a ``getAllProcessInfo`` answer (between its fixed head and tail), or
+    None when the answer is not that shape (not UTF-8, another envelope, a CR or CDATA end)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -60,7 +60,14 @@ def decode_process_list(body: bytes) -> list[dict[str, Any]] | None:
     if not (text.startswith(_HEAD) and text.endswith(_TAIL)):
         return None
     middle = text[len(_HEAD) : len(text) - len(_TAIL)]
-    if "\r" in middle or "]]>" in middle or _STRUCTS.fullmatch(middle) is None:
+    return None if "\r" in middle or "]]>" in middle else middle
+
+
+def decode_process_list(body: bytes) -> list[dict[str, Any]] | None:
+    """The list of structs in a ``getAllProcessInfo`` answer, or None when ``body`` is not
+    exactly the shape this decoder knows (the caller then decodes it the generic way)."""
+    middle = _middle(body)
+    if middle is None or _STRUCTS.fullmatch(middle) is None:
         return None
     out: list[dict[str, Any]] = []
     for chunk in middle.split(_STRUCT_END)[:-1]:
@@ -127,14 +134,8 @@ def decode_process_infos(body: bytes, server: str) -> list[ProcessInfo] | None:
 
     One regular expression reads every struct; the structs must tile the answer (the
     lengths of what they matched add up to all of it), so nothing between them is skipped."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if not (text.startswith(_HEAD) and text.endswith(_TAIL)):
-        return None
-    middle = text[len(_HEAD) : len(text) - len(_TAIL)]
-    if "\r" in middle or "]]>" in middle:
+    middle = _middle(body)
+    if middle is None:
         return None
     rows: list[tuple[str, ...]] = _ROW.findall(middle)
     if len(rows) * _ROW_MARKUP + sum(map(len, chain.from_iterable(rows))) != len(middle):

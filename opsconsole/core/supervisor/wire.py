@@ -31,12 +31,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 #: Largest status line plus headers accepted.
 MAX_HEAD_BYTES = 64 * 1024
 _READ_SIZE = 256 * 1024
 #: how long past its deadline an exchange's caller waits for its thread before giving up
 _GRACE = 2.0
+_R = TypeVar("_R")
 
 
 class WireError(Exception):
@@ -325,16 +328,21 @@ class _Reader:
         self.deadline = deadline
         self.buf = bytearray()
 
-    def _recv(self, size: int) -> bytes:
+    def _receiving(self, call: Callable[[], _R]) -> _R:
+        """``call`` (a recv on the socket) under the deadline: a timeout or a closed
+        connection as the transport's own errors."""
         _kernel_timeout(self.sock, socket.SO_RCVTIMEO, self.deadline)
         try:
-            return self.sock.recv(size)
+            return call()
         except BlockingIOError as exc:
             raise WireTimeout("recv") from exc
         except OSError as exc:
             if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
                 raise WireTimeout("recv") from exc
             raise WireClosed("recv") from exc
+
+    def _recv(self, size: int) -> bytes:
+        return self._receiving(partial(self.sock.recv, size))
 
     def _fill(self) -> None:
         data = self._recv(_READ_SIZE)
@@ -391,15 +399,9 @@ class _Reader:
         del self.buf[:have]
         view = memoryview(out)
         while have < size:
-            _kernel_timeout(self.sock, socket.SO_RCVTIMEO, self.deadline)
-            try:
-                got = self.sock.recv_into(view[have:], size - have, socket.MSG_WAITALL)
-            except BlockingIOError as exc:
-                raise WireTimeout("recv") from exc
-            except OSError as exc:
-                if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
-                    raise WireTimeout("recv") from exc
-                raise WireClosed("recv") from exc
+            got = self._receiving(
+                partial(self.sock.recv_into, view[have:], size - have, socket.MSG_WAITALL)
+            )
             if got == 0:
                 raise WireClosed("eof")
             have += got
