@@ -97,6 +97,13 @@ class WorkerSet:
     workers: frozenset[int]
 
 
+def worker_key(program: str | None, server: str | None, name: str) -> str:
+    """The stable key of a master for :func:`worker_changes`: its supervisor program (with
+    the supervisord), else its gunicorn name. Apart, so that a master of another supervisord
+    named like one of ours (``--name api``) is never taken for our ``api`` restarted."""
+    return f"program {server}:{program}" if program else f"name {name}"
+
+
 def worker_changes(
     before: dict[str, WorkerSet],
     after: dict[str, WorkerSet],

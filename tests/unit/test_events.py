@@ -48,3 +48,18 @@ def test_process_transitions() -> None:
 
 def test_a_second_master_with_the_same_name_is_not_a_restart() -> None:
     assert worker_changes({"web": ws(1, 10)}, {"web": ws(2, 20)}, alive=lambda pid: True) == []
+
+
+def test_a_master_of_another_supervisord_with_our_programs_name_is_not_our_restart() -> None:
+    """Our program ``api`` stopped (its master gone); another supervisord's gunicorn named
+    ``api`` (not one of our programs) runs on: our master is gone, nothing restarted."""
+    from opsconsole.core.events import worker_key
+
+    ours = worker_key("api", "demo", "api")
+    theirs = worker_key(None, None, "api")
+    assert ours != theirs
+    events = worker_changes({ours: ws(1, 10)}, {theirs: ws(2, 20)})
+    assert texts(events) == ["warning:gunicorn master 1 is gone"]
+    # the same program restarted by its supervisord is still a restart
+    (event,) = worker_changes({ours: ws(1, 10)}, {worker_key("api", "demo", "api"): ws(3, 30)})
+    assert "master restarted: pid 1 → 3" in event.text

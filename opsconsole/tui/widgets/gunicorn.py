@@ -34,7 +34,7 @@ from typing_extensions import Self
 # the gunicorn backend (opsconsole.core.gunicorn) is imported where used: the first frame,
 # drawn before any scan, does not need it
 from opsconsole.core.errors import OpsError
-from opsconsole.core.events import WorkerSet, worker_changes
+from opsconsole.core.events import WorkerSet, worker_changes, worker_key
 from opsconsole.core.format import format_bytes, short_duration
 from opsconsole.core.host import GunicornMaster, GunicornWorker, OperationRequest, OperationResult
 from opsconsole.core.operations import operation
@@ -238,7 +238,7 @@ class GunicornView(Vertical):
         from opsconsole.core import gunicorn
 
         now = {
-            (m.program or m.name): WorkerSet(
+            worker_key(m.program, m.server, m.name): WorkerSet(
                 m.program or m.name, m.pid, frozenset(w.pid for w in m.workers)
             )
             for m in masters
