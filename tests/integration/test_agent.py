@@ -10,6 +10,7 @@ be made to speak another version), next to the real handshake."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -521,7 +522,9 @@ async def test_stopped_agent_times_out_stale_and_other_host_answers(
         assert all(s.stale and s.status == "not responding" for s in stale.servers)
         assert stale.servers[0].error is not None and "web3" in stale.servers[0].error.message
     finally:
-        os.kill(pid, signal.SIGCONT)
+        # the link may already have reset the hung agent (killed it) on a slow machine
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
     # after timeouts in a row the connection was reset and started again by itself
     await until(lambda: spare.link.state == UP and spare.link.connects > connects, what="reset")
     assert spare.pid != pid

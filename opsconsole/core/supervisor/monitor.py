@@ -139,11 +139,13 @@ class SupervisorMonitor:
                 at=time.time(),
                 unchanged=prev.ok and processes is prev.processes and info == prev.info,
             )
-            # off the event loop: the first proof reads supervisord's files and sockets
-            loop = asyncio.get_running_loop()
-            self._marks[server] = loop.run_in_executor(
-                None, quiet.mark, info.pid, processes, quiet.generation
-            )
+            if quiet.proven(info.pid):  # its signs now, right after the answer
+                quiet.mark(info.pid, processes)
+            else:  # off the event loop: the first proof reads supervisord's files and sockets
+                loop = asyncio.get_running_loop()
+                self._marks[server] = loop.run_in_executor(
+                    None, quiet.mark, info.pid, processes, quiet.generation
+                )
         self.snapshots[server] = snap
         return snap
 

@@ -104,6 +104,12 @@ class QuietCheck:
         """Moves with every :meth:`forget`: hand it to a :meth:`mark` made later."""
         return self._generation
 
+    def proven(self, pid: int) -> bool:
+        """``pid`` is the supervisord already proven: a :meth:`mark` is then a few small
+        reads, made at once (not in a thread, where a change could slip into its signs)."""
+        proof = self._proof
+        return proof is not None and proof.pid == pid and _start_ticks(pid) == proof.started
+
     def mark(
         self, pid: int, processes: Sequence[ProcessInfo], generation: int | None = None
     ) -> None:
