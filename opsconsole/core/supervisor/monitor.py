@@ -24,7 +24,7 @@ from opsconsole.core.supervisor.model import (
     SupervisorError,
     Unreachable,
 )
-from opsconsole.core.supervisor.quiet import QuietCheck
+from opsconsole.core.supervisor.quiet import QuietCheck, early_signs
 
 
 @dataclass
@@ -143,8 +143,9 @@ class SupervisorMonitor:
                 quiet.mark(info.pid, processes)
             else:  # off the event loop: the first proof reads supervisord's files and sockets
                 loop = asyncio.get_running_loop()
+                early = early_signs(info.pid, quiet.socket_path)  # as of the answer
                 self._marks[server] = loop.run_in_executor(
-                    None, quiet.mark, info.pid, processes, quiet.generation
+                    None, quiet.mark, info.pid, processes, quiet.generation, early
                 )
         self.snapshots[server] = snap
         return snap

@@ -111,7 +111,11 @@ class QuietCheck:
         return proof is not None and proof.pid == pid and _start_ticks(pid) == proof.started
 
     def mark(
-        self, pid: int, processes: Sequence[ProcessInfo], generation: int | None = None
+        self,
+        pid: int,
+        processes: Sequence[ProcessInfo],
+        generation: int | None = None,
+        early: tuple[str | None, bytes, tuple[int, int] | None, int, float] | None = None,
     ) -> None:
         """Remember supervisord's signs right after a poll that asked it (``pid`` from its
         getPID). Nothing is remembered while a program is between states. Blocking (the
@@ -123,8 +127,13 @@ class QuietCheck:
         self._signs = None
         if any(p.state in MOVING for p in processes):
             return
+        early = _early_signs(pid, self.socket_path) if early is None else early
         proof = self._prove(pid, processes)
         signs = _read_signs(proof) if proof is not None else None
+        if signs is not None and early is not None:
+            # what could change meanwhile as of the answer, not of this (later) reading
+            started, children, sock, cpu, at = early
+            signs = Signs(started, children, signs.logs, sock, cpu, at) if started else None
         if generation == self._generation:  # the console did not act meanwhile
             self._signs = signs
 
@@ -281,3 +290,22 @@ def _cpu_ns(pid: int) -> int:
             return int(fh.read().split()[0])
     except (OSError, ValueError, IndexError):
         return -1
+
+
+def early_signs(
+    pid: int, socket_path: str | None
+) -> tuple[str | None, bytes, tuple[int, int] | None, int, float] | None:
+    """The cheap signs (start, children, socket, CPU, time) read at once after an answer,
+    for a :meth:`QuietCheck.mark` made later in a thread."""
+    return _early_signs(pid, socket_path)
+
+
+def _early_signs(
+    pid: int, socket_path: str | None
+) -> tuple[str | None, bytes, tuple[int, int] | None, int, float] | None:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as fh:
+            children = fh.read()
+    except OSError:
+        return None
+    return (_start_ticks(pid), children, _socket(socket_path), _cpu_ns(pid), time.monotonic())
