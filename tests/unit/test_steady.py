@@ -150,3 +150,41 @@ def test_a_list_that_changes_after_idle_rounds_reuses_the_text_of_its_kept_membe
     monkeypatch.undo()
     assert crc == checksum(changed)
     assert len(dumped) <= 3, "only the changed program (and its supervisord, the top) again"
+
+
+def test_a_server_that_moves_after_rounds_where_only_the_time_moved_keeps_its_programs_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The console's side: idle pushes move only the snapshot's time (the programs list is
+    not looked into), then a push moves only a supervisord's latency: its 300 programs are
+    not written out again (they were, every 5 s per host, in a ten-host console's profile)."""
+    steady, canon = SteadyPrograms(), Canon()
+
+    def at(now: int, latency: float) -> dict[str, Any]:
+        snap = snapshot(1100)
+        server = replace(snap.servers[0], latency=latency)
+        return steady.encode(replace(snap, at=now + 0.5, servers=(server,)))
+
+    sent = at(1100, 0.001)
+    held = sent
+    canon.checksum(held)
+    for now in (1101, 1102, 1103):  # only the snapshot's time
+        value = at(now, 0.001)
+        held = apply(held, diff(sent, value))
+        assert canon.checksum(held) == checksum(value)
+        sent = value
+    value = at(1104, 0.004)
+    held = apply(held, diff(sent, value))
+    dumped: list[Any] = []
+    real = json.dumps
+
+    def counting(obj: Any, **kw: Any) -> str:
+        if isinstance(obj, dict):
+            dumped.append(obj)
+        return real(obj, **kw)
+
+    monkeypatch.setattr(json, "dumps", counting)
+    crc = canon.checksum(held)
+    monkeypatch.undo()
+    assert crc == checksum(value)
+    assert dumped == [], "the server and the top are put together from their parts"

@@ -125,11 +125,16 @@ class Canon:
     """The canonical JSON text (``sort_keys``, compact, not ASCII-escaped: as
     :func:`~opsconsole.core.host.diff.checksum` writes it) of values whose unchanged objects
     and lists are the same Python objects from one value to the next: their text is
-    remembered by identity (only for the objects of the last value, which it keeps alive)."""
+    remembered by identity (only for the objects of the last value, which it keeps alive).
+
+    Each remembered text comes with the objects and lists inside it whose text is remembered
+    apart, so an object kept whole carries them all into the next value: a change deep down
+    later (a server's latency beside its 300 programs) writes out only what changed."""
 
     def __init__(self) -> None:
-        self._known: dict[int, tuple[Any, str]] = {}
-        self._next: dict[int, tuple[Any, str]] = {}
+        #: id -> (the object, its text, the ids of what inside it is remembered apart)
+        self._known: dict[int, tuple[Any, str, tuple[int, ...]]] = {}
+        self._next: dict[int, tuple[Any, str, tuple[int, ...]]] = {}
 
     def text(self, value: Any) -> str:
         self._next = {}
@@ -142,34 +147,41 @@ class Canon:
         """The same number as ``diff.checksum(value)``."""
         return zlib.crc32(self.text(value).encode("utf-8", "surrogatepass"))
 
+    def _keep(self, key: int, entry: tuple[Any, str, tuple[int, ...]]) -> None:
+        """Carry ``entry`` and everything remembered inside it into the next value."""
+        before, after = self._known, self._next
+        after[key] = entry
+        stack = list(entry[2])
+        while stack:
+            inner = before.get(stack.pop())
+            if inner is not None:
+                after[id(inner[0])] = inner
+                stack.extend(inner[2])
+
     def _text(self, value: Any) -> str:
-        if isinstance(value, dict):
+        if type(value) is dict or type(value) is list:
             key = id(value)
             known = self._known.get(key)
-            if known is None or known[0] is not value:
+            if known is not None and known[0] is value:
+                self._keep(key, known)
+                return known[1]
+            if type(value) is dict:
                 if any(type(v) is dict or (type(v) is list and _nested(v)) for v in value.values()):
                     parts = [
                         json.dumps(k, ensure_ascii=False) + ":" + self._text(value[k])
                         for k in sorted(value)
                     ]
                     text = "{" + ",".join(parts) + "}"
+                    inside = tuple(id(v) for v in value.values() if id(v) in self._next)
                 else:  # nothing in it to remember apart (a program): the C encoder, at once
-                    text = json.dumps(value, **_CANONICAL)
-                known = (value, text)
-            self._next[key] = known
-            return known[1]
-        if isinstance(value, list):
-            key = id(value)
-            known = self._known.get(key)
-            if known is None or known[0] is not value:
-                known = (value, "[" + ",".join(self._text(v) for v in value) + "]")
-            else:  # its members are remembered too: the next list that changes reuses them
-                before, after = self._known, self._next
-                for item in value:
-                    if type(item) is dict and (entry := before.get(id(item))) is not None:
-                        after[id(item)] = entry
-            self._next[key] = known
-            return known[1]
+                    text, inside = json.dumps(value, **_CANONICAL), ()
+            else:
+                text = "[" + ",".join(self._text(v) for v in value) + "]"
+                inside = tuple(id(v) for v in value if id(v) in self._next)
+            self._next[key] = (value, text, inside)
+            return text
+        if isinstance(value, dict | list):  # a subclass: as json writes it, not remembered
+            return json.dumps(value, **_CANONICAL)
         return json.dumps(value, ensure_ascii=False)
 
 
