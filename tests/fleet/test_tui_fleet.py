@@ -83,7 +83,9 @@ def state_of(fleet: DemoFleet, index: int, name: str) -> dict[str, Any]:
     return info
 
 
-async def test_hosts_view_stale_host_and_narrowing(tui_fleet: DemoFleet) -> None:
+async def test_hosts_view_stale_host_and_narrowing(
+    tui_fleet: DemoFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = console(tui_fleet)
     async with app.run_test(size=(100, 30)) as pilot:
         fleet = app.session.fleet
@@ -135,6 +137,13 @@ async def test_hosts_view_stale_host_and_narrowing(tui_fleet: DemoFleet) -> None
             fresh = [r for r in programs.rows if r.server == "host1" and r.proc]
             assert fresh and not any("stale" in str(r.cells[-1]) for r in fresh)
             assert str(fresh[0].cells[0]) == "host1"  # the HOST column
+            # the hosts view, hidden, is not redrawn (each redraw was a layout pass of the
+            # whole screen, every second); it is drawn afresh when shown again (below)
+            redraws: list[float] = []
+            real_show = view.show
+            monkeypatch.setattr(view, "show", lambda: redraws.append(time.time()) or real_show())
+            await pilot.pause(2.5)
+            assert redraws == []
         finally:
             for proc in stopped:
                 proc.send_signal(signal.SIGCONT)

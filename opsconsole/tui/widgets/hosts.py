@@ -5,8 +5,9 @@ Columns: the host, its link (``up``, ``connecting``, ``stale 12s``: the age of i
 gunicorn workers live/target, nginx (ok, failing, off) and probes green/all. Under the table,
 the selected host's link in full words (why it is stale or down), what the console is narrowed
 to, and the last step of an action across hosts. It reads the session's fleet
-(:mod:`opsconsole.tui.fleet`) once a second and never waits for a host. ``enter`` narrows
-every view to the selected host (``:host NAME`` too; ``:host all`` widens again).
+(:mod:`opsconsole.tui.fleet`) once a second while on screen (hidden, it is not drawn) and
+never waits for a host. ``enter`` narrows every view to the selected host (``:host NAME``
+too; ``:host all`` widens again).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class HostsView(Vertical):
         super().__init__(**kwargs)
         self.fleet = fleet
         self._shown: list[tuple[Any, ...]] = []
+        self._words: dict[str, Text] = {}
 
     def compose(self) -> ComposeResult:
         table = HostTable(id="hosts-table", cursor_type="row", zebra_stripes=False)
@@ -86,7 +88,16 @@ class HostsView(Vertical):
 
     def on_mount(self) -> None:
         self.show()
-        self.set_interval(1.0, self.show)
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        """Once a second while on screen: a hidden view costs nothing (it is drawn afresh
+        when shown)."""
+        if self.display:
+            self.show()
+
+    def on_show(self) -> None:
+        self.show()
 
     @property
     def table(self) -> HostTable:
@@ -146,8 +157,14 @@ class HostsView(Vertical):
         detail.append("\nshowing: ", style="dim")
         detail.append(self.fleet.title())
         detail.append("   enter: only this host  :host all: every host", style="dim")
-        self.query_one("#hosts-detail", Static).update(detail)
-        self.query_one("#hosts-progress", Static).update(Text(self.fleet.progress))
+        # each only when it reads differently: an update is a layout pass of the screen
+        for wid, text in (
+            ("#hosts-detail", detail),
+            ("#hosts-progress", Text(self.fleet.progress)),
+        ):
+            if self._words.get(wid) != text:
+                self._words[wid] = text
+                self.query_one(wid, Static).update(text)
 
     def selected(self) -> HostState | None:
         row = self.table.cursor_row
