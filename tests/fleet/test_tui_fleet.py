@@ -141,7 +141,12 @@ async def test_hosts_view_stale_host_and_narrowing(
             # whole screen, every second); it is drawn afresh when shown again (below)
             redraws: list[float] = []
             real_show = view.show
-            monkeypatch.setattr(view, "show", lambda: redraws.append(time.time()) or real_show())
+
+            def counted() -> None:
+                redraws.append(time.time())
+                real_show()
+
+            monkeypatch.setattr(view, "show", counted)
             await pilot.pause(2.5)
             assert redraws == []
         finally:
