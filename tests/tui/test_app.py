@@ -221,3 +221,30 @@ async def test_server_info_key(demo_stack: DemoStack) -> None:
         assert demo_stack.supervisord is not None
         assert f"pid {demo_stack.supervisord.pid}" in text and "state RUNNING" in text
         assert "supervisor 4." in text and ", up 0:" in text
+
+
+async def test_start_up_objects_are_frozen_out_of_collections_until_the_console_ends(
+    demo_stack: DemoStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the console has settled, what it made so far (modules, widgets, the first
+    programs) is collected once and kept out of every later full collection, which walked
+    them all again about once a minute at idle; the program list goes on changing; and a
+    console run inside another program (here pytest) leaves that program's heap as it was."""
+    import gc
+
+    import opsconsole.tui.app as app_module
+
+    monkeypatch.setattr(app_module, "GC_FREEZE_AFTER", 0.5)
+    assert gc.get_freeze_count() == 0
+    app = OpsConsoleApp(stack_config(demo_stack), audit=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: len(rows(app)) >= 8, timeout=10)
+        await until(pilot, lambda: gc.get_freeze_count() > 10_000, timeout=10)
+        assert gc.isenabled()  # what is made from now on is collected as before
+        rpc = demo_stack.rpc().supervisor
+        rpc.startProcess("idle")
+        try:
+            await until(pilot, lambda: rows(app).get("idle") == "RUNNING", timeout=10)
+        finally:
+            rpc.stopProcess("idle")
+    assert gc.get_freeze_count() == 0

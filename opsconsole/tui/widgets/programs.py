@@ -454,8 +454,16 @@ class ProgramsView(Vertical):
             theme.name if theme is not None else "",
         )
         cached = self._cells.get(key)
-        if cached is not None and cached[0] == shown:
-            return cached[1]
+        if cached is not None:
+            before, kept = cached
+            if before == shown:
+                return kept
+            if before[:6] == shown[:6] and before[9:] == shown[9:]:
+                # only the uptime, CPU or memory moved (every row once a minute): the name,
+                # state and info cells are kept as they are
+                cells = (kept[0], kept[1], kept[2], uptime, cpu, rss, kept[6])
+                self._cells[key] = (shown, cells)
+                return cells
         name = Text(f"{' *'[marked]}{'  ' if indent else ''}{p.name if indent else p.fullname}")
         if marked:
             name.stylize("bold reverse")
