@@ -85,7 +85,7 @@ GC_AFTER_FIRST = 0.5
 #: programs) are collected once and then frozen: a full collection walked them all again
 #: about once a minute at idle (110 ms at 10 hosts x 300 programs, 260,000 objects), and
 #: they live as long as the console. What is made later is collected as before.
-GC_FREEZE_AFTER = 20.0
+GC_FREEZE_AFTER = 5.0
 
 
 class OpsConsoleApp(App[None]):

@@ -107,8 +107,13 @@ def test_what_did_not_change_decodes_to_the_same_program_objects() -> None:
     assert moved == [3] and after[3].state == "FATAL"
     # an idle push keeps the very tuple: a view sees nothing to redraw
     idle = steady.encode(snapshot(1102, p003="FATAL"))
-    third = decoder.decode(apply(held, diff(value, idle)))
+    held = apply(held, diff(value, idle))
+    third = decoder.decode(held)
     assert third.servers[0].programs is after and third.at == 1102.25
+    # only the snapshot's time moved (the same supervisords list): the same supervisords
+    later = decoder.decode({**held, "at": 1103.25})
+    assert later.servers is third.servers and later.at == 1103.25
+    assert later == ProgramsSnapshot.from_json({**held, "at": 1103.25})
     # a full snapshot of other objects (a new subscription) decodes whole, equal
     again = decoder.decode(json.loads(json.dumps(idle)))
     assert again == replace(third)
@@ -188,3 +193,19 @@ def test_a_server_that_moves_after_rounds_where_only_the_time_moved_keeps_its_pr
     monkeypatch.undo()
     assert crc == checksum(value)
     assert dumped == [], "the server and the top are put together from their parts"
+
+
+def test_what_the_crc_remembers_stays_bounded_over_a_long_session() -> None:
+    """Hours of pushes (each a new top, now and then a program that changed) remember the
+    texts of about one value, not of every value seen, and every CRC is still the whole's."""
+    steady, canon = SteadyPrograms(), Canon()
+    sent = steady.encode(snapshot(1100))
+    held = sent
+    canon.checksum(held)
+    one_value = len(canon._known)
+    for now in range(1101, 1701):
+        value = steady.encode(snapshot(now, **({"p007": "FATAL"} if now % 50 < 25 else {})))
+        held = apply(held, diff(sent, value))
+        assert canon.checksum(held) == checksum(value)
+        sent = value
+        assert len(canon._known) <= 2 * one_value + 20

@@ -125,45 +125,48 @@ class Canon:
     """The canonical JSON text (``sort_keys``, compact, not ASCII-escaped: as
     :func:`~opsconsole.core.host.diff.checksum` writes it) of values whose unchanged objects
     and lists are the same Python objects from one value to the next: their text is
-    remembered by identity (only for the objects of the last value, which it keeps alive).
+    remembered by identity (the remembered objects are kept alive, so an id names one object).
 
     Each remembered text comes with the objects and lists inside it whose text is remembered
-    apart, so an object kept whole carries them all into the next value: a change deep down
-    later (a server's latency beside its 300 programs) writes out only what changed."""
+    apart. What is remembered is trimmed to what the last value holds (a walk from its top
+    through those) once the texts made since the last trim are as many as half of what is
+    remembered: an idle push (a new top, the rest kept) costs its top, not a walk of 300
+    programs, and a change deep down later (a server's latency beside its programs) still
+    writes out only what changed."""
 
     def __init__(self) -> None:
         #: id -> (the object, its text, the ids of what inside it is remembered apart)
         self._known: dict[int, tuple[Any, str, tuple[int, ...]]] = {}
-        self._next: dict[int, tuple[Any, str, tuple[int, ...]]] = {}
+        self._made = 0
 
     def text(self, value: Any) -> str:
-        self._next = {}
-        try:
-            return self._text(value)
-        finally:
-            self._known, self._next = self._next, {}
+        out = self._text(value)
+        if self._made > 16 + len(self._known) // 2:
+            self._trim(id(value))
+        return out
 
     def checksum(self, value: Any) -> int:
         """The same number as ``diff.checksum(value)``."""
         return zlib.crc32(self.text(value).encode("utf-8", "surrogatepass"))
 
-    def _keep(self, key: int, entry: tuple[Any, str, tuple[int, ...]]) -> None:
-        """Carry ``entry`` and everything remembered inside it into the next value."""
-        before, after = self._known, self._next
-        after[key] = entry
-        stack = list(entry[2])
+    def _trim(self, top: int) -> None:
+        """Forget every text but those of the value whose top is ``top``."""
+        known = self._known
+        kept: dict[int, tuple[Any, str, tuple[int, ...]]] = {}
+        stack = [top]
         while stack:
-            inner = before.get(stack.pop())
-            if inner is not None:
-                after[id(inner[0])] = inner
-                stack.extend(inner[2])
+            key = stack.pop()
+            entry = known.get(key)
+            if entry is not None and key not in kept:
+                kept[key] = entry
+                stack.extend(entry[2])
+        self._known, self._made = kept, 0
 
     def _text(self, value: Any) -> str:
         if type(value) is dict or type(value) is list:
             key = id(value)
             known = self._known.get(key)
             if known is not None and known[0] is value:
-                self._keep(key, known)
                 return known[1]
             if type(value) is dict:
                 if any(type(v) is dict or (type(v) is list and _nested(v)) for v in value.values()):
@@ -172,13 +175,14 @@ class Canon:
                         for k in sorted(value)
                     ]
                     text = "{" + ",".join(parts) + "}"
-                    inside = tuple(id(v) for v in value.values() if id(v) in self._next)
+                    inside = tuple(id(v) for v in value.values() if id(v) in self._known)
                 else:  # nothing in it to remember apart (a program): the C encoder, at once
                     text, inside = json.dumps(value, **_CANONICAL), ()
             else:
                 text = "[" + ",".join(self._text(v) for v in value) + "]"
-                inside = tuple(id(v) for v in value if id(v) in self._next)
-            self._next[key] = (value, text, inside)
+                inside = tuple(id(v) for v in value if id(v) in self._known)
+            self._known[key] = (value, text, inside)
+            self._made += 1
             return text
         if isinstance(value, dict | list):  # a subclass: as json writes it, not remembered
             return json.dumps(value, **_CANONICAL)
@@ -195,14 +199,21 @@ class ProgramsDecoder:
     def __init__(self) -> None:
         #: id of a programs list -> (the list, its programs) for the last value's lists
         self._lists: dict[int, tuple[Any, tuple[Program, ...]]] = {}
+        #: the last value's supervisords list (the JSON list) and what it decoded to
+        self._servers: tuple[Any, tuple[Supervisord, ...]] | None = None
 
     def decode(self, data: Any) -> ProgramsSnapshot:
         if not isinstance(data, dict) or not isinstance(data.get("servers"), list):
             return ProgramsSnapshot.from_json(data)  # raises, in words
+        listed_servers = data["servers"]
+        if self._servers is not None and self._servers[0] is listed_servers:
+            # an idle push: only the snapshot's own fields moved, its supervisords are kept
+            snapshot = ProgramsSnapshot.from_json({**data, "servers": []})
+            return replace(snapshot, servers=self._servers[1])
         lists: dict[int, tuple[Any, tuple[Program, ...]]] = {}
         each: dict[int, tuple[Any, Program]] | None = None
         servers = []
-        for raw in data["servers"]:
+        for raw in listed_servers:
             if not isinstance(raw, dict) or not isinstance(raw.get("programs"), list):
                 return ProgramsSnapshot.from_json(data)
             listed = raw["programs"]
@@ -226,4 +237,5 @@ class ProgramsDecoder:
             servers.append(replace(server, programs=programs))
         snapshot = ProgramsSnapshot.from_json({**data, "servers": []})
         self._lists = lists
-        return replace(snapshot, servers=tuple(servers))
+        self._servers = (listed_servers, tuple(servers))
+        return replace(snapshot, servers=self._servers[1])
