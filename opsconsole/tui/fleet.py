@@ -385,7 +385,14 @@ class Fleet:
                 raw, programs = kept  # nothing shown moved: the programs the views have
             else:
                 raw = server.programs
-                programs = tuple(replace(p, server=name) for p in server.programs)
+                # a program that is the same object as in the last answer keeps its renamed
+                # copy (at a minute's turn every uptime moves, but not all in one push)
+                was = (
+                    {id(a): b for a, b in zip(kept[0], kept[1], strict=True)}
+                    if kept is not None and kept[1] and kept[1][0].server == name
+                    else {}
+                )
+                programs = tuple(was.get(id(p)) or replace(p, server=name) for p in raw)
             renamed[server.name] = (raw, programs)
             shown = replace(server, name=name, local=server.local and not remote, programs=programs)
             before = session.servers.get(name)

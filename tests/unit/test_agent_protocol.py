@@ -20,6 +20,7 @@ from opsconsole.core.config import AppConfig
 from opsconsole.core.host import Program, ProgramsSnapshot, Supervisord
 from opsconsole.core.host.diff import apply, checksum, diff, same
 from opsconsole.core.remote import RemoteHost, Subscription
+from opsconsole.core.remote.subscription import PROVE_EVERY
 
 SCALARS = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6)
@@ -234,8 +235,62 @@ async def test_a_push_that_does_not_rebuild_the_agents_value_is_never_shown() ->
     change = diff(first.to_json(), second.to_json())
     host._on_push({"push": "diff", "sub": 7, "diff": change, "crc": checksum(second.to_json())})
     assert sub.value == second and sub.diffs == 1
-    host._on_push({"push": "diff", "sub": 7, "diff": {"o": {"at": {"=": 3.0}}}, "crc": 1})
+    third = snapshot(Program("main", "web", "web", "STARTING"), at=3.0)
+    change = diff(second.to_json(), third.to_json())
+    host._on_push({"push": "diff", "sub": 7, "diff": change, "crc": 1})
     assert sub.value == second and sub.resyncs == 1  # not shown; subscribed again
+    await asyncio.sleep(0)  # the resync finds no agent running, and says nothing
+    assert host.pid is None and host.link.state == "connecting"
+
+
+async def test_idle_pushes_are_proven_at_least_every_30th(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A push that only moves the snapshot's time on a proven value is taken without working
+    its CRC out (each was a CRC of the whole 300-program text, every second, per host); every
+    PROVE_EVERY-th one is proven: a value the console holds that is not the agent's is found
+    within that many pushes and the subscription starts again (its first push whole)."""
+    host = RemoteHost("web2", ["true"])  # never started: the pushes are fed by hand
+    sub = Subscription(host, "programs", 1.0)
+    sub.sid = 7
+    host._by_sid[7] = sub
+    first = snapshot(Program("main", "web", "web", "RUNNING", pid=10))
+    host._on_push({"push": "snapshot", "sub": 7, "topic": "programs", "data": first.to_json()})
+    worked: list[int] = []
+    real = sub.canon.checksum
+
+    def counted(value: Any) -> int:
+        worked.append(1)
+        return real(value)
+
+    monkeypatch.setattr(sub.canon, "checksum", counted)
+    value = first.to_json()
+    for n in range(1, PROVE_EVERY + 1):
+        value = {**value, "at": 1.0 + n}
+        host._on_push(
+            {
+                "push": "diff",
+                "sub": 7,
+                "diff": {"o": {"at": {"=": 1.0 + n}}},
+                "crc": checksum(value),
+            }
+        )
+        assert sub.value is not None and sub.value.at == 1.0 + n
+    assert len(worked) == 1 and sub.resyncs == 0  # the 30th is proven
+    # what the console holds is not the agent's value (its base went wrong): the next
+    # proven push says so
+    sub.data = {**sub.data, "host": "elsewhere"}
+    for n in range(PROVE_EVERY + 1, 2 * PROVE_EVERY + 2):
+        value = {**value, "at": 1.0 + n}
+        host._on_push(
+            {
+                "push": "diff",
+                "sub": 7,
+                "diff": {"o": {"at": {"=": 1.0 + n}}},
+                "crc": checksum(value),
+            }
+        )
+        if sub.resyncs:
+            break
+    assert sub.resyncs == 1, "found within PROVE_EVERY pushes: subscribed again (whole)"
     await asyncio.sleep(0)  # the resync finds no agent running, and says nothing
     assert host.pid is None and host.link.state == "connecting"
 

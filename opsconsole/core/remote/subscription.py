@@ -31,6 +31,23 @@ TOPIC_TYPES: dict[str, type[Snapshot]] = {
 assert set(TOPIC_TYPES) == set(TOPICS)
 
 
+#: at most this many pushes in a row are taken without working their CRC out (those that
+#: only set plain fields at the top of a proven value: the snapshot's time); the next is proven
+PROVE_EVERY = 30
+
+
+def top_scalars(change: Any) -> bool:
+    """Whether a change only sets plain values (not objects or lists) at the top."""
+    if not isinstance(change, dict) or set(change) != {"o"} or not isinstance(change["o"], dict):
+        return False
+    return all(
+        isinstance(sub, dict)
+        and set(sub) == {"="}
+        and (sub["="] is None or isinstance(sub["="], str | int | float | bool))
+        for sub in change["o"].values()
+    )
+
+
 class Subscription:
     """Pushed snapshots of one topic: ``value`` is the latest (rebuilt from the first full
     snapshot and the changes since, each proven equal to the agent's by its CRC), ``updated``
@@ -46,6 +63,8 @@ class Subscription:
         self.updated: float | None = None
         self.error: HostError | None = None
         self.fulls = self.diffs = self.resyncs = 0
+        #: pushes taken since the last whose CRC was worked out (core.remote.connection)
+        self.taken = 0
         #: the CRC of ``data`` (an unchanged push carries the same), and the decoding of
         #: ``data`` by parts (core.host.steady): what did not change is not worked out again
         self.crc: int | None = None
