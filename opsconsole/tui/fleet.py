@@ -46,7 +46,7 @@ from opsconsole.core.host import (
 from opsconsole.core.logs import LogSource
 from opsconsole.tui.fleet_host import FleetHost
 from opsconsole.tui.fleet_logs import log_servers as log_servers
-from opsconsole.tui.fleet_push import pushed_programs, pushes
+from opsconsole.tui.fleet_push import pushed_extras, pushed_programs, pushes
 from opsconsole.tui.fleet_rows import _dim, same_shown
 
 if TYPE_CHECKING:
@@ -464,13 +464,17 @@ class Fleet:
 
     async def _extras_loop(self, state: HostState) -> None:
         """Probes every PROBES_EVERY seconds, gunicorn and nginx every EXTRAS_EVERY, each
-        read with the host's budget (a hung host holds only this loop)."""
+        read with the host's budget (a hung host holds only this loop); a host whose agent
+        pushes them is subscribed to them instead."""
         session = self._session
         assert session is not None
         try:
             await asyncio.wait_for(session.first_poll.wait(), timeout=self.timeout + 5)
         except asyncio.TimeoutError:
             pass
+        if pushes(state.host):  # its agent pushes them too (tui.fleet_push)
+            await pushed_extras(self, state, PROBES_EVERY, EXTRAS_EVERY)
+            return
         extras_at = 0.0
         while True:
             budget = self._budget(state)

@@ -1,4 +1,5 @@
-"""A remote host's programs as its agent pushes them (one subscription a host).
+"""A remote host's programs, probes, gunicorn and nginx as its agent pushes them (one
+subscription a topic and host).
 
 The agent reads its own supervisord every refresh interval and sends only what changed
 (core.agent, core.host.steady: at idle, the snapshot's time); the console rebuilds the
@@ -9,7 +10,8 @@ While no push comes (the link dropped, the agent's read hangs) the host is marke
 with the link's reason once its data is older than :func:`~opsconsole.tui.fleet.stale_after`;
 the link reconnects and subscribes again by itself with a bounded backoff (core.remote). A
 subscription whose pushes stopped while its link stayed up is started again, at most once
-every :data:`RESTART_AFTER` seconds (doubling to :data:`RESTART_MAX`).
+every :data:`RESTART_AFTER` seconds (doubling to :data:`RESTART_MAX`). Probes, gunicorn
+and nginx are pushed the same way, at their own intervals (:func:`pushed_extras`).
 """
 
 from __future__ import annotations
@@ -88,3 +90,43 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
         if all(s.polled for s in fleet.states.values()):
             session.first_poll.set()
         fleet._say_link(state)
+
+
+async def pushed_extras(fleet: Fleet, state: HostState, probes_every: float, every: float) -> None:
+    """Probes, gunicorn and nginx of a host that pushes them: one subscription each (probes
+    every ``probes_every`` seconds, the others every ``every``), read by the agent on the
+    host and sent when they change; nothing is asked of the host. What a failed read leaves
+    is as with a polled host: the last probes, the gunicorn error beside the last masters,
+    no nginx and its error."""
+    session = fleet._session
+    assert session is not None
+
+    def probes(sub: Any) -> None:
+        if sub.error is None and sub.value is not None:
+            state.probes = sub.value
+
+    def gunicorn(sub: Any) -> None:
+        if sub.error is not None:
+            state.gunicorn_error = sub.error.message
+        elif sub.value is not None:
+            state.gunicorn, state.gunicorn_error = sub.value, ""
+
+    def nginx(sub: Any) -> None:
+        if sub.error is not None:
+            state.nginx, state.nginx_error = None, sub.error.message
+        elif sub.value is not None:
+            state.nginx, state.nginx_error = sub.value, ""
+
+    host: Any = state.host  # a RemoteHost (pushes)
+    for topic, interval, take in (
+        ("probes", probes_every, probes),
+        ("gunicorn", every, gunicorn),
+        ("nginx", every, nginx),
+    ):
+        try:
+            sub = await host.subscribe(topic, interval=interval)
+        except OpsError as exc:  # kept and subscribed again when the link comes back
+            session.timeline.add("host", "warning", state.name, f"{topic}: {exc.message}")
+            continue
+        sub.listeners.append(take)
+        take(sub)

@@ -311,6 +311,20 @@ async def test_programs_are_pushed_changes_not_full_reads(tui_fleet: DemoFleet) 
             tui_fleet.stacks[0].rpc().supervisor.stopProcess("idle")
         assert not [a for a in asked if a[1] in ("programs", "supervisord")], asked
         assert sub.fulls == 1 and sub.resyncs == 0 and sub.diffs >= 5
+        # probes, gunicorn and nginx are pushed too: never asked, and on the hosts view
+        # (the gunicorn and nginx views read the host they show, host1, themselves)
+        extras = ("probes", "gunicorn", "nginx")
+        assert not [
+            a for a in asked if a[1] == "probes" or (a[0], a[1]) in {("host2", e) for e in extras}
+        ], asked
+        topics = {s.topic for s in host1._subscriptions}
+        assert topics == {"programs", "probes", "gunicorn", "nginx"}, topics
+        await pilot.press("6")
+        view = app.query_one(HostsView)
+        await until(pilot, lambda: "/" in cell(view, "host1", "workers"), 20)
+        live, target = cell(view, "host1", "workers").split("/")
+        assert int(live) >= 1 and int(target) >= 1
+        assert cell(view, "host1", "probes") != ""
 
 
 async def test_a_dropped_link_shows_stale_and_comes_back_subscribed(
