@@ -443,3 +443,25 @@ def test_a_gone_master_triggers_a_discovery(
     finally:
         rpc.supervisor.startProcess("api")
     wait_for(lambda: master_of(demo_stack, "api", scanner).live == 2, timeout=20)
+
+
+def test_scans_far_apart_are_not_each_a_discovery(
+    demo_stack: DemoStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hidden view scans every 30 s: each scan is then past DISCOVERY_SECONDS, yet a walk
+    of every process on the machine comes only every DISCOVERY_SCANS scans (the scans in
+    between still show the masters); a program started or stopped is discovered at once."""
+    monkeypatch.setattr(gunicorn.discovery, "DISCOVERY_SECONDS", 0.0)  # every scan "late"
+    scanner = gunicorn.GunicornScanner()
+    seen = programs(demo_stack)
+    first = scanner.scan(seen)
+    assert scanner.discoveries == 1
+    for _ in range(gunicorn.discovery.DISCOVERY_SCANS):
+        again = scanner.scan(seen)
+        assert {m.pid for m in again} == {m.pid for m in first}
+    assert scanner.discoveries == 1
+    scanner.scan(seen)
+    assert scanner.discoveries == 2
+    others = [p for p in seen if p.name != "api"]  # what supervisor shows changed
+    scanner.scan(others)
+    assert scanner.discoveries == 3

@@ -108,6 +108,8 @@ class GunicornScanner:
         self._known: dict[tuple[int, float], _Known] = {}
         self._worker_procs: dict[int, ProcRow] = {}
         self._discovered_at = 0.0
+        #: scans since the last full discovery (see DISCOVERY_SCANS)
+        self._scans_since = 0
         self._programs_seen: frozenset[tuple[str | None, str, str, int]] | None = None
         self.discoveries = 0
         #: master key → (when read, TCP listen addresses, unix socket paths)
@@ -150,7 +152,9 @@ class GunicornScanner:
         (program fullname → command=) helps when setproctitle hid the launch command.
 
         A full discovery (every process on the machine, each master's environment, config
-        file, sockets and control socket) runs every ``DISCOVERY_SECONDS``, when the programs
+        file, sockets and control socket) runs every ``DISCOVERY_SECONDS`` (and no more often
+        than every ``DISCOVERY_SCANS`` scans: a hidden view scanning every 30 s does one every
+        90 s), when the programs
         changed, when a known master is gone or forked a new master, after an action, or with
         ``full``. The scans in between only re-read the known masters' children and each
         worker's usage, heartbeat and connections: the cost of a refresh is then close to one
@@ -166,14 +170,21 @@ class GunicornScanner:
             for info in programs
             if info.pid > 0 and info.state in live
         )
-        due = time.monotonic() - self._discovered_at >= DISCOVERY_SECONDS
+        # due by time AND by count: a view that scans rarely (hidden: every 30 s) does not
+        # make every scan a walk of the machine's processes
+        due = (
+            time.monotonic() - self._discovered_at >= DISCOVERY_SECONDS
+            and self._scans_since >= DISCOVERY_SCANS
+        ) or not self._discovered_at
         if not (full or due or running != self._programs_seen):
             refreshed = self._refresh()
             if refreshed is not None:
+                self._scans_since += 1
                 return refreshed
         masters = self._discover(programs, commands)
         self._programs_seen = running
         self._discovered_at = time.monotonic()
+        self._scans_since = 0
         self.discoveries += 1
         return masters
 
@@ -661,9 +672,10 @@ class GunicornScanner:
 LISTEN_CACHE_SECONDS = 30.0
 
 
-#: a full discovery of gunicorn masters runs at least this often (seconds); refreshes in
-#: between re-read only the known masters' workers
+#: a full discovery of gunicorn masters runs at least this often (seconds) and once at most
+#: every DISCOVERY_SCANS scans; refreshes in between re-read only the known masters' workers
 DISCOVERY_SECONDS = 5.0
+DISCOVERY_SCANS = 3
 #: a worker's socket that was not an open TCP connection is looked up again after this long
 SOCKET_RECHECK = 10.0
 
