@@ -17,7 +17,13 @@ import pytest
 
 from opsconsole.core.host import HostProtocolError, Program, ProgramsSnapshot, Supervisord
 from opsconsole.core.host.diff import apply, checksum, diff
-from opsconsole.core.host.steady import Canon, ProgramsDecoder, SteadyPrograms, program_from_json
+from opsconsole.core.host.steady import (
+    UPTIME_EVERY,
+    Canon,
+    ProgramsDecoder,
+    SteadyPrograms,
+    program_from_json,
+)
 
 
 def program(i: int, now: int, state: str = "RUNNING") -> Program:
@@ -60,7 +66,7 @@ def test_an_idle_push_is_the_snapshots_time_not_its_300_programs() -> None:
     assert size(plain) > 300 * 40
 
 
-def test_a_state_change_is_sent_at_once_and_an_uptime_when_its_short_form_moves() -> None:
+def test_a_state_change_is_sent_at_once_and_uptimes_together_once_their_short_form_moves() -> None:
     steady = SteadyPrograms()
     first = steady.encode(snapshot(1000 + 125))
     stopped = steady.encode(snapshot(1000 + 126, p007="STOPPED"))
@@ -68,12 +74,20 @@ def test_a_state_change_is_sent_at_once_and_an_uptime_when_its_short_form_moves(
     assert "p007" in change and "STOPPED" in change
     assert '"p008"' not in change
     # 2m59s to 3m00s: the program list's uptime moves from 2m to 3m, every running program
-    # is sent again (once a minute)
+    # is sent again (once a minute), held back UPTIME_EVERY seconds at most, all in one push
     late = steady.encode(snapshot(1000 + 179, p007="STOPPED"))
     minute = steady.encode(snapshot(1000 + 180, p007="STOPPED"))
     assert '"p0' not in json.dumps(diff(stopped, late))
-    moved = diff(late, minute)
+    assert '"p0' not in json.dumps(diff(late, minute))  # held back
+    # a state change meanwhile is not held back
+    failed = steady.encode(snapshot(1000 + 182, p007="FATAL"))
+    change = json.dumps(diff(minute, failed))
+    assert "FATAL" in change and '"p008"' not in change
+    sent = steady.encode(snapshot(1000 + 180 + int(UPTIME_EVERY), p007="FATAL"))
+    moved = diff(failed, sent)
     assert json.dumps(moved).count('"now"') == 299  # every running program, not p007
+    again = steady.encode(snapshot(1000 + 181 + int(UPTIME_EVERY), p007="FATAL"))
+    assert '"p0' not in json.dumps(diff(sent, again))
 
 
 def test_the_crc_worked_out_by_parts_is_the_crc_of_the_whole() -> None:

@@ -7,7 +7,8 @@ console rebuilds 300 programs a second for nothing it shows. :func:`steady_progr
 program as it was last sent (the very JSON object) while only those moved and its uptime is
 the same to the precision a view shows it (:func:`~opsconsole.core.format.short_duration`):
 a state, pid, exit status or log file that changes is sent at once, the uptime when its
-short form moves (``41s`` to ``42s``, ``5m`` to ``6m``). A program's ``now`` is then the
+short form moves (``41s`` to ``42s``, ``5m`` to ``6m``), at most :data:`UPTIME_EVERY`
+seconds late, with every other uptime that moved meanwhile. A program's ``now`` is then the
 clock of its last change: what the console shows is right, its ``uptime`` to that precision.
 
 :class:`Canon` is the CRC of :func:`opsconsole.core.host.diff.checksum` worked out from the
@@ -32,16 +33,28 @@ from opsconsole.core.host.supervisor import Program, ProgramsSnapshot, Superviso
 _SHOWN = attrgetter(*(f.name for f in fields(Program) if f.name not in ("now", "description")))
 
 
+#: a short uptime that moved alone is held back at most this long (seconds of the snapshot's
+#: clock), then sent with every other one that moved meanwhile: at a minute's turn the 300
+#: uptimes of programs started over a few seconds go in one or two pushes, not one a second
+UPTIME_EVERY = 5.0
+
+
+def shown_same(old: Program, new: Program) -> bool:
+    """True when ``new`` shows nothing that ``old`` does not but, perhaps, its uptime (only
+    the clock and a running program's description moved)."""
+    if old is new:
+        return True
+    if _SHOWN(old) != _SHOWN(new):
+        return False
+    return new.state == "RUNNING" or old.description == new.description
+
+
 def quiet(old: Program, new: Program) -> bool:
     """True when ``new`` shows nothing that ``old`` does not (only the clock and a running
     program's description moved, and the short uptime is the same)."""
     if old is new:
         return True
-    if _SHOWN(old) != _SHOWN(new):
-        return False
-    if new.state != "RUNNING" and old.description != new.description:
-        return False
-    return short_duration(old.uptime) == short_duration(new.uptime)
+    return shown_same(old, new) and short_duration(old.uptime) == short_duration(new.uptime)
 
 
 class SteadyPrograms:
@@ -52,19 +65,28 @@ class SteadyPrograms:
     def __init__(self) -> None:
         #: supervisord name -> (program key -> (the program sent, its JSON), the list sent)
         self._sent: dict[str, tuple[dict[tuple[str, str], tuple[Program, Any]], list[Any]]] = {}
+        #: supervisord name -> the snapshot clock when an uptime was first held back
+        self._held: dict[str, float] = {}
 
     def encode(self, snapshot: ProgramsSnapshot) -> dict[str, Any]:
         sent: dict[str, tuple[dict[tuple[str, str], tuple[Program, Any]], list[Any]]] = {}
+        held: dict[str, float] = {}
         servers = []
         for server in snapshot.servers:
             before, old_list = self._sent.get(server.name, ({}, []))
             now: dict[tuple[str, str], tuple[Program, Any]] = {}
             programs = []
+            since = self._held.get(server.name)
+            flush = since is not None and snapshot.at - since >= UPTIME_EVERY
             for program in server.programs:
                 key = (program.group, program.name)
                 was = before.get(key)
                 if was is None or not quiet(was[0], program):
-                    was = (program, program.to_json())
+                    if was is not None and not flush and shown_same(was[0], program):
+                        # only its short uptime moved: sent with the others (UPTIME_EVERY)
+                        held[server.name] = snapshot.at if since is None else since
+                    else:
+                        was = (program, program.to_json())
                 now[key] = was
                 programs.append(was[1])
             if len(programs) == len(old_list) and all(a is b for a, b in zip(programs, old_list)):
@@ -73,7 +95,7 @@ class SteadyPrograms:
             encoded = replace(server, programs=()).to_json()
             encoded["programs"] = programs
             servers.append(encoded)
-        self._sent = sent
+        self._sent, self._held = sent, held
         out = replace(snapshot, servers=()).to_json()
         out["servers"] = servers
         return out
