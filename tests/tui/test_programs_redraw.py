@@ -240,3 +240,35 @@ async def test_a_row_changed_out_of_sight_is_rendered_when_scrolled_in(sup: Sup)
             assert "STOPPED" in _row_line(pilot, "p54")
         finally:
             sup.rpc().supervisor.stopProcess("p55")
+
+
+async def test_rows_coming_in_above_leave_an_untouched_cursor_on_the_top_row(sup: Sup) -> None:
+    """Another supervisord (another host) answering after the first puts its rows above:
+    a cursor nobody moved stays on the top row, the list is shown from its top (it used to
+    follow the first program it sat on, scrolling a ten-host list down to a later host);
+    a cursor the user moved keeps its program."""
+    app = OpsConsoleApp(_config(sup), audit=False)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await _settled(pilot, app)
+        view.table.focus()
+        snap = view.snapshots[0]
+        other = replace(
+            snap,
+            name="aaa",
+            programs=tuple(replace(p, server="aaa") for p in snap.programs),
+        )
+        view.show([other, snap], app.session.usage)
+        await pilot.pause()
+        assert view.table.cursor_row == 0 and view.table.scroll_y == 0
+        assert view.rows[0].server == "aaa"
+        assert "[aaa]" in _table_text(pilot).splitlines()[1]
+        # moved by the user: the cursor keeps its program when rows come in above
+        await pilot.press("j", "j")
+        chosen = view.current_key()
+        assert chosen is not None and view.table.cursor_row == 2
+        third = replace(
+            other, name="a00", programs=tuple(replace(p, server="a00") for p in snap.programs)
+        )
+        view.show([third, other, snap], app.session.usage)
+        await pilot.pause()
+        assert view.current_key() == chosen

@@ -552,10 +552,13 @@ class ProgramsView(Vertical):
         else:
             current = self.current_key()
             scroll_y = table.scroll_y
+            # a cursor on the top row of an unscrolled list stays on the top row: the rows
+            # that come in above it (another host answering first) do not carry it away
+            at_top = table.cursor_row == 0 and scroll_y == 0
             table.clear()
             for row in new_rows:
                 table.add_row(*row.cells, key=row.key)
-            if current in new_keys:
+            if current in new_keys and not at_top:
                 table.move_cursor(row=new_keys.index(current), animate=False, scroll=False)
             table.scroll_to(y=scroll_y, animate=False)
         self.rows = new_rows
