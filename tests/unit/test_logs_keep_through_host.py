@@ -97,7 +97,7 @@ async def test_the_views_stream_through_the_host_ends_with_the_files_last_ring_f
             assert stream.ring.appended == written
             assert [line.text for line in stream.ring] == last_lines(path, ring)
             assert len(stream.ring) == ring
-            seqs = [line.seq for line in stream.ring]
+            seqs = stream.ring.seqs()
             assert seqs == list(range(written - ring + 1, written + 1))  # numbered in order
         finally:
             await stream.aclose()
@@ -143,7 +143,7 @@ async def test_a_merged_view_through_the_host_fills_back_the_log_that_burst(
             assert from_busy == last_lines(busy, len(from_busy))
             assert len(from_busy) == ring - 1
             assert "2026-11-25 12:00:00,000 WARNING quiet said one thing" in texts
-            seqs = [line.seq for line in stream.ring]
+            seqs = stream.ring.seqs()
             assert seqs == sorted(seqs) and seqs[-1] == written
         finally:
             await stream.aclose()

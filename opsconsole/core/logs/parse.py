@@ -14,7 +14,7 @@ import heapq
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 #: Longest line kept, in bytes; the rest is dropped and counted in a visible marker.
@@ -333,7 +333,6 @@ class LogLine:
     offset: int = -1
     gen: int = 0
     order_ts: float = 0.0
-    seq: int = field(default=0, compare=False)
 
 
 @dataclass
