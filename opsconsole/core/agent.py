@@ -24,7 +24,9 @@ per line both ways (ASCII: anything else is escaped):
    (:mod:`opsconsole.core.host.diff`) with the CRC of the full value, so the console can
    prove that what it rebuilt equals the snapshot taken here. A programs subscription sends
    a program again only when what a view shows of it moved, not for supervisord's clock
-   alone (:mod:`opsconsole.core.host.steady`): at idle a push is the snapshot's time.
+   alone (:mod:`opsconsole.core.host.steady`): at idle a push is the snapshot's time, and
+   it is sent only every ``heartbeat`` seconds (a subscribe parameter, at least the
+   interval, the interval when not given): the console's proof that the host is alive.
 
 Bounds: a request line longer than :data:`MAX_REQUEST_LINE` or one that is not a JSON request
 is answered with an error push in words and the agent exits (the connection is reset; the
@@ -47,6 +49,7 @@ import os
 import platform
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +67,7 @@ from opsconsole.core.host import (
     OperationRequest,
     ProtocolMismatch,
 )
-from opsconsole.core.host.diff import checksum, diff
+from opsconsole.core.host.diff import checksum, diff, top_scalars
 from opsconsole.core.host.logs import LOG_KEEP
 from opsconsole.core.host.steady import Canon, SteadyPrograms
 from opsconsole.core.local import LocalHost
@@ -449,15 +452,19 @@ class Agent:
         if len(self.subs) >= MAX_SUBSCRIPTIONS:
             raise HostProtocolError(f"{MAX_SUBSCRIPTIONS} subscriptions are running already")
         interval = max(MIN_INTERVAL, float(params.get("interval") or 1.0))
-        self.subs[rid] = asyncio.create_task(self._feed(rid, topic, interval))
-        return {"sub": rid, "topic": topic, "interval": interval}
+        heartbeat = max(interval, float(params.get("heartbeat") or interval))
+        self.subs[rid] = asyncio.create_task(self._feed(rid, topic, interval, heartbeat))
+        return {"sub": rid, "topic": topic, "interval": interval, "heartbeat": heartbeat}
 
     @staticmethod
     def _sub_error(sid: int, topic: str, exc: OpsError) -> dict[str, Any]:
         return {"push": "error", "sub": sid, "topic": topic, "error": HostError.of(exc).to_json()}
 
-    async def _feed(self, sid: int, topic: str, interval: float) -> None:
-        """Push the first snapshot whole, then only its changes, every ``interval``."""
+    async def _feed(self, sid: int, topic: str, interval: float, heartbeat: float) -> None:
+        """Push the first snapshot whole, then only its changes, every ``interval``; a round
+        where nothing but the snapshot's time moved is pushed only once ``heartbeat``
+        seconds have passed since the last push (the console hears the host is alive)."""
+        sent_at = 0.0
         last: Any = None
         steady = SteadyPrograms() if topic == "programs" else None
         canon = Canon()
@@ -478,16 +485,21 @@ class Agent:
                         await asyncio.sleep(interval)
                         continue  # the console has nothing to apply changes to
                 else:
+                    change = diff(last, value)
+                    idle = change is None or top_scalars(change)
+                    if idle and time.monotonic() - sent_at < heartbeat:
+                        await asyncio.sleep(interval)
+                        continue  # the console keeps what it has: the next diff is from it
                     await self.send(
                         {
                             "push": "diff",
                             "sub": sid,
                             "topic": topic,
-                            "diff": diff(last, value),
+                            "diff": change,
                             "crc": checksum(value) if steady is None else canon.checksum(value),
                         }
                     )
-                last = value
+                last, sent_at = value, time.monotonic()
             await asyncio.sleep(interval)
 
 

@@ -46,7 +46,7 @@ from opsconsole.core.host import (
 from opsconsole.core.logs import LogSource
 from opsconsole.tui.fleet_host import FleetHost
 from opsconsole.tui.fleet_logs import log_servers as log_servers
-from opsconsole.tui.fleet_push import pushed_extras, pushed_programs, pushes
+from opsconsole.tui.fleet_push import HEARTBEAT, pushed_extras, pushed_programs, pushes
 from opsconsole.tui.fleet_rows import _dim, same_shown
 
 if TYPE_CHECKING:
@@ -324,7 +324,7 @@ class Fleet:
         session = self._session
         assert session is not None
         if pushes(state.host):  # its agent pushes what changed (tui.fleet_push)
-            await pushed_programs(self, state, stale_after(self.refresh))
+            await pushed_programs(self, state, stale_after(max(self.refresh, HEARTBEAT)))
             return
         while True:
             state.asked_at = time.time()

@@ -2,12 +2,14 @@
 subscription a topic and host).
 
 The agent reads its own supervisord every refresh interval and sends only what changed
-(core.agent, core.host.steady: at idle, the snapshot's time); the console rebuilds the
-snapshot from the changes, keeps the Program objects of what did not change, and the fleet
-(tui.fleet) takes it as it takes a polled answer. Nothing is asked of the host every second.
+(core.agent, core.host.steady: at idle, the snapshot's time, every :data:`HEARTBEAT`
+seconds); the console rebuilds the snapshot from the changes, keeps the Program objects of
+what did not change, and the fleet (tui.fleet) takes it as it takes a polled answer. Nothing
+is asked of the host every second.
 
 While no push comes (the link dropped, the agent's read hangs) the host is marked stale
-with the link's reason once its data is older than :func:`~opsconsole.tui.fleet.stale_after`;
+with the link's reason once it was silent :func:`~opsconsole.tui.fleet.stale_after` the
+heartbeat;
 the link reconnects and subscribes again by itself with a bounded backoff (core.remote). A
 subscription whose pushes stopped while its link stayed up is started again, at most once
 every :data:`RESTART_AFTER` seconds (doubling to :data:`RESTART_MAX`). Probes, gunicorn
@@ -31,6 +33,11 @@ RESTART_AFTER = 30.0
 RESTART_MAX = 300.0
 #: how long a host whose push is due is given once the console's loop is free again
 GRACE = 0.2
+#: an idle host (nothing shown moved) pushes its programs this often at least (its proof
+#: of life: a host silent for stale_after(HEARTBEAT) seconds is marked stale)
+HEARTBEAT = 2.0
+#: probes, gunicorn and nginx that did not change are pushed again this often
+EXTRAS_HEARTBEAT = 30.0
 
 
 def pushes(host: Any) -> bool:
@@ -44,7 +51,10 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
     assert session is not None
     heard = asyncio.Event()
     state.asked_at = started = time.time()
-    sub = await state.host.subscribe("programs", interval=fleet.refresh)  # type: ignore[attr-defined]
+    host: Any = state.host  # a RemoteHost (pushes)
+    sub = await host.subscribe(
+        "programs", interval=fleet.refresh, heartbeat=max(fleet.refresh, HEARTBEAT)
+    )
     sub.listeners.append(lambda _sub: heard.set())
     links = getattr(state.host, "listeners", None)
     if isinstance(links, list):  # a link that drops or comes back is looked at at once
@@ -124,7 +134,7 @@ async def pushed_extras(fleet: Fleet, state: HostState, probes_every: float, eve
         ("nginx", every, nginx),
     ):
         try:
-            sub = await host.subscribe(topic, interval=interval)
+            sub = await host.subscribe(topic, interval=interval, heartbeat=EXTRAS_HEARTBEAT)
         except OpsError as exc:  # kept and subscribed again when the link comes back
             session.timeline.add("host", "warning", state.name, f"{topic}: {exc.message}")
             continue

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -344,6 +345,40 @@ async def test_pushed_changes_rebuild_the_agents_snapshots(
     # and in the console's, naming the host
     console = [(r.action, r.target, r.params["host"]) for r in remote.gate.history]
     assert ("supervisor.start", "idle on web2", "web2") in console
+
+
+async def test_an_idle_subscription_pushes_every_heartbeat_and_a_change_at_once(
+    remote: RemoteHost, demo_stack: DemoStack
+) -> None:
+    """Read every 0.2 s; when nothing shown moved, a push (the host's proof of life) comes
+    only every heartbeat (1 s); a state change is pushed at the next read all the same."""
+    sub = await remote.subscribe("programs", interval=0.2, heartbeat=1.0)
+    try:
+        await sub.next(30)
+        await asyncio.sleep(1.0)  # past the first pushes (uptimes of programs just started)
+        times: list[float] = []
+        sub.listeners.append(lambda _s: times.append(time.monotonic()))
+        await asyncio.sleep(4.0)
+        idle = [p.state for p in sub.value.programs if p.fullname == "idle"]  # type: ignore[union-attr]
+        assert idle == ["STOPPED"]
+        assert 2 <= len(times) <= 7, f"{len(times)} pushes in 4 s (a read every 0.2 s)"
+        demo_stack.rpc().supervisor.startProcess("idle")
+        try:
+            started = time.monotonic()
+            await until(
+                lambda: any(
+                    p.state == "RUNNING"
+                    for p in sub.value.programs
+                    if p.fullname == "idle"  # type: ignore[union-attr]
+                ),
+                what="the change pushed",
+            )
+            assert time.monotonic() - started < 1.0, "pushed at the next read, not the heartbeat"
+        finally:
+            demo_stack.rpc().supervisor.stopProcess("idle")
+        assert sub.resyncs == 0
+    finally:
+        await sub.close()
 
 
 async def test_every_topic_pushes_changes_that_rebuild_the_agents_value(

@@ -154,3 +154,15 @@ def checksum(value: JSONValue) -> int:
     """A CRC of the value's canonical JSON: the same for equal values on both sides."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return zlib.crc32(text.encode("utf-8", "surrogatepass"))
+
+
+def top_scalars(change: Any) -> bool:
+    """Whether a change only sets plain values (not objects or lists) at the top."""
+    if not isinstance(change, dict) or set(change) != {"o"} or not isinstance(change["o"], dict):
+        return False
+    return all(
+        isinstance(sub, dict)
+        and set(sub) == {"="}
+        and (sub["="] is None or isinstance(sub["="], str | int | float | bool))
+        for sub in change["o"].values()
+    )

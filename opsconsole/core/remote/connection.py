@@ -502,7 +502,7 @@ class AgentConnection:
         rid, self._next_id = self._next_id, self._next_id + 1
         sub.sid, sub.data, sub.crc = rid, None, None
         self._by_sid[rid] = sub
-        params = {"topic": sub.topic, "interval": sub.interval}
+        params = {"topic": sub.topic, "interval": sub.interval, "heartbeat": sub.heartbeat}
         try:
             await self._request("subscribe", params, self.timeout, ready=False, rid=rid)
         except OpsError:

@@ -208,12 +208,16 @@ class RemoteHost(AgentConnection):
 
     # -- subscriptions -------------------------------------------------------------------
 
-    async def subscribe(self, topic: str, *, interval: float = 1.0) -> Subscription:
+    async def subscribe(
+        self, topic: str, *, interval: float = 1.0, heartbeat: float | None = None
+    ) -> Subscription:
         """Pushed snapshots of ``topic`` (programs, gunicorn, nginx, probes) every
-        ``interval``: the first whole, then only the changes; kept across reconnections."""
+        ``interval``: the first whole, then only the changes (a round where only the
+        snapshot's time moved every ``heartbeat`` seconds, default ``interval``); kept across
+        reconnections."""
         if topic not in TOPIC_TYPES:
             raise OpsError(f"cannot subscribe to {topic!r}", f"topics: {', '.join(TOPIC_TYPES)}")
-        sub = Subscription(self, topic, interval)
+        sub = Subscription(self, topic, interval, heartbeat)
         self._subscriptions.append(sub)
         self.start()
         if self._open:

@@ -16,6 +16,7 @@ from opsconsole.core.host import (
     ProgramsSnapshot,
     Snapshot,
 )
+from opsconsole.core.host.diff import top_scalars as top_scalars
 from opsconsole.core.host.steady import Canon, ProgramsDecoder
 
 if TYPE_CHECKING:
@@ -36,27 +37,19 @@ assert set(TOPIC_TYPES) == set(TOPICS)
 PROVE_EVERY = 30
 
 
-def top_scalars(change: Any) -> bool:
-    """Whether a change only sets plain values (not objects or lists) at the top."""
-    if not isinstance(change, dict) or set(change) != {"o"} or not isinstance(change["o"], dict):
-        return False
-    return all(
-        isinstance(sub, dict)
-        and set(sub) == {"="}
-        and (sub["="] is None or isinstance(sub["="], str | int | float | bool))
-        for sub in change["o"].values()
-    )
-
-
 class Subscription:
     """Pushed snapshots of one topic: ``value`` is the latest (rebuilt from the first full
     snapshot and the changes since, each proven equal to the agent's by its CRC), ``updated``
     when it came (epoch), ``error`` the last read error the agent pushed."""
 
-    def __init__(self, host: AgentConnection, topic: str, interval: float) -> None:
+    def __init__(
+        self, host: AgentConnection, topic: str, interval: float, heartbeat: float | None = None
+    ) -> None:
         self.host = host
         self.topic = topic
         self.interval = interval
+        #: at idle (nothing but the snapshot's time moved) the agent pushes this often
+        self.heartbeat = max(interval, heartbeat or interval)
         self.sid: int | None = None
         self.data: Any = None
         self.value: Snapshot | None = None
