@@ -377,7 +377,7 @@ class AgentConnection:
             now = time.time()
             if self._link.state == STALE and self._open:
                 self._set(state=UP, reason="", hint="", error=None, last_answer=now)
-            else:
+            elif now - (self._link.last_answer or 0.0) >= 0.1:  # a burst: one copy, not one a line
                 self._link = replace(self._link, last_answer=now)
             try:
                 if "id" in message:
