@@ -37,6 +37,7 @@ from textual.worker import Worker
 from opsconsole.core.errors import OpsError
 from opsconsole.core.logs import DEFAULT_RING, LogSource, LogStream
 from opsconsole.core.logs.parse import LEVEL_TAG, LogLine, compile_filter, line_matches
+from opsconsole.core.memory import trim_after_burst
 from opsconsole.tui.keys import bindings
 from opsconsole.tui.tcss import load_tcss
 from opsconsole.tui.widgets.oneline import OneLine
@@ -164,6 +165,7 @@ class LogLines(ScrollView, can_focus=True):
         if dropped_rows and self.scroll_y > 0:
             self.scroll_to(y=max(0, self.scroll_y - dropped_rows), animate=False, immediate=True)
         self.refresh()
+        trim_after_burst(len(lines) + passed)  # what reading the burst freed goes back
 
     def prepend(self, lines: Sequence[LogLine]) -> int:
         """Add older lines at the top (as many as the store has room for); keeps the view
@@ -183,6 +185,7 @@ class LogLines(ScrollView, can_focus=True):
         self._update_size()
         self.refresh()
         self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True)
+        trim_after_burst(len(take))
         return len(take)
 
     def clear(self) -> None:
