@@ -61,6 +61,11 @@ def test_an_idle_push_is_the_snapshots_time_not_its_300_programs() -> None:
     change = diff(first, second)
     assert "programs" not in json.dumps(change)
     assert size(change) * 100 < size(first)  # the whole is ~100 times bigger
+    # a running program's description (its pid and uptime again) is not sent; others are
+    listed = first["servers"][0]["programs"]
+    assert {p["description"] for p in listed} == {""}
+    stopped = steady.encode(snapshot(1000 + 127, p007="STOPPED"))["servers"][0]["programs"]
+    assert stopped[7]["description"] == "Not started"
     # the plain encoding of the same two answers changes every program
     plain = diff(snapshot(1125).to_json(), snapshot(1126).to_json())
     assert size(plain) > 300 * 40

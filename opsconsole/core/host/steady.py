@@ -8,7 +8,8 @@ program as it was last sent (the very JSON object) while only those moved and it
 the same to the precision a view shows it (:func:`~opsconsole.core.format.short_duration`):
 a state, pid, exit status or log file that changes is sent at once, the uptime when its
 short form moves (``41s`` to ``42s``, ``5m`` to ``6m``), at most :data:`UPTIME_EVERY`
-seconds late, with every other uptime that moved meanwhile. A program's ``now`` is then the
+seconds late, with every other uptime that moved meanwhile. A running program's description
+(its pid and uptime again, which no view shows) is sent empty. A program's ``now`` is then the
 clock of its last change: what the console shows is right, its ``uptime`` to that precision.
 
 :class:`Canon` is the CRC of :func:`opsconsole.core.host.diff.checksum` worked out from the
@@ -86,7 +87,12 @@ class SteadyPrograms:
                         # only its short uptime moved: sent with the others (UPTIME_EVERY)
                         held[server.name] = snapshot.at if since is None else since
                     else:
-                        was = (program, program.to_json())
+                        encoded = program.to_json()
+                        if program.state == "RUNNING":
+                            # its description repeats the pid and the uptime: not shown, and
+                            # half of what an uptime's change would carry
+                            encoded["description"] = ""
+                        was = (program, encoded)
                 now[key] = was
                 programs.append(was[1])
             if len(programs) == len(old_list) and all(a is b for a, b in zip(programs, old_list)):
