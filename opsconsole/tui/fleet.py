@@ -46,7 +46,7 @@ from opsconsole.core.host import (
 from opsconsole.core.logs import LogSource
 from opsconsole.tui.fleet_host import FleetHost
 from opsconsole.tui.fleet_logs import log_servers as log_servers
-from opsconsole.tui.fleet_push import HEARTBEAT, pushed_extras, pushed_programs, pushes
+from opsconsole.tui.fleet_push import HEARTBEAT, extras_loop, pushed_programs, pushes
 from opsconsole.tui.fleet_rows import _dim, same_shown
 
 if TYPE_CHECKING:
@@ -58,10 +58,6 @@ HOSTS_VIEW = ("hosts", "6 Hosts")
 #: the program list's CPU% and RSS columns: a console of several hosts leaves them out (only
 #: this machine's pids are sampled)
 USAGE_COLUMNS = ("cpu", "rss")
-
-#: probes, gunicorn and nginx of each host are read this often (seconds)
-EXTRAS_EVERY = 5.0
-PROBES_EVERY = 2.0
 
 
 def stale_after(refresh: float) -> float:
@@ -306,7 +302,7 @@ class Fleet:
                 self._programs_loop(state), group="poll", name=f"host-{state.name}"
             )
             session.ui.run_worker(
-                self._extras_loop(state), group="poll", name=f"extras-{state.name}"
+                extras_loop(self, state), group="poll", name=f"extras-{state.name}"
             )
         session.ui.run_worker(self._tick(), group="poll", name="fleet-tick")
 
@@ -461,50 +457,6 @@ class Fleet:
             return
         level = "error" if word == "down" else "warning"
         session.timeline.add("host", level, state.name, state.words(self.refresh))
-
-    async def _extras_loop(self, state: HostState) -> None:
-        """Probes every PROBES_EVERY seconds, gunicorn and nginx every EXTRAS_EVERY, each
-        read with the host's budget (a hung host holds only this loop); a host whose agent
-        pushes them is subscribed to them instead."""
-        session = self._session
-        assert session is not None
-        try:
-            await asyncio.wait_for(session.first_poll.wait(), timeout=self.timeout + 5)
-        except asyncio.TimeoutError:
-            pass
-        if pushes(state.host):  # its agent pushes them too (tui.fleet_push)
-            await pushed_extras(self, state, PROBES_EVERY, EXTRAS_EVERY)
-            return
-        extras_at = 0.0
-        while True:
-            budget = self._budget(state)
-            try:
-                state.probes = await asyncio.wait_for(state.host.probes(), budget)
-            except (OpsError, asyncio.TimeoutError):
-                pass
-            except Exception as exc:
-                session.timeline.add("host", "error", state.name, f"probes failed: {exc!r}")
-            if time.monotonic() - extras_at >= EXTRAS_EVERY:
-                extras_at = time.monotonic()
-                try:
-                    state.gunicorn = await asyncio.wait_for(state.host.gunicorn(), budget)
-                    state.gunicorn_error = ""
-                except OpsError as exc:
-                    state.gunicorn_error = exc.message
-                except asyncio.TimeoutError:
-                    pass
-                except Exception as exc:
-                    state.gunicorn_error = repr(exc)
-                try:
-                    state.nginx = await asyncio.wait_for(state.host.nginx(), budget)
-                    state.nginx_error = ""
-                except OpsError as exc:
-                    state.nginx, state.nginx_error = None, exc.message
-                except asyncio.TimeoutError:
-                    pass
-                except Exception as exc:
-                    state.nginx_error = repr(exc)
-            await asyncio.sleep(PROBES_EVERY)
 
     async def _tick(self) -> None:
         """While a host is stale its age moves on screen (once a second), and its link's

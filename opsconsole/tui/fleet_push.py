@@ -13,7 +13,8 @@ heartbeat;
 the link reconnects and subscribes again by itself with a bounded backoff (core.remote). A
 subscription whose pushes stopped while its link stayed up is started again, at most once
 every :data:`RESTART_AFTER` seconds (doubling to :data:`RESTART_MAX`). Probes, gunicorn
-and nginx are pushed the same way, at their own intervals (:func:`pushed_extras`).
+and nginx are pushed the same way, at their own intervals (:func:`pushed_extras`), or asked
+for from a host that does not push (:func:`extras_loop`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ GRACE = 0.2
 HEARTBEAT = 2.0
 #: probes, gunicorn and nginx that did not change are pushed again this often
 EXTRAS_HEARTBEAT = 30.0
+#: probes, gunicorn and nginx of each host are read this often (seconds)
+EXTRAS_EVERY = 5.0
+PROBES_EVERY = 2.0
 
 
 def pushes(host: Any) -> bool:
@@ -140,3 +144,48 @@ async def pushed_extras(fleet: Fleet, state: HostState, probes_every: float, eve
             continue
         sub.listeners.append(take)
         take(sub)
+
+
+async def extras_loop(fleet: Fleet, state: HostState) -> None:
+    """Probes every PROBES_EVERY seconds, gunicorn and nginx every EXTRAS_EVERY, each
+    read with the host's budget (a hung host holds only this loop); a host whose agent
+    pushes them is subscribed to them instead."""
+    session = fleet._session
+    assert session is not None
+    try:
+        await asyncio.wait_for(session.first_poll.wait(), timeout=fleet.timeout + 5)
+    except asyncio.TimeoutError:
+        pass
+    if pushes(state.host):  # its agent pushes them too (tui.fleet_push)
+        await pushed_extras(fleet, state, PROBES_EVERY, EXTRAS_EVERY)
+        return
+    extras_at = 0.0
+    while True:
+        budget = fleet._budget(state)
+        try:
+            state.probes = await asyncio.wait_for(state.host.probes(), budget)
+        except (OpsError, asyncio.TimeoutError):
+            pass
+        except Exception as exc:
+            session.timeline.add("host", "error", state.name, f"probes failed: {exc!r}")
+        if time.monotonic() - extras_at >= EXTRAS_EVERY:
+            extras_at = time.monotonic()
+            try:
+                state.gunicorn = await asyncio.wait_for(state.host.gunicorn(), budget)
+                state.gunicorn_error = ""
+            except OpsError as exc:
+                state.gunicorn_error = exc.message
+            except asyncio.TimeoutError:
+                pass
+            except Exception as exc:
+                state.gunicorn_error = repr(exc)
+            try:
+                state.nginx = await asyncio.wait_for(state.host.nginx(), budget)
+                state.nginx_error = ""
+            except OpsError as exc:
+                state.nginx, state.nginx_error = None, exc.message
+            except asyncio.TimeoutError:
+                pass
+            except Exception as exc:
+                state.nginx_error = repr(exc)
+        await asyncio.sleep(PROBES_EVERY)

@@ -243,6 +243,15 @@ async def test_a_push_that_does_not_rebuild_the_agents_value_is_never_shown() ->
     assert host.pid is None and host.link.state == "connecting"
 
 
+def idle_push(host: RemoteHost, value: dict[str, Any], at: float) -> dict[str, Any]:
+    """Feed ``host`` the agent's push of ``value`` with only its time moved to ``at``
+    (subscription 7); returns the agent's new value."""
+    value = {**value, "at": at}
+    diff_ = {"o": {"at": {"=": at}}}
+    host._on_push({"push": "diff", "sub": 7, "diff": diff_, "crc": checksum(value)})
+    return value
+
+
 async def test_idle_pushes_are_proven_at_least_every_30th(monkeypatch: pytest.MonkeyPatch) -> None:
     """A push that only moves the snapshot's time on a proven value is taken without working
     its CRC out (each was a CRC of the whole 300-program text, every second, per host); every
@@ -264,30 +273,14 @@ async def test_idle_pushes_are_proven_at_least_every_30th(monkeypatch: pytest.Mo
     monkeypatch.setattr(sub.canon, "checksum", counted)
     value = first.to_json()
     for n in range(1, PROVE_EVERY + 1):
-        value = {**value, "at": 1.0 + n}
-        host._on_push(
-            {
-                "push": "diff",
-                "sub": 7,
-                "diff": {"o": {"at": {"=": 1.0 + n}}},
-                "crc": checksum(value),
-            }
-        )
+        value = idle_push(host, value, 1.0 + n)
         assert sub.value is not None and sub.value.at == 1.0 + n
     assert len(worked) == 1 and sub.resyncs == 0  # the 30th is proven
     # what the console holds is not the agent's value (its base went wrong): the next
     # proven push says so
     sub.data = {**sub.data, "host": "elsewhere"}
     for n in range(PROVE_EVERY + 1, 2 * PROVE_EVERY + 2):
-        value = {**value, "at": 1.0 + n}
-        host._on_push(
-            {
-                "push": "diff",
-                "sub": 7,
-                "diff": {"o": {"at": {"=": 1.0 + n}}},
-                "crc": checksum(value),
-            }
-        )
+        value = idle_push(host, value, 1.0 + n)
         if sub.resyncs:
             break
     assert sub.resyncs == 1, "found within PROVE_EVERY pushes: subscribed again (whole)"

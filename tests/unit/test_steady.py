@@ -54,6 +54,23 @@ def size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")))
 
 
+def written_out(monkeypatch: pytest.MonkeyPatch, canon: Canon, value: Any) -> tuple[int, list[Any]]:
+    """``canon``'s CRC of ``value``, and the objects json.dumps wrote out for it."""
+    dumped: list[Any] = []
+    real = json.dumps
+
+    def counting(obj: Any, **kw: Any) -> str:
+        if isinstance(obj, dict):
+            dumped.append(obj)
+        return real(obj, **kw)
+
+    monkeypatch.setattr(json, "dumps", counting)
+    try:
+        return canon.checksum(value), dumped
+    finally:
+        monkeypatch.undo()
+
+
 def test_an_idle_push_is_the_snapshots_time_not_its_300_programs() -> None:
     steady = SteadyPrograms()
     first = steady.encode(snapshot(1000 + 125))  # every program up 2m05s
@@ -161,17 +178,7 @@ def test_a_list_that_changes_after_idle_rounds_reuses_the_text_of_its_kept_membe
     kept = value["servers"][0]["programs"][5]
     changed = steady.encode(snapshot(1103, p003="FATAL"))
     assert changed["servers"][0]["programs"][5] is kept
-    dumped: list[Any] = []
-    real = json.dumps
-
-    def counting(obj: Any, **kw: Any) -> str:
-        if isinstance(obj, dict):
-            dumped.append(obj)
-        return real(obj, **kw)
-
-    monkeypatch.setattr(json, "dumps", counting)
-    crc = canon.checksum(changed)
-    monkeypatch.undo()
+    crc, dumped = written_out(monkeypatch, canon, changed)
     assert crc == checksum(changed)
     assert len(dumped) <= 3, "only the changed program (and its supervisord, the top) again"
 
@@ -199,17 +206,7 @@ def test_a_server_that_moves_after_rounds_where_only_the_time_moved_keeps_its_pr
         sent = value
     value = at(1104, 0.004)
     held = apply(held, diff(sent, value))
-    dumped: list[Any] = []
-    real = json.dumps
-
-    def counting(obj: Any, **kw: Any) -> str:
-        if isinstance(obj, dict):
-            dumped.append(obj)
-        return real(obj, **kw)
-
-    monkeypatch.setattr(json, "dumps", counting)
-    crc = canon.checksum(held)
-    monkeypatch.undo()
+    crc, dumped = written_out(monkeypatch, canon, held)
     assert crc == checksum(value)
     assert dumped == [], "the server and the top are put together from their parts"
 

@@ -10,6 +10,7 @@ from typing import Any
 from rich.text import Text
 from textual.theme import Theme
 
+from opsconsole.core.format import format_bytes, short_duration
 from opsconsole.core.host import Program
 from opsconsole.tui.styles import role_style, state_role
 
@@ -68,3 +69,61 @@ class Row:
     proc: Program | None  # None for a group header
     group: str
     server: str
+
+
+def proc_cells(
+    p: Program,
+    marked: bool,
+    indent: bool,
+    usage: Any,
+    theme: Theme | None,
+    cache: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]],
+    key: str,
+) -> tuple[Any, ...]:
+    """The cells of a program's row (``usage``: its sampled CPU and memory, or None); the
+    same tuple as last time (``cache[key]``) when nothing it shows changed (supervisord's
+    clock moves every second; the short uptime once a minute)."""
+    uptime = short_duration(p.uptime)
+    cpu = f"{usage.cpu_percent:.1f}" if usage else ""
+    rss = format_bytes(usage.rss) if usage else ""
+    running = p.statename == "RUNNING"
+    shown = (
+        marked,
+        indent,
+        p.name,
+        p.group,
+        p.statename,
+        p.pid,
+        uptime,
+        cpu,
+        rss,
+        p.spawnerr,
+        p.exitstatus,
+        "" if running else p.description,
+        theme.name if theme is not None else "",
+    )
+    cached = cache.get(key)
+    if cached is not None:
+        before, kept = cached
+        if before == shown:
+            return kept
+        if before[:6] == shown[:6] and before[9:] == shown[9:]:
+            # only the uptime, CPU or memory moved (every row once a minute): the name,
+            # state and info cells are kept as they are
+            cells = (kept[0], kept[1], kept[2], uptime, cpu, rss, kept[6])
+            cache[key] = (shown, cells)
+            return cells
+    name = Text(f"{' *'[marked]}{'  ' if indent else ''}{p.name if indent else p.fullname}")
+    if marked:
+        name.stylize("bold reverse")
+    cells = (
+        name,
+        state_text(p.statename, theme),
+        str(p.pid) if p.pid else "",
+        uptime,
+        cpu,
+        rss,
+        info_text(p, theme),
+    )
+    cache[key] = (shown, cells)
+    return cells

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Input, Static
 from textual.widgets._data_table import default_cell_formatter
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from opsconsole.core.format import format_bytes, format_duration, short_duration
+from opsconsole.core.format import format_bytes, format_duration
 from opsconsole.core.host import Program, Supervisord
 from opsconsole.core.procs import TreeUsage
 from opsconsole.tui.fleet_rows import columns, host_cells, host_marks, host_rows
@@ -34,7 +34,7 @@ from opsconsole.tui.widgets.program_rows import (
     _PLACE,
     SORTS,
     Row,
-    info_text,
+    proc_cells,
     state_text,
     uptime_until,
 )
@@ -429,55 +429,10 @@ class ProgramsView(Vertical):
             self.show(self.snapshots, self.usage)
 
     def _proc_cells(self, p: Program, indent: bool) -> tuple[Any, ...]:
-        """The cells of a program's row; the same tuple as last time when nothing it shows
-        changed (supervisord's clock moves every second; the short uptime once a minute)."""
+        """The cells of a program's row (:func:`~.program_rows.proc_cells`, kept per row)."""
         key = self._key(p)
-        marked = key in self.marked
         usage = self.usage.get(p.pid) if p.pid else None
-        uptime = short_duration(p.uptime)
-        cpu = f"{usage.cpu_percent:.1f}" if usage else ""
-        rss = format_bytes(usage.rss) if usage else ""
-        theme = self._theme
-        shown = (
-            marked,
-            indent,
-            p.name,
-            p.group,
-            p.statename,
-            p.pid,
-            uptime,
-            cpu,
-            rss,
-            p.spawnerr,
-            p.exitstatus,
-            "" if p.statename == "RUNNING" else p.description,
-            theme.name if theme is not None else "",
-        )
-        cached = self._cells.get(key)
-        if cached is not None:
-            before, kept = cached
-            if before == shown:
-                return kept
-            if before[:6] == shown[:6] and before[9:] == shown[9:]:
-                # only the uptime, CPU or memory moved (every row once a minute): the name,
-                # state and info cells are kept as they are
-                cells = (kept[0], kept[1], kept[2], uptime, cpu, rss, kept[6])
-                self._cells[key] = (shown, cells)
-                return cells
-        name = Text(f"{' *'[marked]}{'  ' if indent else ''}{p.name if indent else p.fullname}")
-        if marked:
-            name.stylize("bold reverse")
-        cells = (
-            name,
-            state_text(p.statename, theme),
-            str(p.pid) if p.pid else "",
-            uptime,
-            cpu,
-            rss,
-            info_text(p, theme),
-        )
-        self._cells[key] = (shown, cells)
-        return cells
+        return proc_cells(p, key in self.marked, indent, usage, self._theme, self._cells, key)
 
     def _key(self, p: Program) -> str:
         return f"{p.server}/{p.fullname}"
