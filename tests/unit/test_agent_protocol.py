@@ -223,13 +223,20 @@ async def test_garbage_ends_the_connection_with_words(
     assert await asyncio.wait_for(task, 10) == 2
 
 
-async def test_a_push_that_does_not_rebuild_the_agents_value_is_never_shown() -> None:
-    host = RemoteHost("web2", ["true"])  # never started: the pushes are fed by hand
+def fed_subscription() -> tuple[RemoteHost, Subscription, ProgramsSnapshot]:
+    """A host never started (pushes are fed by hand) with programs subscription 7, fed its
+    first whole snapshot (returned)."""
+    host = RemoteHost("web2", ["true"])
     sub = Subscription(host, "programs", 1.0)
     sub.sid = 7
     host._by_sid[7] = sub
     first = snapshot(Program("main", "web", "web", "RUNNING", pid=10))
     host._on_push({"push": "snapshot", "sub": 7, "topic": "programs", "data": first.to_json()})
+    return host, sub, first
+
+
+async def test_a_push_that_does_not_rebuild_the_agents_value_is_never_shown() -> None:
+    host, sub, first = fed_subscription()
     assert sub.value == first and sub.fulls == 1
     second = snapshot(Program("main", "web", "web", "STOPPED"), at=2.0)
     change = diff(first.to_json(), second.to_json())
@@ -257,12 +264,7 @@ async def test_idle_pushes_are_proven_at_least_every_30th(monkeypatch: pytest.Mo
     its CRC out (each was a CRC of the whole 300-program text, every second, per host); every
     PROVE_EVERY-th one is proven: a value the console holds that is not the agent's is found
     within that many pushes and the subscription starts again (its first push whole)."""
-    host = RemoteHost("web2", ["true"])  # never started: the pushes are fed by hand
-    sub = Subscription(host, "programs", 1.0)
-    sub.sid = 7
-    host._by_sid[7] = sub
-    first = snapshot(Program("main", "web", "web", "RUNNING", pid=10))
-    host._on_push({"push": "snapshot", "sub": 7, "topic": "programs", "data": first.to_json()})
+    host, sub, first = fed_subscription()
     worked: list[int] = []
     real = sub.canon.checksum
 
