@@ -55,10 +55,7 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
     assert session is not None
     heard = asyncio.Event()
     state.asked_at = started = time.time()
-    host: Any = state.host  # a RemoteHost (pushes)
-    sub = await host.subscribe(
-        "programs", interval=fleet.refresh, heartbeat=max(fleet.refresh, HEARTBEAT)
-    )
+    sub = await subscribed(state, "programs", fleet.refresh, max(fleet.refresh, HEARTBEAT))
     sub.listeners.append(lambda _sub: heard.set())
     links = getattr(state.host, "listeners", None)
     if isinstance(links, list):  # a link that drops or comes back is looked at at once
@@ -106,14 +103,25 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
         fleet._say_link(state)
 
 
-async def pushed_extras(fleet: Fleet, state: HostState, probes_every: float, every: float) -> None:
+async def subscribed(state: HostState, topic: str, interval: float, heartbeat: float) -> Any:
+    """The host's subscription to ``topic``; one its agent refused or did not answer is
+    asked for again (after 1 s, doubling to RESTART_AFTER) until it is made."""
+    host: Any = state.host  # a RemoteHost (pushes)
+    wait = 1.0
+    while True:
+        try:
+            return await host.subscribe(topic, interval=interval, heartbeat=heartbeat)
+        except OpsError:
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RESTART_AFTER)
+
+
+async def pushed_extras(state: HostState) -> None:
     """Probes, gunicorn and nginx of a host that pushes them: one subscription each (probes
-    every ``probes_every`` seconds, the others every ``every``), read by the agent on the
+    every PROBES_EVERY seconds, the others every EXTRAS_EVERY), read by the agent on the
     host and sent when they change; nothing is asked of the host. What a failed read leaves
     is as with a polled host: the last probes, the gunicorn error beside the last masters,
     no nginx and its error."""
-    session = fleet._session
-    assert session is not None
 
     def probes(sub: Any) -> None:
         if sub.error is None and sub.value is not None:
@@ -131,17 +139,12 @@ async def pushed_extras(fleet: Fleet, state: HostState, probes_every: float, eve
         elif sub.value is not None:
             state.nginx, state.nginx_error = sub.value, ""
 
-    host: Any = state.host  # a RemoteHost (pushes)
     for topic, interval, take in (
-        ("probes", probes_every, probes),
-        ("gunicorn", every, gunicorn),
-        ("nginx", every, nginx),
+        ("probes", PROBES_EVERY, probes),
+        ("gunicorn", EXTRAS_EVERY, gunicorn),
+        ("nginx", EXTRAS_EVERY, nginx),
     ):
-        try:
-            sub = await host.subscribe(topic, interval=interval, heartbeat=EXTRAS_HEARTBEAT)
-        except OpsError as exc:  # kept and subscribed again when the link comes back
-            session.timeline.add("host", "warning", state.name, f"{topic}: {exc.message}")
-            continue
+        sub = await subscribed(state, topic, interval, EXTRAS_HEARTBEAT)
         sub.listeners.append(take)
         take(sub)
 
@@ -157,7 +160,7 @@ async def extras_loop(fleet: Fleet, state: HostState) -> None:
     except asyncio.TimeoutError:
         pass
     if pushes(state.host):  # its agent pushes them too (tui.fleet_push)
-        await pushed_extras(fleet, state, PROBES_EVERY, EXTRAS_EVERY)
+        await pushed_extras(state)
         return
     extras_at = 0.0
     while True:

@@ -236,9 +236,6 @@ class ProgramsDecoder:
         listed_servers = data["servers"]
         if self._servers is not None and self._servers[0] is listed_servers:
             # an idle push: only the snapshot's own fields moved, its supervisords are kept
-            host, at = data.get("host"), data.get("at")
-            if len(data) == 3 and type(host) is str and type(at) in (float, int):
-                return ProgramsSnapshot(host, float(at), self._servers[1])  # type: ignore[arg-type]
             snapshot = ProgramsSnapshot.from_json({**data, "servers": []})
             return replace(snapshot, servers=self._servers[1])
         lists: dict[int, tuple[Any, tuple[Program, ...]]] = {}

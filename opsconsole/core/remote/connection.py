@@ -25,7 +25,7 @@ from opsconsole.core.host import (
     ProgramsSnapshot,
     ProtocolMismatch,
 )
-from opsconsole.core.host.diff import apply
+from opsconsole.core.host.diff import apply, top_scalars
 from opsconsole.core.remote.link import (
     CONNECTING,
     DOWN,
@@ -38,7 +38,7 @@ from opsconsole.core.remote.link import (
     explain,
     mark_link,
 )
-from opsconsole.core.remote.subscription import PROVE_EVERY, Subscription, top_scalars
+from opsconsole.core.remote.subscription import PROVE_EVERY, Subscription
 
 
 class AgentConnection:

@@ -214,14 +214,19 @@ class RemoteHost(AgentConnection):
         """Pushed snapshots of ``topic`` (programs, gunicorn, nginx, probes) every
         ``interval``: the first whole, then only the changes (a round where only the
         snapshot's time moved every ``heartbeat`` seconds, default ``interval``); kept across
-        reconnections."""
+        reconnections. Raises OpsError when the agent refused it or did not answer: then
+        nothing is kept (the caller subscribes again)."""
         if topic not in TOPIC_TYPES:
             raise OpsError(f"cannot subscribe to {topic!r}", f"topics: {', '.join(TOPIC_TYPES)}")
         sub = Subscription(self, topic, interval, heartbeat)
         self._subscriptions.append(sub)
         self.start()
         if self._open:
-            await self._start_sub(sub)
+            try:
+                await self._start_sub(sub)
+            except OpsError:
+                self._subscriptions.remove(sub)
+                raise
         return sub
 
     async def __aenter__(self) -> RemoteHost:

@@ -16,7 +16,6 @@ from opsconsole.core.host import (
     ProgramsSnapshot,
     Snapshot,
 )
-from opsconsole.core.host.diff import top_scalars as top_scalars
 from opsconsole.core.host.steady import Canon, ProgramsDecoder
 
 if TYPE_CHECKING:
