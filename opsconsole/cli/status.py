@@ -152,7 +152,7 @@ def _report(snapshot: ProgramsSnapshot) -> tuple[int, list[dict[str, Any]]]:
                     "group": p.group,
                     "state": p.state,
                     "pid": p.pid,
-                    "uptime": p.uptime,
+                    "uptime": p.uptime_at(snapshot.at),
                     "description": p.description,
                     "spawnerr": p.spawnerr,
                     "exitstatus": p.exitstatus,

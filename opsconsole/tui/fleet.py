@@ -89,9 +89,19 @@ class HostState:
     asked_at: float | None = None
     #: the host's own supervisord name -> (its programs as answered, as the console names them)
     renamed: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = field(default_factory=dict)
+    #: the host's clock minus the console's, as of its last current answer (seconds)
+    skew: float = 0.0
 
     def age(self) -> float | None:
         return None if self.fresh_at is None else max(0.0, time.time() - self.fresh_at)
+
+    def clock(self, refresh: float) -> float | None:
+        """The host's clock now (its programs' uptimes are shown at it), or when its data was
+        last current if it is stale (an old uptime is not shown as growing); None before
+        its first answer."""
+        if self.fresh_at is None:
+            return None
+        return (self.fresh_at if self.stale(refresh) else time.time()) + self.skew
 
     def link(self) -> Any:
         """The RemoteHost's link (None for this machine)."""
@@ -366,6 +376,7 @@ class Fleet:
             state.error = first.error.message if first.error is not None else first.status
         else:
             state.fresh_at = arrived if asked is None else max(asked, min(arrived, snap.at))
+            state.skew = snap.at - arrived
             state.error = stale[0].error.message if stale and stale[0].error else ""
         state.programs = snap
         remote = state.link() is not None
@@ -541,6 +552,13 @@ class Fleet:
             (name, state.state_word(self.refresh) if state.stale(self.refresh) else "")
             for name, state in self.states.items()
         )
+
+    def clock(self, server: str) -> float | None:
+        """The clock of the host of supervisord ``server`` (see :meth:`HostState.clock`)."""
+        for state in self.states.values():
+            if server in state.servers:
+                return state.clock(self.refresh)
+        return None
 
     def decorate_cells(self, key: str, server: str, cells: tuple[Any, ...]) -> tuple[Any, ...]:
         """One row's cells as :meth:`decorate` shows them (a row changed in place)."""

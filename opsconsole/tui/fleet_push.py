@@ -5,7 +5,8 @@ The agent reads its own supervisord every refresh interval and sends only what c
 (core.agent, core.host.steady: at idle, the snapshot's time, every :data:`HEARTBEAT`
 seconds); the console rebuilds the snapshot from the changes, keeps the Program objects of
 what did not change, and the fleet (tui.fleet) takes it as it takes a polled answer. Nothing
-is asked of the host every second.
+is asked of the host every second. An idle push (the very supervisords of the value taken)
+only makes the host fresh, from the link's reader: the programs loop is not woken for it.
 
 While no push comes (the link dropped, the agent's read hangs) the host is marked stale
 with the link's reason once it was silent :func:`~opsconsole.tui.fleet.stale_after` the
@@ -56,7 +57,21 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
     heard = asyncio.Event()
     state.asked_at = started = time.time()
     sub = await subscribed(state, "programs", fleet.refresh, max(fleet.refresh, HEARTBEAT))
-    sub.listeners.append(lambda _sub: heard.set())
+
+    def pushed(sub: Any) -> None:
+        value, taken = sub.value, state.programs
+        if (
+            value is not None
+            and taken is not None
+            and value.servers is taken.servers  # an idle push: nothing moved but its time
+            and sub.error is None
+            and not state.error
+        ):
+            state.fresh_at = sub.updated  # the host is alive; there is nothing to take
+            return
+        heard.set()
+
+    sub.listeners.append(pushed)
     links = getattr(state.host, "listeners", None)
     if isinstance(links, list):  # a link that drops or comes back is looked at at once
         links.append(lambda _link: heard.set())
@@ -66,6 +81,8 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
         try:
             await asyncio.wait_for(heard.wait(), stale_after)
         except asyncio.TimeoutError:
+            if seen is not None and sub.error is None and time.time() - sub.updated < stale_after:
+                continue  # idle pushes came (they only make it fresh, see pushed)
             # a push that waited behind the console's own work (its loop busy) is taken
             # before the host is called silent: the console's lateness is not the host's
             await asyncio.sleep(GRACE)

@@ -5,7 +5,9 @@ Supervisord's answer moves every second even at idle (its clock, ``now``, and a 
 program's description, which repeats the pid and uptime): ten hosts x 300 programs
 answering every second made ten full redraws of 3000 rows a second. :func:`same_shown` says
 when an answer shows nothing new; the fleet then keeps the programs it has (the very tuple),
-so the program list and the timeline have nothing to do for that host.
+so the program list and the timeline have nothing to do for that host. An uptime is not
+part of it: the program list works it out from the host's clock (``Session.clock``), so an
+uptime that only grew is no change.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from opsconsole.core.format import short_duration
 from opsconsole.core.host import Program
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 def shown(p: Program) -> tuple[Any, ...]:
     """What the console shows of a program (and acts on): not supervisord's clock nor a
-    running program's description; the uptime to the precision the program list shows."""
+    running program's description (its uptime follows from its start and the host's clock)."""
     running = p.state == "RUNNING"
     return (
         p.group,
@@ -39,14 +40,13 @@ def shown(p: Program) -> tuple[Any, ...]:
         p.stderr_logfile,
         p.exitcodes,
         p.startsecs,
-        short_duration(p.uptime),
     )
 
 
 def same_shown(old: tuple[Program, ...], new: tuple[Program, ...]) -> bool:
     """True when ``new`` shows nothing that ``old`` does not (the same tuple, or only
-    supervisord's clock moved): at idle a host's programs are redrawn when their short
-    uptimes move (once a minute), not every second."""
+    supervisord's clock moved): at idle a host's programs are not redrawn at all (the
+    program list moves their uptimes by the host's clock)."""
     if old is new:
         return True
     if len(old) != len(new):

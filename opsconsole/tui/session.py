@@ -256,6 +256,12 @@ class Session:
         self._usage_at = now
         return True
 
+    def clock(self, server: str) -> float | None:
+        """The clock of the host of supervisord ``server`` that its programs' uptimes are
+        shown at: a fleet's host keeps one (its agent pushes no uptime that only grew; frozen
+        while the host is stale), None for this machine's (each program's own ``now``)."""
+        return self.fleet.clock(server) if self.fleet is not None else None
+
     def refresh_notes(self) -> dict[str, str]:
         """Per supervisord, what the status bar says about a stretched refresh interval."""
         notes = {}

@@ -24,6 +24,7 @@ from textual.widgets.data_table import CellDoesNotExist
 from opsconsole.core.config import build_config
 from opsconsole.demo.fleet import DemoFleet
 from opsconsole.tui.app import OpsConsoleApp
+from opsconsole.tui.fleet_rows import columns
 from opsconsole.tui.screens.confirm import ConfirmScreen
 from opsconsole.tui.widgets.hosts import HostsView
 from opsconsole.tui.widgets.programs import ProgramsView
@@ -259,6 +260,7 @@ async def test_programs_are_pushed_changes_not_full_reads(tui_fleet: DemoFleet) 
         # spies on the link: the requests the console sends, the bytes of programs pushes
         asked: list[tuple[str, str]] = []
         pushed: dict[str, list[int]] = {"host1": [], "host2": []}
+        clocks: list[bytes] = []  # programs pushes that carried a program's clock
         for name in ("host1", "host2"):
             host: Any = fleet.states[name].host
             send = host._request
@@ -275,18 +277,27 @@ async def test_programs_are_pushed_changes_not_full_reads(tui_fleet: DemoFleet) 
                 line: bytes = await _r()
                 if b'"topic":"programs"' in line:
                     pushed[_n].append(len(line))
+                    if b'"now"' in line:
+                        clocks.append(line)
                 return line
 
             stdout.readline = counting
         host1: Any = fleet.states["host1"].host
         sub = programs_sub(host1)
         full = len(json.dumps(sub.data, separators=(",", ":")))  # what a read answers
-        in_place = programs.redraws["in_place"]
+        rows, rebuilt = programs.redraws["rows"], programs.redraws["rebuilt"]
+        uptime = [c[0] for c in columns(app.session)].index("uptime")
+        web = programs._row_index["host2/web"]
+        was = str(web.cells[uptime])
         await until(pilot, lambda: len(pushed["host1"]) >= 5, 30)
         idle = pushed["host1"][:5]
         assert sum(idle) * 3 < 5 * full, f"5 idle pushes {idle} vs a full snapshot {full} B"
-        # the uptimes that moved were drawn in place: the 2 hosts' list was not built again
-        await until(pilot, lambda: programs.redraws["in_place"] > in_place, 10)
+        # the uptimes moved by each host's clock, though no push carried a program's clock:
+        # drawn in place (rows looked at again), the list was not built again
+        await until(pilot, lambda: str(programs._row_index["host2/web"].cells[uptime]) != was)
+        assert clocks == [], clocks[:1]
+        assert programs.redraws["rows"] > rows
+        assert programs.redraws["rebuilt"] == rebuilt
 
         # a program started on host1 (by its supervisord, not the console) shows in time
         heard: list[str] = []  # idle's state in each value pushed from now on

@@ -123,6 +123,30 @@ def test_old_data_is_stale_with_its_age_never_current() -> None:
     )
 
 
+def test_uptimes_are_shown_at_the_hosts_clock_and_do_not_grow_while_it_is_stale() -> None:
+    """An agent pushes no uptime that only grew: the program list shows a program's uptime
+    at its host's clock (the console's plus the skew its answers showed), and a stale host's
+    uptimes stay as they were when its data was last current (never shown as current)."""
+    fleet, _ = fleet_of("web2")
+    state = fleet.states["web2"]
+    assert fleet.clock("web2") is None  # before its first answer: the programs' own clocks
+    ahead = 3600.0  # the host's clock is an hour ahead of the console's
+    start = int(time.time() + ahead) - 125
+    sent = Program("demo", "api", "api", "RUNNING", pid=7, start=start, now=start + 5)
+    server = Supervisord("demo", "unix://x", programs=(sent,))
+    state.programs = ProgramsSnapshot("web2", time.time() + ahead, (server,))
+    state.fresh_at, state.skew = time.time(), ahead
+    clock = fleet.clock("web2")
+    assert clock is not None
+    assert 124 <= sent.uptime_at(clock) <= 127  # not the 5 s its pushed clock says
+    assert sent.uptime == 5
+    state.fresh_at = time.time() - 12  # silent 12 s: stale
+    state.error = "web2 did not answer within 10 s"
+    frozen = fleet.clock("web2")
+    assert frozen is not None and frozen == pytest.approx(clock - 12, abs=1)
+    assert fleet.clock("nowhere") is None
+
+
 def test_a_hosts_supervisords_are_named_after_it() -> None:
     assert server_name("web1", "demo", 1) == "web1"
     assert server_name("web1", "queue", 2) == "web1:queue"

@@ -1,10 +1,10 @@
 """What a programs subscription sends at idle (core.host.steady), without processes.
 
 Supervisord's clock and a running program's description move every second: an idle push
-carries neither (only the snapshot's time), a program whose state, pid or short uptime moved
-is sent at once, and the console's rebuilt value is proven equal to the agent's (the CRC
-worked out by parts is the CRC of the whole) and decoded into the same Program objects for
-what did not change.
+carries neither (only the snapshot's time), a program whose state or pid moved is sent at
+once, an uptime that only grew never (the console shows it at the snapshot's clock), and the
+console's rebuilt value is proven equal to the agent's (the CRC worked out by parts is the
+CRC of the whole) and decoded into the same Program objects for what did not change.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import pytest
 from opsconsole.core.host import HostProtocolError, Program, ProgramsSnapshot, Supervisord
 from opsconsole.core.host.diff import apply, checksum, diff
 from opsconsole.core.host.steady import (
-    UPTIME_EVERY,
+    LATENCY_EVERY,
+    LATENCY_STEP,
     Canon,
     ProgramsDecoder,
     SteadyPrograms,
@@ -88,28 +89,57 @@ def test_an_idle_push_is_the_snapshots_time_not_its_300_programs() -> None:
     assert size(plain) > 300 * 40
 
 
-def test_a_state_change_is_sent_at_once_and_uptimes_together_once_their_short_form_moves() -> None:
-    steady = SteadyPrograms()
+def test_a_state_change_is_sent_at_once_and_an_uptime_that_only_grew_never() -> None:
+    steady, decoder = SteadyPrograms(), ProgramsDecoder()
     first = steady.encode(snapshot(1000 + 125))
     stopped = steady.encode(snapshot(1000 + 126, p007="STOPPED"))
     change = json.dumps(diff(first, stopped))
     assert "p007" in change and "STOPPED" in change
     assert '"p008"' not in change
-    # 2m59s to 3m00s: the program list's uptime moves from 2m to 3m, every running program
-    # is sent again (once a minute), held back UPTIME_EVERY seconds at most, all in one push
-    late = steady.encode(snapshot(1000 + 179, p007="STOPPED"))
-    minute = steady.encode(snapshot(1000 + 180, p007="STOPPED"))
-    assert '"p0' not in json.dumps(diff(stopped, late))
-    assert '"p0' not in json.dumps(diff(late, minute))  # held back
-    # a state change meanwhile is not held back
-    failed = steady.encode(snapshot(1000 + 182, p007="FATAL"))
-    change = json.dumps(diff(minute, failed))
+    # 2m59s to 3m00s and on to an hour: the program list's uptimes move, nothing is sent
+    held = stopped
+    for now in (1000 + 179, 1000 + 180, 1000 + 3600):
+        value = steady.encode(snapshot(now, p007="STOPPED"))
+        assert '"p0' not in json.dumps(diff(held, value))
+        held = value
+    # the console shows them at the snapshot's clock: an hour, as the agent's own answer says
+    shown = decoder.decode(held)
+    p008 = shown.servers[0].programs[8]
+    assert p008.now == 1000 + 125  # its clock when it was last sent
+    assert p008.uptime_at(shown.at) == snapshot(1000 + 3600).servers[0].programs[8].uptime + 0.25
+    # a state change meanwhile is sent at once, alone
+    failed = steady.encode(snapshot(1000 + 3601, p007="FATAL"))
+    change = json.dumps(diff(held, failed))
     assert "FATAL" in change and '"p008"' not in change
-    sent = steady.encode(snapshot(1000 + 180 + int(UPTIME_EVERY), p007="FATAL"))
-    moved = diff(failed, sent)
-    assert json.dumps(moved).count('"now"') == 299  # every running program, not p007
-    again = steady.encode(snapshot(1000 + 181 + int(UPTIME_EVERY), p007="FATAL"))
-    assert '"p0' not in json.dumps(diff(sent, again))
+
+
+def test_a_latency_is_sent_when_it_moved_with_a_change_or_every_half_minute() -> None:
+    steady = SteadyPrograms()
+    first = steady.encode(snapshot(1000))
+    assert first["servers"][0]["latency"] == 0.001 * (1000 % 7)
+    # 1 to 6 ms, every second: nothing sent
+    held = first
+    for now in range(1001, 1014):
+        value = steady.encode(snapshot(now))
+        assert "latency" not in json.dumps(diff(held, value))
+        held = value
+
+    def slow(now: int, latency: float, **states: str) -> ProgramsSnapshot:
+        snap = snapshot(now, **states)
+        return replace(snap, servers=(replace(snap.servers[0], latency=latency),))
+
+    # a supervisord gone slow: not a push of its own before LATENCY_EVERY has passed...
+    gone = 0.003 + 2 * LATENCY_STEP
+    value = steady.encode(slow(1014, gone))
+    assert value["servers"][0]["latency"] == held["servers"][0]["latency"]
+    # ... but sent with the next change of its programs
+    value = steady.encode(slow(1015, gone, p007="FATAL"))
+    assert value["servers"][0]["latency"] == gone
+    # and alone once LATENCY_EVERY has passed since the one sent
+    value = steady.encode(slow(1016, 0.5, p007="FATAL"))
+    assert value["servers"][0]["latency"] == gone
+    value = steady.encode(slow(1015 + int(LATENCY_EVERY), 0.5, p007="FATAL"))
+    assert value["servers"][0]["latency"] == 0.5
 
 
 def test_the_crc_worked_out_by_parts_is_the_crc_of_the_whole() -> None:
@@ -224,4 +254,6 @@ def test_what_the_crc_remembers_stays_bounded_over_a_long_session() -> None:
         held = apply(held, diff(sent, value))
         assert canon.checksum(held) == checksum(value)
         sent = value
-        assert len(canon._known) <= 2 * one_value + 20
+        # a trim once the texts made since the last are half of what is remembered: never
+        # more than twice one value's texts (and a few)
+        assert len(canon._known) <= 2 * one_value + 40

@@ -3,14 +3,17 @@
 Supervisord's answer moves every second even when nothing happens: each program's ``now``
 (its clock) and a running program's ``description`` (``pid 123, uptime 0:04:12``, the pid
 and the uptime again). Diffed as they are, 300 programs make 300 changes a second, and the
-console rebuilds 300 programs a second for nothing it shows. :func:`steady_programs` keeps a
-program as it was last sent (the very JSON object) while only those moved and its uptime is
-the same to the precision a view shows it (:func:`~opsconsole.core.format.short_duration`):
-a state, pid, exit status or log file that changes is sent at once, the uptime when its
-short form moves (``41s`` to ``42s``, ``5m`` to ``6m``), at most :data:`UPTIME_EVERY`
-seconds late, with every other uptime that moved meanwhile. A running program's description
-(its pid and uptime again, which no view shows) is sent empty. A program's ``now`` is then the
-clock of its last change: what the console shows is right, its ``uptime`` to that precision.
+console rebuilds 300 programs a second for nothing it shows. :class:`SteadyPrograms` keeps a
+program as it was last sent (the very JSON object) while only those moved
+(:func:`shown_same`): a state, pid, start, exit status or log file that changes is sent at
+once; an uptime that only grew is never sent. A program's ``now`` is then the clock of its
+last change, and the console shows its uptime at the host's clock (the snapshot's ``at``,
+see :meth:`~opsconsole.core.host.Program.uptime_at`): 300 programs started together cost
+nothing at each minute's turn. A running program's description is sent empty. A
+supervisord's latency (shown by ``i`` only, in milliseconds) that moved by more than
+:data:`LATENCY_STEP` and by half is sent with the next change of its programs, else at most
+every :data:`LATENCY_EVERY` seconds: on a loaded machine it moves by tenfold from one read
+to the next, and was a push every few seconds from every host.
 
 :class:`Canon` is the CRC of :func:`opsconsole.core.host.diff.checksum` worked out from the
 parts that changed only (the JSON text of every object kept as it was is remembered by
@@ -26,7 +29,6 @@ from dataclasses import fields, replace
 from operator import attrgetter
 from typing import Any
 
-from opsconsole.core.format import short_duration
 from opsconsole.core.host.supervisor import Program, ProgramsSnapshot, Supervisord
 
 #: the fields of a program that show something (not its clock; a running program's
@@ -34,10 +36,12 @@ from opsconsole.core.host.supervisor import Program, ProgramsSnapshot, Superviso
 _SHOWN = attrgetter(*(f.name for f in fields(Program) if f.name not in ("now", "description")))
 
 
-#: a short uptime that moved alone is held back at most this long (seconds of the snapshot's
-#: clock), then sent with every other one that moved meanwhile: at a minute's turn the 300
-#: uptimes of programs started over a few seconds go in one or two pushes, not one a second
-UPTIME_EVERY = 5.0
+#: a supervisord's latency is sent again when it moved by more than this (seconds) and by
+#: more than half: a supervisord answering in 1 to 3 ms is not a change every 5 seconds
+LATENCY_STEP = 0.010
+#: ... and then with the next change of its programs, or this long (seconds of the
+#: snapshot's clock) after the latency last sent, whichever comes first
+LATENCY_EVERY = 30.0
 
 
 def shown_same(old: Program, new: Program) -> bool:
@@ -50,58 +54,58 @@ def shown_same(old: Program, new: Program) -> bool:
     return new.state == "RUNNING" or old.description == new.description
 
 
-def quiet(old: Program, new: Program) -> bool:
-    """True when ``new`` shows nothing that ``old`` does not (only the clock and a running
-    program's description moved, and the short uptime is the same)."""
-    if old is new:
-        return True
-    return shown_same(old, new) and short_duration(old.uptime) == short_duration(new.uptime)
+def latency_moved(sent: float, now: float) -> bool:
+    """Whether a supervisord's latency ``now`` is worth sending over the one ``sent``."""
+    change = abs(now - sent)
+    return change > LATENCY_STEP and change > sent / 2
 
 
 class SteadyPrograms:
-    """The JSON of each ProgramsSnapshot of one subscription, with every program that is
-    :func:`quiet` since it was last sent kept as it was sent (the very JSON object, not
-    encoded again); a supervisord whose every program is kept keeps its programs list."""
+    """The JSON of each ProgramsSnapshot of one subscription, with every program that only
+    moved its clock since it was last sent kept as it was sent (the very JSON object, not
+    encoded again); a supervisord whose every program is kept keeps its programs list, and
+    its latency as sent while it moved little (:func:`latency_moved`)."""
 
     def __init__(self) -> None:
         #: supervisord name -> (program key -> (the program sent, its JSON), the list sent)
         self._sent: dict[str, tuple[dict[tuple[str, str], tuple[Program, Any]], list[Any]]] = {}
-        #: supervisord name -> the snapshot clock when an uptime was first held back
-        self._held: dict[str, float] = {}
+        #: supervisord name -> (the latency sent, the snapshot's clock then)
+        self._latency: dict[str, tuple[float, float]] = {}
 
     def encode(self, snapshot: ProgramsSnapshot) -> dict[str, Any]:
         sent: dict[str, tuple[dict[tuple[str, str], tuple[Program, Any]], list[Any]]] = {}
-        held: dict[str, float] = {}
+        latencies: dict[str, tuple[float, float]] = {}
         servers = []
         for server in snapshot.servers:
             before, old_list = self._sent.get(server.name, ({}, []))
             now: dict[tuple[str, str], tuple[Program, Any]] = {}
             programs = []
-            since = self._held.get(server.name)
-            flush = since is not None and snapshot.at - since >= UPTIME_EVERY
             for program in server.programs:
                 key = (program.group, program.name)
                 was = before.get(key)
-                if was is None or not quiet(was[0], program):
-                    if was is not None and not flush and shown_same(was[0], program):
-                        # only its short uptime moved: sent with the others (UPTIME_EVERY)
-                        held[server.name] = snapshot.at if since is None else since
-                    else:
-                        encoded = program.to_json()
-                        if program.state == "RUNNING":
-                            # its description repeats the pid and the uptime: not shown, and
-                            # half of what an uptime's change would carry
-                            encoded["description"] = ""
-                        was = (program, encoded)
+                if was is None or not shown_same(was[0], program):
+                    encoded = program.to_json()
+                    if program.state == "RUNNING":
+                        # its description repeats the pid and the uptime: not shown, and
+                        # half of what a change would carry
+                        encoded["description"] = ""
+                    was = (program, encoded)
                 now[key] = was
                 programs.append(was[1])
             if len(programs) == len(old_list) and all(a is b for a, b in zip(programs, old_list)):
                 programs = old_list
             sent[server.name] = (now, programs)
-            encoded = replace(server, programs=()).to_json()
+            kept = self._latency.get(server.name)
+            if kept is None or (
+                latency_moved(kept[0], server.latency)
+                and (programs is not old_list or snapshot.at - kept[1] >= LATENCY_EVERY)
+            ):
+                kept = (server.latency, snapshot.at)
+            latencies[server.name] = kept
+            encoded = replace(server, programs=(), latency=kept[0]).to_json()
             encoded["programs"] = programs
             servers.append(encoded)
-        self._sent, self._held = sent, held
+        self._sent, self._latency = sent, latencies
         out = replace(snapshot, servers=()).to_json()
         out["servers"] = servers
         return out

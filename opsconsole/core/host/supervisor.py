@@ -51,8 +51,16 @@ class Program(Snapshot):
 
     @property
     def uptime(self) -> float | None:
+        """How long it has run, by supervisord's clock when it was read (``now``)."""
+        return self.uptime_at(None)
+
+    def uptime_at(self, clock: float | None) -> float | None:
+        """How long it has run at ``clock``, the host's clock (epoch seconds; None: its own
+        ``now``). A pushed program's ``now`` is the clock of its last change (an agent does
+        not send an uptime that only grew): what shows it passes the host's clock."""
         if self.state == "RUNNING" and self.start and self.now:
-            return float(max(0, self.now - self.start))
+            now = self.now if clock is None else max(self.now, clock)
+            return float(max(0, now - self.start))
         return None
 
     @property

@@ -274,7 +274,7 @@ def _add_host(out: Families, poller: Poller, stale: bool) -> None:
                 labels = [host, server.name, p.fullname, p.group]
                 for state in STATES:
                     out.add("program_state", [*labels, state], 1 if p.state == state else 0)
-                out.add("program_uptime_seconds", labels, p.uptime or 0.0)
+                out.add("program_uptime_seconds", labels, p.uptime_at(programs.at) or 0.0)
                 out.add("program_exit_status", labels, p.exitstatus)
                 out.add("program_unexpected", labels, 1 if p.trouble else 0)
                 track = tracker.program(p.key)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+import math
 import os
 import socket
 import time
@@ -39,6 +40,9 @@ from opsconsole.core.remote.link import (
     mark_link,
 )
 from opsconsole.core.remote.subscription import PROVE_EVERY, Subscription
+
+#: the round trip shown is measured this often (seconds) on a link whose pushes keep it busy
+RTT_EVERY = 60.0
 
 
 class AgentConnection:
@@ -404,11 +408,18 @@ class AgentConnection:
         return self._reset_error
 
     async def _pinger(self) -> None:
+        """Ping the agent when it was silent for ``ping_interval`` (a link that does not
+        answer turns stale), and at least every :data:`RTT_EVERY` seconds for the round trip
+        shown: pushes every few seconds already prove the link alive."""
+        measured = -math.inf
         while True:
+            silent = time.time() - (self._link.last_answer or 0.0) >= self.ping_interval
             started = time.monotonic()
-            with contextlib.suppress(OpsError):
-                await self._request("ping", {}, self.timeout, ready=False)
-                self._set(rtt=time.monotonic() - started)
+            if silent or started - measured >= RTT_EVERY:
+                with contextlib.suppress(OpsError):
+                    await self._request("ping", {}, self.timeout, ready=False)
+                    measured = time.monotonic()
+                    self._set(rtt=measured - started)
             await asyncio.sleep(self.ping_interval)
 
     # -- requests ------------------------------------------------------------------------

@@ -30,15 +30,16 @@ SORTS = ["group", "name", "state", "pid", "uptime", "cpu", "rss"]
 _PLACE = attrgetter("name", "group", "state", "pid", "start", "spawnerr", "exitstatus")
 
 
-def uptime_until(p: Program) -> int:
-    """The supervisord clock (``now``) at which ``p``'s short uptime (``42s``, ``12m``,
-    ``5h03m``, ``3d04h``) next reads differently; 0 when it shows none."""
-    up = p.uptime
+def uptime_until(p: Program, clock: float | None = None) -> int:
+    """The host's clock at which ``p``'s short uptime (``42s``, ``12m``, ``5h03m``,
+    ``3d04h``) at ``clock`` (None: its own ``now``) next reads differently; 0 when it
+    shows none."""
+    up = p.uptime_at(clock)
     if up is None:
         return 0
     s = int(up)
     step = 1 if s < 60 else 60 if s < 86400 else 3600
-    return p.now + step - s % step
+    return p.start + (s // step + 1) * step
 
 
 def state_text(statename: str, theme: Theme | None = None) -> Text:
@@ -79,11 +80,13 @@ def proc_cells(
     theme: Theme | None,
     cache: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]],
     key: str,
+    clock: float | None = None,
 ) -> tuple[Any, ...]:
-    """The cells of a program's row (``usage``: its sampled CPU and memory, or None); the
-    same tuple as last time (``cache[key]``) when nothing it shows changed (supervisord's
-    clock moves every second; the short uptime once a minute)."""
-    uptime = short_duration(p.uptime)
+    """The cells of a program's row (``usage``: its sampled CPU and memory, or None; its
+    uptime at ``clock``, the host's clock, see :meth:`Program.uptime_at`); the same tuple as
+    last time (``cache[key]``) when nothing it shows changed (supervisord's clock moves
+    every second; the short uptime once a minute)."""
+    uptime = short_duration(p.uptime_at(clock))
     cpu = f"{usage.cpu_percent:.1f}" if usage else ""
     rss = format_bytes(usage.rss) if usage else ""
     running = p.statename == "RUNNING"

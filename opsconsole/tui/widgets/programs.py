@@ -7,6 +7,7 @@ hands to the session; CPU and memory come from the session's sampler (this machi
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from textual.widgets import DataTable, Input, Static
 from textual.widgets._data_table import default_cell_formatter
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from opsconsole.core.format import format_bytes, format_duration
+from opsconsole.core.format import format_bytes, format_duration, short_duration
 from opsconsole.core.host import Program, Supervisord
 from opsconsole.core.procs import TreeUsage
 from opsconsole.tui.fleet_rows import columns, host_cells, host_marks, host_rows
@@ -111,7 +112,10 @@ class ProgramTable(DataTable[Any]):
             stale_values = [k for k in values_cache.keys() if k[1] in indexes]  # noqa: SIM118
             # the table's lines (y under the header) that show the changed rows
             top = self.header_height if self.show_header else 0
-            ys = {top + y for y, (key, _) in enumerate(self._y_offsets) if key in rows}
+            offsets = self._y_offsets
+            ys = {top + i for i in indexes if i is not None}  # rows of one line: y is the index
+            if any(i is None or i >= len(offsets) or offsets[i][0] not in rows for i in indexes):
+                ys = {top + y for y, (key, _) in enumerate(offsets) if key in rows}
             line_cache = self._line_cache
             stale_lines = [k for k in line_cache.keys() if k[0] in ys]  # noqa: SIM118
         except (AttributeError, TypeError, IndexError, KeyError):  # pragma: no cover
@@ -199,8 +203,15 @@ class ProgramsView(Vertical):
         #: what the rows were last built from, for a refresh that moves no row: per
         #: supervisord its programs, and each one's row (None: not shown), the clock it was
         #: drawn at and the clock at which its short uptime reads differently
-        self._drawn: dict[str, tuple[tuple[Program, ...], list[tuple[Row | None, int, int]]]]
+        self._drawn: dict[str, tuple[tuple[Program, ...], list[tuple[Row | None, float, int]]]]
         self._drawn = {}
+        #: per supervisord whose host keeps its clock (a fleet's, see Session.clock): a heap
+        #: of (host clock at which a row's short uptime reads differently, its index in
+        #: ``_drawn``); an agent does not push an uptime that only grew
+        self._due: dict[str, list[tuple[int, int]]] = {}
+        #: the host clock of the supervisord whose rows are being made (None: each program's
+        #: own ``now``)
+        self._clock: float | None = None
         self._drawn_usage: dict[int, TreeUsage] | None = None
         self._drawn_theme = ""
         self._drawn_hosts: Any = None
@@ -229,6 +240,7 @@ class ProgramsView(Vertical):
         self.query_one("#server-errors", Static).display = False
         self._detail_for: str | None = None
         self._layout()
+        self.set_interval(1.0, self._tick_uptimes)
 
     def on_resize(self) -> None:
         self._layout()
@@ -264,7 +276,7 @@ class ProgramsView(Vertical):
         t.append(f"  on {p.server}\n", style="dim")
         t.append_text(state_text(p.statename, app_theme(self.app)))
         if p.pid:
-            t.append(f"  pid {p.pid}  up {format_duration(p.uptime)}")
+            t.append(f"  pid {p.pid}  up {format_duration(p.uptime_at(self._clock_of(p.server)))}")
         usage = self.usage.get(p.pid) if p.pid else None
         if usage:
             t.append(f"  cpu {usage.cpu_percent:.1f}%  rss {format_bytes(usage.rss)}")
@@ -314,6 +326,7 @@ class ProgramsView(Vertical):
             box.update(errors)
         if not self._update_in_place():
             self._render_rows()
+        self._tick_uptimes()
 
     def _update_in_place(self) -> bool:
         """Bring the rows up to date without building the list again when no row moves,
@@ -332,9 +345,10 @@ class ProgramsView(Vertical):
             return False
         if [snap.name for snap in self.snapshots] != list(self._drawn):
             return False
-        looked: list[tuple[Row, Program]] = []
-        moved: list[tuple[str, tuple[Program, ...], list[tuple[Row | None, int, int]]]] = []
+        looked: list[tuple[Row, Program, float | None]] = []
+        moved: list[tuple[str, tuple[Program, ...], list[tuple[Row | None, float, int]]]] = []
         before: dict[int, TreeUsage] = drawn_usage or {}
+        due: list[tuple[str, int, int]] = []
         for snap in self.snapshots:
             old, places = self._drawn[snap.name]
             new = snap.programs
@@ -342,6 +356,7 @@ class ProgramsView(Vertical):
                 continue
             if len(new) != len(old):
                 return False
+            clock = self._clock_of(snap.name)
             marks = list(places)
             for i, (o, n) in enumerate(zip(old, new)):
                 same = o is n
@@ -354,31 +369,84 @@ class ProgramsView(Vertical):
                 row, since, until = places[i]
                 if row is None:
                     continue
-                if not same and not since <= n.now < until:  # its short uptime moved
-                    marks[i] = (row, n.now, uptime_until(n))
-                    looked.append((row, n))
+                now = n.now if clock is None else max(n.now, clock)
+                if not same and not since <= now < until:  # its short uptime moved
+                    marks[i] = (row, now, uptime_until(n, clock))
+                    looked.append((row, n, clock))
+                    if clock is not None and marks[i][2]:
+                        due.append((snap.name, marks[i][2], i))
                 elif (
                     new_usage
                     and n.pid
                     and usage.get(n.pid) != before.get(n.pid)
                     and self._usage_moved(row.key, usage.get(n.pid))
                 ):
-                    looked.append((row, n))
+                    looked.append((row, n, clock))
                 else:
                     row.proc = n  # the detail pane reads the latest
             moved.append((snap.name, new, marks))
         for name, programs, marks in moved:
             self._drawn[name] = (programs, marks)
+        for name, until, i in due:
+            heapq.heappush(self._due.setdefault(name, []), (until, i))
         self._drawn_usage = usage
         self.redraws["in_place"] += 1
+        self._theme = theme
+        self._draw_rows(looked)
+        return True
+
+    def _clock_of(self, server: str) -> float | None:
+        """The host clock the rows of supervisord ``server`` show their uptimes at."""
+        return self.session.clock(server) if self.session is not None else None
+
+    def _tick_uptimes(self) -> None:
+        """Draw again the uptimes whose short form moved by their host's clock (a fleet's
+        agents push no uptime that only grew): only the rows that are due, from a heap."""
+        if not self.rows or not self.display or not self._due:
+            return
+        looked: list[tuple[Row, Program, float | None]] = []
+        changes: list[tuple[str, str, Any]] = []
+        at = [c[0] for c in columns(self.session)].index("uptime")
+        for name, heap in self._due.items():
+            clock = self._clock_of(name) if heap else None
+            if clock is None or heap[0][0] > clock or name not in self._drawn:
+                continue
+            programs, places = self._drawn[name]
+            while heap and heap[0][0] <= clock:
+                until, i = heapq.heappop(heap)
+                row, _since, drawn = places[i]
+                if row is None or drawn != until:
+                    continue  # marked again since
+                p = programs[i]
+                places[i] = (row, clock, uptime_until(p, clock))
+                if places[i][2]:
+                    heapq.heappush(heap, (places[i][2], i))
+                cell = row.cells[at]
+                if type(cell) is str and row.proc is p:  # its uptime alone: that cell
+                    text = short_duration(p.uptime_at(clock))
+                    if text != cell:
+                        row.cells = (*row.cells[:at], text, *row.cells[at + 1 :])
+                        changes.append((row.key, "uptime", text))
+                else:
+                    looked.append((row, p, clock))
+        if changes:
+            self.redraws["rows"] += len(changes)
+            self.table.update_cells(changes)
+        if looked:
+            self._theme = app_theme(self.app)
+            self._draw_rows(looked)
+
+    def _draw_rows(self, looked: list[tuple[Row, Program, float | None]]) -> None:
+        """Draw again the cells of ``looked`` (row, its program, its host clock) that read
+        differently."""
         self.redraws["rows"] += len(looked)
         if not looked:
-            return True
-        self._theme = theme
+            return
         column_keys = [c[0] for c in columns(self.session)]
         changes = []
-        for row, p in looked:
+        for row, p, clock in looked:
             indent = self._cells[row.key][0][1] if row.key in self._cells else False
+            self._clock = clock
             cells = host_cells(self.session, row.key, row.server, self._proc_cells(p, indent))
             row.proc = p
             if cells is not row.cells:
@@ -390,7 +458,6 @@ class ProgramsView(Vertical):
                 row.cells = cells
         if changes:
             self.table.update_cells(changes)
-        return True
 
     def _usage_moved(self, key: str, usage: TreeUsage | None) -> bool:
         """Whether the CPU or memory cell of row ``key`` reads differently with ``usage``
@@ -417,7 +484,7 @@ class ProgramsView(Vertical):
         if self.sort_by == "pid":
             return (p.pid, p.fullname)
         if self.sort_by == "uptime":
-            return (-(p.uptime or 0), p.fullname)
+            return (-(p.uptime_at(self._clock) or 0), p.fullname)
         if self.sort_by == "cpu":
             return (-(usage.cpu_percent if usage else 0), p.fullname)
         if self.sort_by == "rss":
@@ -427,12 +494,15 @@ class ProgramsView(Vertical):
     def on_show(self) -> None:
         if self._stale:
             self.show(self.snapshots, self.usage)
+        else:
+            self._tick_uptimes()
 
     def _proc_cells(self, p: Program, indent: bool) -> tuple[Any, ...]:
         """The cells of a program's row (:func:`~.program_rows.proc_cells`, kept per row)."""
         key = self._key(p)
         usage = self.usage.get(p.pid) if p.pid else None
-        return proc_cells(p, key in self.marked, indent, usage, self._theme, self._cells, key)
+        marked = key in self.marked
+        return proc_cells(p, marked, indent, usage, self._theme, self._cells, key, self._clock)
 
     def _key(self, p: Program) -> str:
         return f"{p.server}/{p.fullname}"
@@ -442,6 +512,7 @@ class ProgramsView(Vertical):
         self._theme = app_theme(self.app)  # looked up once per refresh, not once per cell
         multi = len(self.snapshots) > 1
         for snap in self.snapshots:
+            self._clock = self._clock_of(snap.name)
             procs = [p for p in snap.programs if self._visible(p)]
             if self.sort_by != "group":
                 for p in sorted(procs, key=self._sort_key):
@@ -521,13 +592,22 @@ class ProgramsView(Vertical):
         if len(self._cells) > 2 * len(new_rows) + 64:  # programs removed: forget their cells
             self._cells = {k: v for k, v in self._cells.items() if k in self._row_index}
         index = self._row_index
-        self._drawn = {
-            snap.name: (
-                snap.programs,
-                [(index.get(self._key(p)), p.now, uptime_until(p)) for p in snap.programs],
-            )
-            for snap in self.snapshots
-        }
+        self._drawn, self._due = {}, {}
+        for snap in self.snapshots:
+            clock = self._clock_of(snap.name)
+            places: list[tuple[Row | None, float, int]] = [
+                (
+                    index.get(self._key(p)),
+                    p.now if clock is None else max(p.now, clock),
+                    uptime_until(p, clock),
+                )
+                for p in snap.programs
+            ]
+            self._drawn[snap.name] = (snap.programs, places)
+            if clock is not None:
+                heap = [(until, i) for i, (row, _, until) in enumerate(places) if row and until]
+                heapq.heapify(heap)
+                self._due[snap.name] = heap
         self._drawn_usage = self.usage
         self._drawn_theme = self._theme.name if self._theme is not None else ""
         self._drawn_hosts = host_marks(self.session)
