@@ -221,6 +221,8 @@ class Fleet:
 
     def __init__(self, hosts: Sequence[tuple[str, Host]], refresh: float, timeout: float) -> None:
         self.states: dict[str, HostState] = {name: HostState(name, host) for name, host in hosts}
+        #: supervisord name (as the views show it) -> the host that runs it (Fleet.clock)
+        self._owners: dict[str, HostState] = {}
         self.refresh = refresh
         self.timeout = timeout
         #: the host every view is narrowed to (None: every host)
@@ -555,10 +557,11 @@ class Fleet:
 
     def clock(self, server: str) -> float | None:
         """The clock of the host of supervisord ``server`` (see :meth:`HostState.clock`)."""
-        for state in self.states.values():
-            if server in state.servers:
-                return state.clock(self.refresh)
-        return None
+        owner = self._owners.get(server)
+        if owner is None or server not in owner.servers:  # the hosts' supervisords moved
+            self._owners = {n: st for st in self.states.values() for n in st.servers}
+            owner = self._owners.get(server)
+        return owner.clock(self.refresh) if owner is not None else None
 
     def decorate_cells(self, key: str, server: str, cells: tuple[Any, ...]) -> tuple[Any, ...]:
         """One row's cells as :meth:`decorate` shows them (a row changed in place)."""
