@@ -301,10 +301,10 @@ def run(ctx: BenchContext) -> list[Row]:
             sshd.stop()
         for sup in sups:
             sup.stop()
-    return [_cpu_row(idle, up), _key_row(keys)]
+    return [_cpu_row(idle, up, ctx.stack is not None), _key_row(keys)]
 
 
-def _cpu_row(idle: dict[str, Any], up: float) -> Row:
+def _cpu_row(idle: dict[str, Any], up: float, shared: bool) -> Row:
     window = idle["window"]
     one, ten = idle["console"]["one"], idle["console"]["ten"]
     ratio = ten / one if one > 0 else float("inf")
@@ -337,6 +337,13 @@ def _cpu_row(idle: dict[str, Any], up: float) -> Row:
             f"{HOSTS + 1} real supervisords x {PROGRAMS} /bin/sleep programs behind one local "
             f"sshd (up in {up:.0f} s)",
         ]
+        + [
+            "the scaled stack of the other figures was up: every agent (all on this machine) "
+            "saw, probed and pushed its gunicorn (32 workers), nginx and HTTP probes, so the "
+            f"{HOSTS}-host console took {HOSTS} copies of them (their ages and latencies move "
+            "at every read); alone (python -m benchmarks.bench_fleet) only the supervisords"
+        ]
+        * shared
         + [
             f"the {n}-host console's screen did not show p000 at the end of the window"
             for n, shown in idle["shown"].items()
