@@ -395,6 +395,38 @@ async def test_every_topic_pushes_changes_that_rebuild_the_agents_value(
             await sub.close()
 
 
+async def test_a_subscription_made_as_the_link_opens_is_fed_once(
+    demo_stack: DemoStack, tmp_path: Path
+) -> None:
+    """A subscription asked for while the link subscribes the earlier ones (as the fleet's
+    extras are, once its first programs arrive) gets one feed: two would each send changes
+    from their own last value, and every change of one would fail the other's CRC (a full
+    snapshot every round, for ever)."""
+    host = RemoteHost(
+        "web4",
+        agent_argv(demo_stack),
+        password=demo_stack.password,
+        env=agent_env(tmp_path),
+        timeout=60.0,
+    )
+    late: list[asyncio.Task[Any]] = []
+
+    def opened(link: Link) -> None:
+        if link.state == UP and not late:  # runs while the link subscribes "programs"
+            late.append(asyncio.create_task(host.subscribe("probes", interval=0.2)))
+
+    host.listeners.append(opened)
+    try:
+        first = await host.subscribe("programs", interval=0.2)
+        await until(lambda: late and late[0].done(), 60, "the late subscription")
+        probes = late[0].result()
+        await until(lambda: probes.diffs >= 5, what="probes changes")
+        assert (probes.fulls, probes.resyncs) == (1, 0)
+        assert first.fulls == 1 and first.resyncs == 0
+    finally:
+        await host.aclose()
+
+
 async def test_a_real_change_as_a_diff_equals_the_full_snapshot(demo_stack: DemoStack) -> None:
     async with LocalHost(local_config(demo_stack)) as local:
         before = (await local.programs()).to_json()

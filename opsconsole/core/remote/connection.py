@@ -11,7 +11,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -248,7 +248,9 @@ class AgentConnection:
                 connects=self._link.connects + 1,
             )
             self._was_up = True
-            for sub in self._subscriptions:
+            # those made before it opened; one made from now on starts itself (subscribe):
+            # iterating the list itself would start it a second time
+            for sub in list(self._subscriptions):
                 with contextlib.suppress(OpsError):  # a timeout marks the link stale
                     await self._start_sub(sub)
             pinger = asyncio.create_task(self._pinger())
@@ -510,6 +512,13 @@ class AgentConnection:
     # -- subscriptions -------------------------------------------------------------------
 
     async def _start_sub(self, sub: Subscription) -> None:
+        """Subscribe ``sub`` on this connection. A feed it already has here is ended: two
+        feeds of one subscription would each send changes from its own last value, every
+        change of one a CRC mismatch for the other (a full snapshot every round)."""
+        old = sub.sid
+        if old is not None and self._by_sid.get(old) is sub:
+            del self._by_sid[old]
+            self._spawn(self._request("unsubscribe", {"sub": old}, self.timeout, ready=False))
         rid, self._next_id = self._next_id, self._next_id + 1
         sub.sid, sub.data, sub.crc = rid, None, None
         self._by_sid[rid] = sub
@@ -580,7 +589,17 @@ class AgentConnection:
     def _restart(self, sub: Subscription) -> None:
         if not self._open or sub not in self._subscriptions:
             return  # the next connection subscribes it again
-        task = asyncio.get_running_loop().create_task(self._resync(sub))
+        self._spawn(self._resync(sub))
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        """Run ``work`` beside the reader (kept until it ends; an OpsError in it is the
+        link's business, already said)."""
+
+        async def run() -> None:
+            with contextlib.suppress(OpsError):
+                await work
+
+        task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
