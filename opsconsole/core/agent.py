@@ -27,6 +27,9 @@ per line both ways (ASCII: anything else is escaped):
    alone (:mod:`opsconsole.core.host.steady`): at idle a push is the snapshot's time, and
    it is sent only every ``heartbeat`` seconds (a subscribe parameter, at least the
    interval, the interval when not given): the console's proof that the host is alive.
+   ``"summary": true`` (an agent naming ``subscribe.summary``) asks for a gunicorn or nginx
+   summary: without workers, stats and samples, what moves only when a master, a worker
+   count or the instance does (the fleet's hosts view shows no more).
 
 Bounds: a request line longer than :data:`MAX_REQUEST_LINE` or one that is not a JSON request
 is answered with an error push in words and the agent exits (the connection is reset; the
@@ -104,7 +107,12 @@ METHODS = (
 #: What this agent does besides its methods, named among its hello's ``capabilities``: a
 #: console sends what a feature adds only to an agent that names it (an older agent ignores
 #: parameters it does not know, and an older console the fields of an answer it does not).
-FEATURES = (LOG_KEEP,)
+#: A subscribe request may ask for a summary (``"summary": true``) of these topics: the
+#: snapshot's ``summarised()``, what a fleet's hosts view shows (and what moves only when a
+#: master, a worker count or the nginx instance does, not at every read).
+SUMMARY = "subscribe.summary"
+SUMMARY_TOPICS = ("gunicorn", "nginx")
+FEATURES = (LOG_KEEP, SUMMARY)
 UPGRADE = "pip install -U opsconsole"
 
 
@@ -453,17 +461,27 @@ class Agent:
             raise HostProtocolError(f"{MAX_SUBSCRIPTIONS} subscriptions are running already")
         interval = max(MIN_INTERVAL, float(params.get("interval") or 1.0))
         heartbeat = max(interval, float(params.get("heartbeat") or interval))
-        self.subs[rid] = asyncio.create_task(self._feed(rid, topic, interval, heartbeat))
-        return {"sub": rid, "topic": topic, "interval": interval, "heartbeat": heartbeat}
+        summary = params.get("summary") is True and topic in SUMMARY_TOPICS
+        self.subs[rid] = asyncio.create_task(self._feed(rid, topic, interval, heartbeat, summary))
+        return {
+            "sub": rid,
+            "topic": topic,
+            "interval": interval,
+            "heartbeat": heartbeat,
+            "summary": summary,
+        }
 
     @staticmethod
     def _sub_error(sid: int, topic: str, exc: OpsError) -> dict[str, Any]:
         return {"push": "error", "sub": sid, "topic": topic, "error": HostError.of(exc).to_json()}
 
-    async def _feed(self, sid: int, topic: str, interval: float, heartbeat: float) -> None:
+    async def _feed(
+        self, sid: int, topic: str, interval: float, heartbeat: float, summary: bool = False
+    ) -> None:
         """Push the first snapshot whole, then only its changes, every ``interval``; a round
         where nothing but the snapshot's time moved is pushed only once ``heartbeat``
-        seconds have passed since the last push (the console hears the host is alive)."""
+        seconds have passed since the last push (the console hears the host is alive).
+        ``summary``: each snapshot's ``summarised()`` (see :data:`SUMMARY`)."""
         sent_at = 0.0
         last: Any = None
         steady = SteadyPrograms() if topic == "programs" else None
@@ -478,6 +496,8 @@ class Agent:
                 error = HostNotResponding(f"{topic} took longer than {READ_TIMEOUT:g}s")
                 await self.send(self._sub_error(sid, topic, error))
             else:
+                if summary:
+                    snapshot = snapshot.summarised()
                 value = snapshot.to_json() if steady is None else steady.encode(snapshot)
                 if last is None:
                     full = {"push": "snapshot", "sub": sid, "topic": topic, "data": value}

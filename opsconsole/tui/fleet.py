@@ -77,8 +77,10 @@ class HostState:
     #: why the last read failed or came back stale, in words ("" when it did not)
     error: str = ""
     probes: ProbesSnapshot | None = None
+    #: for the hosts view: a summary (no workers) from an agent that pushes it
     gunicorn: GunicornSnapshot | None = None
     gunicorn_error: str = ""
+    #: for the hosts view: a summary (no workers, no stub_status) from an agent that pushes it
     nginx: NginxSnapshot | None = None
     nginx_error: str = ""
     #: composite supervisord name (as the views show it) -> the host's own name for it

@@ -120,14 +120,18 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
         fleet._say_link(state)
 
 
-async def subscribed(state: HostState, topic: str, interval: float, heartbeat: float) -> Any:
+async def subscribed(
+    state: HostState, topic: str, interval: float, heartbeat: float, *, summary: bool = False
+) -> Any:
     """The host's subscription to ``topic``; one its agent refused or did not answer is
     asked for again (after 1 s, doubling to RESTART_AFTER) until it is made."""
     host: Any = state.host  # a RemoteHost (pushes)
     wait = 1.0
     while True:
         try:
-            return await host.subscribe(topic, interval=interval, heartbeat=heartbeat)
+            return await host.subscribe(
+                topic, interval=interval, heartbeat=heartbeat, summary=summary
+            )
         except OpsError:
             await asyncio.sleep(wait)
             wait = min(wait * 2, RESTART_AFTER)
@@ -136,7 +140,8 @@ async def subscribed(state: HostState, topic: str, interval: float, heartbeat: f
 async def pushed_extras(state: HostState) -> None:
     """Probes, gunicorn and nginx of a host that pushes them: one subscription each (probes
     every PROBES_EVERY seconds, the others every EXTRAS_EVERY), read by the agent on the
-    host and sent when they change; nothing is asked of the host. What a failed read leaves
+    host and sent when they change (gunicorn and nginx as summaries: what the hosts view
+    shows); nothing is asked of the host. What a failed read leaves
     is as with a polled host: the last probes, the gunicorn error beside the last masters,
     no nginx and its error."""
 
@@ -161,7 +166,10 @@ async def pushed_extras(state: HostState) -> None:
         ("gunicorn", EXTRAS_EVERY, gunicorn),
         ("nginx", EXTRAS_EVERY, nginx),
     ):
-        sub = await subscribed(state, topic, interval, EXTRAS_HEARTBEAT)
+        # gunicorn and nginx: what the hosts view shows (worker counts, nginx up), not every
+        # worker's age and CPU (the views read the focused host's whole snapshot themselves)
+        summary = topic != "probes"
+        sub = await subscribed(state, topic, interval, EXTRAS_HEARTBEAT, summary=summary)
         sub.listeners.append(take)
         take(sub)
 

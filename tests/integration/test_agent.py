@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from opsconsole import __version__
@@ -28,10 +30,12 @@ from opsconsole.core.agent import MAX_REQUEST_LINE, PROTOCOL
 from opsconsole.core.config import AppConfig, build_config
 from opsconsole.core.errors import OpsError
 from opsconsole.core.host import (
+    GunicornSnapshot,
     Host,
     HostDown,
     HostNotResponding,
     LogRef,
+    NginxSnapshot,
     OperationRequest,
     ProgramsSnapshot,
 )
@@ -392,6 +396,57 @@ async def test_every_topic_pushes_changes_that_rebuild_the_agents_value(
             assert sub.value.host == "web2"  # type: ignore[attr-defined]
     finally:
         for sub in subs:
+            await sub.close()
+
+
+async def test_a_summary_is_pushed_when_a_count_moves_not_at_every_read(
+    remote: RemoteHost, demo_stack: DemoStack
+) -> None:
+    """The fleet's hosts view subscribes to gunicorn and nginx summaries: each master's
+    worker counts and the nginx instance, not what moves at every read (worker ages,
+    heartbeats and CPU, nginx's counters). At idle a summary sends nothing while the whole
+    snapshot changes every round; a worker added is sent at once. (The agent sees every
+    gunicorn on this machine: another test's master may move, ours must not.)"""
+    whole = await remote.subscribe("gunicorn", interval=0.2)
+    gunicorn, nginx = [
+        await remote.subscribe(t, interval=0.2, heartbeat=600.0, summary=True)
+        for t in ("gunicorn", "nginx")
+    ]
+    pushed: list[Any] = [] if gunicorn.value is None else [gunicorn.value]
+    gunicorn.listeners.append(lambda sub: pushed.append(sub.value))
+    try:
+        await until(lambda: whole.diffs >= 3 and gunicorn.fulls and nginx.fulls, what="pushes")
+        assert isinstance(whole.value, GunicornSnapshot) and not whole.value.summary
+        assert isinstance(gunicorn.value, GunicornSnapshot) and gunicorn.value.summary
+        assert isinstance(nginx.value, NginxSnapshot) and nginx.value.summary
+        assert nginx.value.running and nginx.value.workers == ()
+        bind = f"127.0.0.1:{demo_stack.ports['web']}"
+        web = next(m for m in whole.value.masters if bind in m.binds)
+        assert psutil.Process(web.pid).create_time() == pytest.approx(web.create_time, abs=0.01)
+
+        def live() -> int:
+            value = gunicorn.value
+            assert isinstance(value, GunicornSnapshot)
+            (master,) = [m for m in value.masters if m.pid == web.pid]
+            assert master.workers == () and master.stats is None
+            return master.live
+
+        assert live() == 2
+        # while ours was idle: a push only for another master, and none for nginx
+        ours = [[m for m in value.masters if m.pid == web.pid] for value in pushed]
+        assert all(o == ours[0] for o in ours) and len(ours) == 1 + gunicorn.diffs
+        assert all(a.masters != b.masters for a, b in itertools.pairwise(pushed))
+        assert (nginx.diffs, gunicorn.resyncs, nginx.resyncs) == (0, 0, 0)
+
+        os.kill(web.pid, signal.SIGTTIN)
+        try:
+            await until(lambda: live() == 3, what="the third worker in the summary")
+            assert gunicorn.diffs >= 1 and gunicorn.resyncs == 0
+        finally:
+            os.kill(web.pid, signal.SIGTTOU)
+            await until(lambda: live() == 2, what="back to two workers")
+    finally:
+        for sub in (whole, gunicorn, nginx):
             await sub.close()
 
 

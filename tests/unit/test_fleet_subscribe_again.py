@@ -40,7 +40,7 @@ async def test_the_fleet_subscribes_again_until_the_agent_answers(
     asked: list[tuple[str, float, float]] = []
     made = object()
 
-    async def subscribe(topic: str, *, interval: float, heartbeat: float) -> Any:
+    async def subscribe(topic: str, *, interval: float, heartbeat: float, summary: bool) -> Any:
         asked.append((topic, interval, heartbeat))
         if len(asked) < 4:
             raise HostNotResponding("web2 did not answer subscribe within 2s")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from opsconsole.core.host.codec import JSONValue, Snapshot
 
@@ -137,9 +137,22 @@ class GunicornMaster(Snapshot):
 @dataclass(frozen=True)
 class GunicornSnapshot(Snapshot):
     """Every gunicorn master on the host. ``problems``: supervisords that could not be read
-    (their masters are shown unattached)."""
+    (their masters are shown unattached). ``summary``: each master without its workers, its
+    stats and its uptime (:meth:`summarised`)."""
 
     host: str
     at: float
     masters: tuple[GunicornMaster, ...] = ()
     problems: tuple[str, ...] = ()
+    summary: bool = False
+
+    def summarised(self) -> GunicornSnapshot:
+        """What a fleet's hosts view shows of the host's gunicorn: each master, its settings
+        and its worker counts (live, target), not its workers, stats or uptime. Their ages,
+        heartbeats and CPU move at every read; this moves only when a master or a count does
+        (what a subscription for a summary pushes, core.agent)."""
+        return replace(
+            self,
+            masters=tuple(replace(m, workers=(), stats=None, uptime=0.0) for m in self.masters),
+            summary=True,
+        )

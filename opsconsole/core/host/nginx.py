@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from opsconsole.core.host.codec import JSONValue, Snapshot, _encode
 from opsconsole.core.host.errors import HostError
@@ -85,10 +85,19 @@ class NginxSnapshot(Snapshot):
     rps_history: tuple[float, ...] = ()
     #: the error logs, then the access logs, that the serving config names (files only)
     log_files: tuple[str, ...] = ()
+    #: without its workers and its stub_status sample (:meth:`summarised`)
+    summary: bool = False
 
     @property
     def running(self) -> bool:
         return self.instance.running
+
+    def summarised(self) -> NginxSnapshot:
+        """What a fleet's hosts view shows of the host's nginx: the instance (running or not,
+        its master), version and reloads, not its workers or its stub_status sample (their
+        CPU and counters move at every read; this moves only when the instance or a reload
+        does)."""
+        return replace(self, workers=(), stub=None, rps=None, rps_history=(), summary=True)
 
     def status_json(self) -> dict[str, JSONValue]:
         """What ``opsconsole nginx status --json`` prints (its stable shape)."""

@@ -16,7 +16,13 @@ from dataclasses import replace
 from typing import Any
 
 from opsconsole.core import actions
-from opsconsole.core.agent import MAX_ANSWER_LINE, MAX_IN_FLIGHT, PROTOCOL, skew_words
+from opsconsole.core.agent import (
+    MAX_ANSWER_LINE,
+    MAX_IN_FLIGHT,
+    PROTOCOL,
+    SUMMARY,
+    skew_words,
+)
 from opsconsole.core.config import PASSWORD_ENV
 from opsconsole.core.errors import OpsError
 from opsconsole.core.host import (
@@ -522,7 +528,13 @@ class AgentConnection:
         rid, self._next_id = self._next_id, self._next_id + 1
         sub.sid, sub.data, sub.crc = rid, None, None
         self._by_sid[rid] = sub
-        params = {"topic": sub.topic, "interval": sub.interval, "heartbeat": sub.heartbeat}
+        params: dict[str, Any] = {
+            "topic": sub.topic,
+            "interval": sub.interval,
+            "heartbeat": sub.heartbeat,
+        }
+        if sub.summary and SUMMARY in self.capabilities:  # an older agent sends it whole
+            params["summary"] = True
         try:
             await self._request("subscribe", params, self.timeout, ready=False, rid=rid)
         except OpsError:

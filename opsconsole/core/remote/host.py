@@ -209,16 +209,23 @@ class RemoteHost(AgentConnection):
     # -- subscriptions -------------------------------------------------------------------
 
     async def subscribe(
-        self, topic: str, *, interval: float = 1.0, heartbeat: float | None = None
+        self,
+        topic: str,
+        *,
+        interval: float = 1.0,
+        heartbeat: float | None = None,
+        summary: bool = False,
     ) -> Subscription:
         """Pushed snapshots of ``topic`` (programs, gunicorn, nginx, probes) every
         ``interval``: the first whole, then only the changes (a round where only the
         snapshot's time moved every ``heartbeat`` seconds, default ``interval``); kept across
-        reconnections. Raises OpsError when the agent refused it or did not answer: then
-        nothing is kept (the caller subscribes again)."""
+        reconnections. ``summary``: a gunicorn or nginx summary (the snapshot's
+        ``summarised()``) from an agent that can send one, else the whole snapshot (its
+        ``summary`` field says which came). Raises OpsError when the agent refused it or did
+        not answer: then nothing is kept (the caller subscribes again)."""
         if topic not in TOPIC_TYPES:
             raise OpsError(f"cannot subscribe to {topic!r}", f"topics: {', '.join(TOPIC_TYPES)}")
-        sub = Subscription(self, topic, interval, heartbeat)
+        sub = Subscription(self, topic, interval, heartbeat, summary=summary)
         self._subscriptions.append(sub)
         self.start()
         if self._open:

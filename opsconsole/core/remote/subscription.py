@@ -42,11 +42,19 @@ class Subscription:
     when it came (epoch), ``error`` the last read error the agent pushed."""
 
     def __init__(
-        self, host: AgentConnection, topic: str, interval: float, heartbeat: float | None = None
+        self,
+        host: AgentConnection,
+        topic: str,
+        interval: float,
+        heartbeat: float | None = None,
+        *,
+        summary: bool = False,
     ) -> None:
         self.host = host
         self.topic = topic
         self.interval = interval
+        #: asks for a summary (core.agent.SUMMARY) from an agent that can send one
+        self.summary = summary
         #: at idle (nothing but the snapshot's time moved) the agent pushes this often
         self.heartbeat = max(interval, heartbeat or interval)
         self.sid: int | None = None
