@@ -5,7 +5,7 @@ it)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from textual.actions import SkipAction
@@ -106,12 +106,30 @@ class ProgramTable(DataTable[Any]):
             self.refresh()
         # else: rows scrolled out of sight are drawn from their new cells when they come in
 
+    #: called when rows may have come into sight (a scroll, a resize): the view draws the
+    #: cells it held back while their rows were out of sight (ProgramsView._reveal)
+    on_sight: Callable[[], None] | None = None
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value) and self.on_sight is not None:
+            self.on_sight()
+
+    def on_resize(self) -> None:  # DataTable's own _on_resize runs as well
+        if self.on_sight is not None:
+            self.on_sight()
+
+    def sight(self) -> tuple[int, int]:
+        """The first and last row index within the table's visible lines, a row or two of
+        margin either side (as :meth:`on_screen`)."""
+        first = int(self.scroll_y)
+        return first - 2, first + max(self.size.height, 1) + 2
+
     def on_screen(self, indexes: Iterable[int | None]) -> bool:
         """True when a row at one of ``indexes`` is within the table's visible lines (each
         row one line high, under the header; a row or two of margin either side)."""
-        first = int(self.scroll_y)
-        last = first + max(self.size.height, 1)
-        return any(i is None or first - 2 <= i <= last + 2 for i in indexes)
+        first, last = self.sight()
+        return any(i is None or first <= i <= last for i in indexes)
 
     def action_select_cursor(self) -> None:
         """``enter`` belongs to the view (fold, from the registry of operations): the table's

@@ -101,6 +101,14 @@ class ProgramsView(Vertical):
         #: of (host clock at which a row's short uptime reads differently, its index in
         #: ``_drawn``); an agent does not push an uptime that only grew
         self._due: dict[str, list[tuple[int, int]]] = {}
+        #: per such supervisord: the indexes (in ``_drawn``) of rows whose short uptime
+        #: moved while they were out of sight, not drawn again until they come into sight
+        #: (ProgramTable.on_sight): 3000 programs of a fleet turn a minute together, and a
+        #: screen shows 20 of them
+        self._held: dict[str, set[int]] = {}
+        #: row key -> its index in the table; the uptime column's index in a row's cells
+        self._pos: dict[str, int] = {}
+        self._uptime_at = 0
         #: the host clock of the supervisord whose rows are being made (None: each program's
         #: own ``now``)
         self._clock: float | None = None
@@ -133,6 +141,7 @@ class ProgramsView(Vertical):
         self._detail_for: str | None = None
         self._layout()
         self.set_interval(1.0, self._tick_uptimes)
+        self.table.on_sight = self._reveal
 
     def on_resize(self) -> None:
         self._layout()
@@ -293,34 +302,84 @@ class ProgramsView(Vertical):
 
     def _tick_uptimes(self) -> None:
         """Draw again the uptimes whose short form moved by their host's clock (a fleet's
-        agents push no uptime that only grew): only the rows that are due, from a heap."""
+        agents push no uptime that only grew): only the rows that are due, from a heap, and
+        of those only the rows in sight (the others are held until they come into sight)."""
         if not self.rows or not self.display or not self._due:
             return
+        first, last = self.table.sight()
         looked: list[tuple[Row, Program, float | None]] = []
         changes: list[tuple[str, str, Any]] = []
-        at = [c[0] for c in columns(self.session)].index("uptime")
         for name, heap in self._due.items():
             clock = self._clock_of(name) if heap else None
             if clock is None or heap[0][0] > clock or name not in self._drawn:
                 continue
             programs, places = self._drawn[name]
+            held = self._held.setdefault(name, set())
             while heap and heap[0][0] <= clock:
                 until, i = heapq.heappop(heap)
-                row, _since, drawn = places[i]
+                row, since, drawn = places[i]
                 if row is None or drawn != until:
                     continue  # marked again since
-                p = programs[i]
-                places[i] = (row, clock, uptime_until(p, clock))
+                if not first <= self._pos.get(row.key, first) <= last:
+                    places[i] = (row, since, 0)  # out of sight: drawn when it comes in
+                    held.add(i)
+                    continue
+                self._uptime_moved(programs[i], row, clock, changes, looked)
+                places[i] = (row, clock, uptime_until(programs[i], clock))
                 if places[i][2]:
                     heapq.heappush(heap, (places[i][2], i))
-                cell = row.cells[at]
-                if type(cell) is str and row.proc is p:  # its uptime alone: that cell
-                    text = short_duration(p.uptime_at(clock))
-                    if text != cell:
-                        row.cells = (*row.cells[:at], text, *row.cells[at + 1 :])
-                        changes.append((row.key, "uptime", text))
-                else:
-                    looked.append((row, p, clock))
+        self._draw_uptimes(changes, looked)
+
+    def _reveal(self) -> None:
+        """Draw the held rows (see ``_held``) that are now in sight, before they are shown."""
+        if not any(self._held.values()) or not self.rows:
+            return
+        first, last = self.table.sight()
+        looked: list[tuple[Row, Program, float | None]] = []
+        changes: list[tuple[str, str, Any]] = []
+        for name, held in self._held.items():
+            clock = self._clock_of(name) if held else None
+            if clock is None or name not in self._drawn:
+                continue
+            programs, places = self._drawn[name]
+            for i in list(held):
+                row, _since, drawn = places[i]
+                if row is not None and not first <= self._pos.get(row.key, first) <= last:
+                    continue  # still out of sight
+                held.discard(i)
+                if row is None or drawn:
+                    continue  # drawn again since (its program changed)
+                self._uptime_moved(programs[i], row, clock, changes, looked)
+                places[i] = (row, clock, uptime_until(programs[i], clock))
+                if places[i][2]:
+                    heapq.heappush(self._due.setdefault(name, []), (places[i][2], i))
+        self._draw_uptimes(changes, looked)
+
+    def _uptime_moved(
+        self,
+        p: Program,
+        row: Row,
+        clock: float,
+        changes: list[tuple[str, str, Any]],
+        looked: list[tuple[Row, Program, float | None]],
+    ) -> None:
+        """Add ``row``'s uptime at ``clock`` to ``changes`` when it reads differently (its
+        uptime cell alone), or the row to ``looked`` when more of it is to be drawn."""
+        at = self._uptime_at
+        cell = row.cells[at]
+        if type(cell) is str and row.proc is p:  # its uptime alone: that cell
+            text = short_duration(p.uptime_at(clock))
+            if text != cell:
+                row.cells = (*row.cells[:at], text, *row.cells[at + 1 :])
+                changes.append((row.key, "uptime", text))
+        else:
+            looked.append((row, p, clock))
+
+    def _draw_uptimes(
+        self,
+        changes: list[tuple[str, str, Any]],
+        looked: list[tuple[Row, Program, float | None]],
+    ) -> None:
         if changes:
             self.redraws["rows"] += len(changes)
             self.table.update_cells(changes)
@@ -481,10 +540,12 @@ class ProgramsView(Vertical):
             table.scroll_to(y=scroll_y, animate=False)
         self.rows = new_rows
         self._row_index = {r.key: r for r in new_rows}
+        self._pos = {r.key: i for i, r in enumerate(new_rows)}
+        self._uptime_at = [c[0] for c in columns(self.session)].index("uptime")
         if len(self._cells) > 2 * len(new_rows) + 64:  # programs removed: forget their cells
             self._cells = {k: v for k, v in self._cells.items() if k in self._row_index}
         index = self._row_index
-        self._drawn, self._due = {}, {}
+        self._drawn, self._due, self._held = {}, {}, {}
         for snap in self.snapshots:
             clock = self._clock_of(snap.name)
             places: list[tuple[Row | None, float, int]] = [
