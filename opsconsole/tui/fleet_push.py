@@ -54,7 +54,7 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
     """The programs loop of a host that pushes them (see the module)."""
     session = fleet._session
     assert session is not None
-    heard = asyncio.Event()
+    heard = Wakeup()
     state.asked_at = started = time.time()
     sub = await subscribed(state, "programs", fleet.refresh, max(fleet.refresh, HEARTBEAT))
 
@@ -78,9 +78,7 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
     seen: float | None = None
     restart_after = RESTART_AFTER
     while True:
-        try:
-            await asyncio.wait_for(heard.wait(), stale_after)
-        except asyncio.TimeoutError:
+        if not await heard.wait(stale_after):
             if seen is not None and sub.error is None and time.time() - sub.updated < stale_after:
                 continue  # idle pushes came (they only make it fresh, see pushed)
             # a push that waited behind the console's own work (its loop busy) is taken
@@ -118,6 +116,48 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
         if all(s.polled for s in fleet.states.values()):
             session.first_poll.set()
         fleet._say_link(state)
+
+
+class Wakeup:
+    """An asyncio.Event whose wait gives up after a timeout, for a loop that wakes every few
+    seconds per host: ``asyncio.wait_for(event.wait(), t)`` makes a task, a timer and, when
+    it times out, a cancellation each time; this makes one future and one timer."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiter: asyncio.Future[bool] | None = None
+
+    def set(self) -> None:
+        self._set = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self, timeout: float) -> bool:
+        """True once set (at once if it is), False after ``timeout`` seconds."""
+        if self._set:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        timer = loop.call_later(timeout, _settle, waiter)
+        self._waiter = waiter
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            if self._waiter is waiter:
+                self._waiter = None
+
+
+def _settle(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 async def subscribed(

@@ -3,6 +3,7 @@ one is not kept (it would be subscribed again, unheard, on the next connection).
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
@@ -50,3 +51,28 @@ async def test_the_fleet_subscribes_again_until_the_agent_answers(
     sub = await fleet_push.subscribed(state, "nginx", 5.0, 30.0)
     assert sub is made and asked == [("nginx", 5.0, 30.0)] * 4
     assert waits == [1.0, 2.0, 4.0]  # a backoff, bounded by RESTART_AFTER
+
+
+async def test_a_hosts_loop_wakes_when_told_or_after_its_timeout() -> None:
+    """The programs loop of each host waits for a push or for its staleness deadline: told
+    (before or while it waits) it wakes at once, else after the timeout; a wait cancelled
+    (the console closing) leaves nothing behind."""
+    loop = asyncio.get_running_loop()
+    wake = fleet_push.Wakeup()
+    started = loop.time()
+    assert await wake.wait(0.05) is False and loop.time() - started >= 0.04
+    wake.set()
+    assert await wake.wait(5.0) is True  # set before: at once
+    wake.clear()
+    loop.call_later(0.02, wake.set)
+    started = loop.time()
+    assert await wake.wait(5.0) is True and loop.time() - started < 1.0
+    wake.clear()
+    waiting = asyncio.ensure_future(wake.wait(5.0))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert wake._waiter is None
+    wake.set()  # nobody waits: nothing to wake, no error
+    assert wake.is_set()
