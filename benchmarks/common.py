@@ -175,6 +175,55 @@ def process_cpu(pid: int) -> float:
     return float(total)
 
 
+@dataclass(frozen=True)
+class TreeCpu:
+    """One sample of a process tree's CPU: ``ticks`` as :func:`process_cpu` counts it (the
+    kernel's 10 ms ticks, per process), ``exact`` from every thread's run time in
+    nanoseconds (``/proc/PID/task/TID/schedstat``; None where that file is missing), and
+    the threads it summed."""
+
+    ticks: float
+    exact: float | None
+    threads: frozenset[tuple[int, int]]
+
+
+def tree_cpu(pid: int) -> TreeCpu:
+    """A :class:`TreeCpu` sample of ``pid`` and its live descendants."""
+    ticks = process_cpu(pid)
+    exact: float | None = 0.0
+    threads: set[tuple[int, int]] = set()
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        procs = []
+    for proc in procs:
+        task_dir = Path(f"/proc/{proc.pid}/task")
+        try:
+            tids = [int(t.name) for t in task_dir.iterdir()]
+        except OSError:
+            continue  # gone since
+        for tid in tids:
+            try:
+                ns = int((task_dir / str(tid) / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                if (task_dir / str(tid)).exists():
+                    exact = None  # a thread without schedstat: ticks only
+                continue  # else it ended since it was listed
+            threads.add((proc.pid, tid))
+            if exact is not None:
+                exact += ns / 1e9
+    return TreeCpu(ticks, exact, frozenset(threads))
+
+
+def cpu_between(before: TreeCpu, after: TreeCpu) -> tuple[float, bool]:
+    """CPU seconds spent between two samples of one tree, and whether it is exact: the
+    threads' run times when the same threads ran at both ends (none began or ended: a thread
+    gone would take its time with it), else the ticks (within ±10 ms a process)."""
+    if before.exact is not None and after.exact is not None and before.threads == after.threads:
+        return after.exact - before.exact, True
+    return after.ticks - before.ticks, False
+
+
 def wait_until(
     predicate: Callable[[], object], timeout: float, what: str, step: float = 0.05
 ) -> None:
