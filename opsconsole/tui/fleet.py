@@ -93,6 +93,9 @@ class HostState:
     renamed: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = field(default_factory=dict)
     #: the host's clock minus the console's, as of its last current answer (seconds)
     skew: float = 0.0
+    #: a host that pushes its programs: when its subscription was last heard from (epoch),
+    #: how long it may be silent, and what wakes its loop once it was (Fleet._tick)
+    silence: tuple[Callable[[], float | None], float, Callable[[], None]] | None = None
 
     def age(self) -> float | None:
         return None if self.fresh_at is None else max(0.0, time.time() - self.fresh_at)
@@ -480,6 +483,12 @@ class Fleet:
         assert session is not None
         while True:
             await asyncio.sleep(1.0)
+            now = time.time()
+            for state in self.states.values():  # a pushing host silent too long: look at it
+                if state.silence is not None:
+                    heard, allowed, wake = state.silence
+                    if now - (heard() or now) >= allowed:
+                        wake()
             stale = [s for s in self.states.values() if s.stale(self.refresh)]
             for state in self.states.values():
                 self._say_link(state)

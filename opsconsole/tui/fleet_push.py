@@ -38,8 +38,9 @@ GRACE = 0.2
 #: an idle host (nothing shown moved) pushes its programs this often at least (its proof
 #: of life: a host silent for stale_after(HEARTBEAT) seconds is marked stale)
 HEARTBEAT = 2.0
-#: probes, gunicorn and nginx that did not change are pushed again this often
-EXTRAS_HEARTBEAT = 30.0
+#: probes, gunicorn and nginx that did not change are pushed again this often (nothing is
+#: marked stale by their silence: the programs' heartbeat proves the host alive)
+EXTRAS_HEARTBEAT = 60.0
 #: probes, gunicorn and nginx of each host are read this often (seconds)
 EXTRAS_EVERY = 5.0
 PROBES_EVERY = 2.0
@@ -58,7 +59,10 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
     state.asked_at = started = time.time()
     sub = await subscribed(state, "programs", fleet.refresh, max(fleet.refresh, HEARTBEAT))
 
+    news = False  # a push with something to take came since the loop last looked
+
     def pushed(sub: Any) -> None:
+        nonlocal news
         value, taken = sub.value, state.programs
         if (
             value is not None
@@ -69,16 +73,21 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
         ):
             state.fresh_at = sub.updated  # the host is alive; there is nothing to take
             return
+        if sub.error is None and value is not None:  # a push (not the agent's read failing)
+            news = True
         heard.set()
 
     sub.listeners.append(pushed)
     links = getattr(state.host, "listeners", None)
     if isinstance(links, list):  # a link that drops or comes back is looked at at once
         links.append(lambda _link: heard.set())
+    # once it pushed, the fleet's tick (once a second for every host) wakes this loop when
+    # the subscription was silent for stale_after: no timer a host at idle
+    state.silence = (lambda: sub.updated, stale_after, heard.set)
     seen: float | None = None
     restart_after = RESTART_AFTER
     while True:
-        if not await heard.wait(stale_after):
+        if not await heard.wait(stale_after if seen is None else RESTART_AFTER):
             if seen is not None and sub.error is None and time.time() - sub.updated < stale_after:
                 continue  # idle pushes came (they only make it fresh, see pushed)
             # a push that waited behind the console's own work (its loop busy) is taken
@@ -86,15 +95,16 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
             await asyncio.sleep(GRACE)
         heard.clear()
         try:
-            if sub.value is not None and sub.updated != seen:
+            if news and sub.value is not None:
+                news = False
                 seen = sub.updated
                 restart_after = RESTART_AFTER
                 fleet._take(state, sub.value, None)  # type: ignore[arg-type]
             elif sub.error is not None:  # the agent's read failed: what is shown is old
                 fleet._not_answered(state, sub.error.message)
-            else:
+            else:  # woken by the link, the fleet's tick or a timeout: silent since its last push
                 link = state.link()
-                silent = time.time() - (seen or started)
+                silent = time.time() - (sub.updated or started)
                 if link is not None and link.state not in ("up", "connecting") and link.reason:
                     why = link.reason
                 else:
