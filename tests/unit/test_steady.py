@@ -180,6 +180,11 @@ def test_what_did_not_change_decodes_to_the_same_program_objects() -> None:
     later = decoder.decode({**held, "at": 1103.25})
     assert later.servers is third.servers and later.at == 1103.25
     assert later == ProgramsSnapshot.from_json({**held, "at": 1103.25})
+    # ... and anything else that moved at the top is read as from_json reads it
+    renamed = decoder.decode({**held, "at": 1104.25, "host": "web9"})
+    assert renamed.host == "web9" and renamed.servers is third.servers
+    with pytest.raises(HostProtocolError):
+        decoder.decode({**held, "at": "soon"})
     # a full snapshot of other objects (a new subscription) decodes whole, equal
     again = decoder.decode(json.loads(json.dumps(idle)))
     assert again == replace(third)

@@ -233,6 +233,8 @@ class ProgramsDecoder:
         self._lists: dict[int, tuple[Any, tuple[Program, ...]]] = {}
         #: the last value's supervisords list (the JSON list) and what it decoded to
         self._servers: tuple[Any, tuple[Supervisord, ...]] | None = None
+        #: the last snapshot made (not one of an idle push: that is it at another time)
+        self._last: ProgramsSnapshot | None = None
 
     def decode(self, data: Any) -> ProgramsSnapshot:
         if not isinstance(data, dict) or not isinstance(data.get("servers"), list):
@@ -240,8 +242,17 @@ class ProgramsDecoder:
         listed_servers = data["servers"]
         if self._servers is not None and self._servers[0] is listed_servers:
             # an idle push: only the snapshot's own fields moved, its supervisords are kept
+            last, at = self._last, data.get("at")
+            if (
+                last is not None
+                and type(at) is float
+                and data.get("host") == last.host
+                and len(data) == 3  # host, at, servers: nothing this version does not know
+            ):
+                return replace(last, at=at)  # the usual idle push: its time alone moved
             snapshot = ProgramsSnapshot.from_json({**data, "servers": []})
-            return replace(snapshot, servers=self._servers[1])
+            self._last = replace(snapshot, servers=self._servers[1])
+            return self._last
         lists: dict[int, tuple[Any, tuple[Program, ...]]] = {}
         each: dict[int, tuple[Any, Program]] | None = None
         servers = []
@@ -270,4 +281,5 @@ class ProgramsDecoder:
         snapshot = ProgramsSnapshot.from_json({**data, "servers": []})
         self._lists = lists
         self._servers = (listed_servers, tuple(servers))
-        return replace(snapshot, servers=self._servers[1])
+        self._last = replace(snapshot, servers=self._servers[1])
+        return self._last

@@ -106,6 +106,7 @@ class ProgramsView(Vertical):
         #: (ProgramTable.on_sight): 3000 programs of a fleet turn a minute together, and a
         #: screen shows 20 of them
         self._held: dict[str, set[int]] = {}
+        self._table: ProgramTable | None = None
         #: row key -> its index in the table; the uptime column's index in a row's cells
         self._pos: dict[str, int] = {}
         self._uptime_at = 0
@@ -197,7 +198,11 @@ class ProgramsView(Vertical):
 
     @property
     def table(self) -> ProgramTable:
-        return self.query_one(ProgramTable)
+        """The list's table (looked up once: a DOM query every tick costs more than the tick)."""
+        table = self._table
+        if table is None:
+            table = self._table = self.query_one(ProgramTable)
+        return table
 
     # -- data ----------------------------------------------------------------
 
