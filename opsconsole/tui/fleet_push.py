@@ -78,6 +78,9 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
         heard.set()
 
     sub.listeners.append(pushed)
+    if sub.value is not None:  # its first push came with the subscribe answer
+        news = True
+        heard.set()
     links = getattr(state.host, "listeners", None)
     if isinstance(links, list):  # a link that drops or comes back is looked at at once
         links.append(lambda _link: heard.set())
@@ -87,11 +90,14 @@ async def pushed_programs(fleet: Fleet, state: HostState, stale_after: float) ->
     seen: float | None = None
     restart_after = RESTART_AFTER
     while True:
-        if not await heard.wait(stale_after if seen is None else RESTART_AFTER):
-            if seen is not None and sub.error is None and time.time() - sub.updated < stale_after:
-                continue  # idle pushes came (they only make it fresh, see pushed)
-            # a push that waited behind the console's own work (its loop busy) is taken
-            # before the host is called silent: the console's lateness is not the host's
+        woke = await heard.wait(stale_after if seen is None else RESTART_AFTER)
+        heard_lately = seen is not None and time.time() - sub.updated < stale_after
+        if not woke and sub.error is None and heard_lately:
+            continue  # idle pushes came (they only make it fresh, see pushed)
+        if not news and sub.error is None:
+            # woken by silence (a timeout, the fleet's tick) or the link: a push that waited
+            # behind the console's own work (its loop busy) is taken before the host is
+            # called silent: the console's lateness is not the host's
             await asyncio.sleep(GRACE)
         heard.clear()
         try:

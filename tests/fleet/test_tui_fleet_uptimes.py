@@ -122,3 +122,34 @@ async def test_uptimes_out_of_sight_are_drawn_when_they_come_into_sight(
         await pilot.pause(0.05)
         assert shown(last) == "2m" and str(view._row_index[last].cells[at]) == "2m"
         assert "2m" in app.export_screenshot()
+
+
+async def test_a_list_built_again_while_rows_are_held_shows_them_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Scrolled down, the minute turns: the rows above are held. A filter then builds the
+    list again (the table is cleared and scrolled): the rows are drawn afresh at the host's
+    clock, nothing held from the old list is drawn into the new one."""
+    app = make_app(monkeypatch)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ProgramsView)
+        for _ in range(100):
+            if len(view.rows) > COUNT:
+                break
+            await pilot.pause(0.1)
+        view.table.focus()
+        await pilot.press("G")
+        await pilot.pause(0.05)
+        Clock.now += 2  # the rows at the top, out of sight, are held
+        last = f"web1/p{COUNT - 1:03}"
+        for _ in range(50):
+            if str(view.table.get_cell(last, "uptime")) == "2m":
+                break
+            await pilot.pause(0.1)
+        assert any(view._held.values())
+        view.set_filter("p00")  # p000..p009 of both hosts: built again, from the top
+        await pilot.pause(0.2)
+        assert app.is_running
+        keys = [r.key for r in view.rows if r.proc is not None]
+        assert "web1/p000" in keys and last not in keys
+        assert str(view.table.get_cell("web1/p000", "uptime")) == "2m"

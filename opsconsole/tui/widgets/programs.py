@@ -349,6 +349,9 @@ class ProgramsView(Vertical):
             programs, places = self._drawn[name]
             for i in list(held):
                 row, _since, drawn = places[i]
+                if row is not None and row.key not in self._row_index:
+                    held.discard(i)  # not in the list any more
+                    continue
                 if row is not None and not first <= self._pos.get(row.key, first) <= last:
                     continue  # still out of sight
                 held.discard(i)
@@ -537,6 +540,9 @@ class ProgramsView(Vertical):
             # a cursor on the top row of an unscrolled list stays on the top row: the rows
             # that come in above it (another host answering first) do not carry it away
             at_top = table.cursor_row == 0 and scroll_y == 0
+            # clearing and scrolling come into sight (ProgramTable.on_sight): nothing held of
+            # the old list is drawn into the new one (every row is drawn afresh below)
+            self._held = {}
             table.clear()
             for row in new_rows:
                 table.add_row(*row.cells, key=row.key)
