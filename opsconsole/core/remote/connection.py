@@ -257,6 +257,8 @@ class AgentConnection:
             # those made before it opened; one made from now on starts itself (subscribe):
             # iterating the list itself would start it a second time
             for sub in list(self._subscriptions):
+                if sub not in self._subscriptions:
+                    continue  # closed meanwhile
                 with contextlib.suppress(OpsError):  # a timeout marks the link stale
                     await self._start_sub(sub)
             pinger = asyncio.create_task(self._pinger())
