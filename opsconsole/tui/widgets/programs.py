@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 WIDE = 160
 
 
+#: uptime cells to write (row key, column, text) and rows to draw again (row, program, clock)
+_Drawn = tuple[list[tuple[str, str, Any]], list[tuple[Row, Program, "float | None"]]]
+
+
 class ProgramsView(Vertical):
     """Rows keyed ``server/group:name``; group rows keyed ``server/group:*``."""
 
@@ -312,82 +316,68 @@ class ProgramsView(Vertical):
         if not self.rows or not self.display or not self._due:
             return
         first, last = self.table.sight()
-        looked: list[tuple[Row, Program, float | None]] = []
-        changes: list[tuple[str, str, Any]] = []
+        drawn: _Drawn = ([], [])
         for name, heap in self._due.items():
             clock = self._clock_of(name) if heap else None
             if clock is None or heap[0][0] > clock or name not in self._drawn:
                 continue
-            programs, places = self._drawn[name]
+            places = self._drawn[name][1]
             held = self._held.setdefault(name, set())
             while heap and heap[0][0] <= clock:
                 until, i = heapq.heappop(heap)
-                row, since, drawn = places[i]
-                if row is None or drawn != until:
+                row, since, due = places[i]
+                if row is None or due != until:
                     continue  # marked again since
                 if not first <= self._pos.get(row.key, first) <= last:
                     places[i] = (row, since, 0)  # out of sight: drawn when it comes in
                     held.add(i)
                     continue
-                self._uptime_moved(programs[i], row, clock, changes, looked)
-                places[i] = (row, clock, uptime_until(programs[i], clock))
-                if places[i][2]:
-                    heapq.heappush(heap, (places[i][2], i))
-        self._draw_uptimes(changes, looked)
+                self._redraw_uptime(name, i, clock, drawn)
+        self._draw_uptimes(*drawn)
 
     def _reveal(self) -> None:
         """Draw the held rows (see ``_held``) that are now in sight, before they are shown."""
         if not any(self._held.values()) or not self.rows:
             return
         first, last = self.table.sight()
-        looked: list[tuple[Row, Program, float | None]] = []
-        changes: list[tuple[str, str, Any]] = []
+        drawn: _Drawn = ([], [])
         for name, held in self._held.items():
             clock = self._clock_of(name) if held else None
             if clock is None or name not in self._drawn:
                 continue
-            programs, places = self._drawn[name]
+            places = self._drawn[name][1]
             for i in list(held):
-                row, _since, drawn = places[i]
+                row, _since, due = places[i]
                 if row is not None and row.key not in self._row_index:
                     held.discard(i)  # not in the list any more
                     continue
                 if row is not None and not first <= self._pos.get(row.key, first) <= last:
                     continue  # still out of sight
                 held.discard(i)
-                if row is None or drawn:
-                    continue  # drawn again since (its program changed)
-                self._uptime_moved(programs[i], row, clock, changes, looked)
-                places[i] = (row, clock, uptime_until(programs[i], clock))
-                if places[i][2]:
-                    heapq.heappush(self._due.setdefault(name, []), (places[i][2], i))
-        self._draw_uptimes(changes, looked)
+                if row is not None and not due:  # else drawn again since (its program changed)
+                    self._redraw_uptime(name, i, clock, drawn)
+        self._draw_uptimes(*drawn)
 
-    def _uptime_moved(
-        self,
-        p: Program,
-        row: Row,
-        clock: float,
-        changes: list[tuple[str, str, Any]],
-        looked: list[tuple[Row, Program, float | None]],
-    ) -> None:
-        """Add ``row``'s uptime at ``clock`` to ``changes`` when it reads differently (its
-        uptime cell alone), or the row to ``looked`` when more of it is to be drawn."""
-        at = self._uptime_at
+    def _redraw_uptime(self, name: str, i: int, clock: float, drawn: _Drawn) -> None:
+        """Row ``i`` of supervisord ``name`` at ``clock``: its uptime cell alone when only that
+        moved and it reads differently (``drawn[0]``), else the row (``drawn[1]``); then due
+        again when its short uptime next reads differently."""
+        programs, places = self._drawn[name]
+        p, row, at = programs[i], places[i][0], self._uptime_at
+        assert row is not None
         cell = row.cells[at]
         if type(cell) is str and row.proc is p:  # its uptime alone: that cell
             text = short_duration(p.uptime_at(clock))
             if text != cell:
                 row.cells = (*row.cells[:at], text, *row.cells[at + 1 :])
-                changes.append((row.key, "uptime", text))
+                drawn[0].append((row.key, "uptime", text))
         else:
-            looked.append((row, p, clock))
+            drawn[1].append((row, p, clock))
+        places[i] = (row, clock, uptime_until(p, clock))
+        if places[i][2]:
+            heapq.heappush(self._due.setdefault(name, []), (places[i][2], i))
 
-    def _draw_uptimes(
-        self,
-        changes: list[tuple[str, str, Any]],
-        looked: list[tuple[Row, Program, float | None]],
-    ) -> None:
+    def _draw_uptimes(self, changes: list[Any], looked: list[Any]) -> None:
         if changes:
             self.redraws["rows"] += len(changes)
             self.table.update_cells(changes)
