@@ -88,16 +88,22 @@ def make_app(monkeypatch: pytest.MonkeyPatch) -> OpsConsoleApp:
     return OpsConsoleApp(config, audit=False, host="console-01")
 
 
+async def listed(pilot: Any) -> ProgramsView:
+    """The program list once both hosts' rows are in it."""
+    view = pilot.app.query_one(ProgramsView)
+    for _ in range(100):
+        if len(view.rows) > COUNT:
+            break
+        await pilot.pause(0.1)
+    return view
+
+
 async def test_uptimes_out_of_sight_are_drawn_when_they_come_into_sight(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = make_app(monkeypatch)
     async with app.run_test(size=(80, 24)) as pilot:
-        view = app.query_one(ProgramsView)
-        for _ in range(100):
-            if len(view.rows) > COUNT:
-                break
-            await pilot.pause(0.1)
+        view = await listed(pilot)
         at = [c[0] for c in columns(app.session)].index("uptime")
 
         def shown(key: str) -> str:
@@ -132,11 +138,7 @@ async def test_a_list_built_again_while_rows_are_held_shows_them_right(
     clock, nothing held from the old list is drawn into the new one."""
     app = make_app(monkeypatch)
     async with app.run_test(size=(80, 24)) as pilot:
-        view = app.query_one(ProgramsView)
-        for _ in range(100):
-            if len(view.rows) > COUNT:
-                break
-            await pilot.pause(0.1)
+        view = await listed(pilot)
         view.table.focus()
         await pilot.press("G")
         await pilot.pause(0.05)

@@ -618,13 +618,8 @@ class AgentConnection:
         task.add_done_callback(self._tasks.discard)
 
     async def _resync(self, sub: Subscription) -> None:
-        old = sub.sid
-        if old is not None:
-            self._by_sid.pop(old, None)
         with contextlib.suppress(OpsError):
-            if old is not None:
-                await self._request("unsubscribe", {"sub": old}, self.timeout, ready=False)
-            await self._start_sub(sub)
+            await self._start_sub(sub)  # which ends its old feed on the agent
 
     # -- the end -------------------------------------------------------------------------
 
